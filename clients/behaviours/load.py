@@ -1,0 +1,58 @@
+"""Many connections: held open together, or opened as fast as possible."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from clients.behaviours.common import route_request
+from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
+from clients.steps import Close, Pause, ReadResponses, Send, Step
+
+
+@register
+class Flood(Behaviour):
+    name = "flood"
+    summary = "hold --connections connections open at the same time (idle, or after one request each)"
+    default_concurrency = None  # all connections at once: holding them together is the point
+    attributes = (
+        Attribute(
+            "hold_s", "seconds", 10.0, "how long each connection is held open", minimum=0, maximum=3600
+        ),
+        Attribute(
+            "idle",
+            "flag",
+            True,
+            "true: send nothing; false: one GET / and its response first",
+        ),
+        max_duration(30),
+    )
+
+    def plan(self, context: PlanContext) -> Iterator[Step]:
+        if not self.flag("idle"):
+            request, expect = route_request("/", context.host, context.rng, 0)
+            assert expect is not None
+            yield expect
+            yield Send(request)
+            yield ReadResponses(1)
+        yield Pause(self.seconds("hold_s"))
+        yield Close()
+
+
+@register
+class ConnectStorm(Behaviour):
+    name = "connect_storm"
+    summary = "--connections connects as fast as possible, each closed at once (or after one GET /)"
+    default_concurrency = 64
+    attributes = (
+        Attribute("request", "flag", False, "true: send GET / and read the response before closing"),
+        max_duration(30),
+    )
+
+    def plan(self, context: PlanContext) -> Iterator[Step]:
+        if self.flag("request"):
+            request, expect = route_request("/", context.host, context.rng, 0)
+            assert expect is not None
+            yield expect
+            yield Send(request)
+            yield ReadResponses(1)
+        yield Close()

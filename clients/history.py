@@ -1,0 +1,220 @@
+"""The history of a run (Jepsen-style): per connection, the operations with timestamps.
+
+Client operations: connect, send (exact bytes), pause, stall, read, shutdown, reset, close, expect.
+Observations: recv (exact bytes; empty = end of input), peer_closed, error, deadline.
+``summarize`` turns a history into the ``run --json`` result and is a pure function.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clients.http import parse_responses, sha256_hex
+
+FORMAT = "epoll-lab-history/1"
+ArgValue = int | float | str | bool | None
+# Errors that mean the peer's TCP answered with a RST (on send, on recv, or to our SYN).
+RESET_ERRORS = frozenset({"ECONNRESET", "EPIPE", "ECONNREFUSED", "ECONNABORTED"})
+
+
+@dataclass
+class Op:
+    t: float  # seconds since the run started (monotonic clock)
+    kind: str
+    data: bytes | None = None  # send and recv only
+    args: dict[str, ArgValue] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        encoded: dict[str, Any] = {"t": self.t, "op": self.kind}
+        if self.data is not None:
+            encoded["data"] = base64.b64encode(self.data).decode("ascii")
+        encoded.update(self.args)
+        return encoded
+
+    @classmethod
+    def from_json(cls, encoded: dict[str, Any]) -> Op:
+        rest = {key: value for key, value in encoded.items() if key not in ("t", "op", "data")}
+        data = base64.b64decode(encoded["data"], validate=True) if "data" in encoded else None
+        return cls(float(encoded["t"]), str(encoded["op"]), data, rest)
+
+
+@dataclass
+class ConnectionHistory:
+    index: int
+    ops: list[Op]
+
+
+@dataclass
+class RunHistory:
+    behaviour: str
+    seed: int
+    target: str
+    attributes: dict[str, Any]
+    concurrency: int
+    duration_s: float
+    connections: list[ConnectionHistory]
+    replayed_from: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "behaviour": self.behaviour,
+            "seed": self.seed,
+            "target": self.target,
+            "attributes": self.attributes,
+            "concurrency": self.concurrency,
+            "duration_s": self.duration_s,
+            "replayed_from": self.replayed_from,
+            "connections": [
+                {"index": conn.index, "ops": [op.to_json() for op in conn.ops]} for conn in self.connections
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, encoded: dict[str, Any]) -> RunHistory:
+        if encoded.get("format") != FORMAT:
+            raise ValueError(f"not a history file (format {encoded.get('format')!r}, expected {FORMAT})")
+        return cls(
+            behaviour=str(encoded["behaviour"]),
+            seed=int(encoded["seed"]),
+            target=str(encoded["target"]),
+            attributes=dict(encoded["attributes"]),
+            concurrency=int(encoded["concurrency"]),
+            duration_s=float(encoded["duration_s"]),
+            replayed_from=encoded.get("replayed_from"),
+            connections=[
+                ConnectionHistory(int(conn["index"]), [Op.from_json(op) for op in conn["ops"]])
+                for conn in encoded["connections"]
+            ],
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunHistory:
+        return cls.from_json(json.loads(path.read_text()))
+
+
+def _close_event(op: Op) -> str | None:
+    """How this operation ends the connection, if it does."""
+    if op.kind == "recv" and op.data == b"":
+        return "server_fin"
+    if op.kind == "peer_closed":
+        return "server_reset" if op.args.get("state") == "CLOSE" else "server_fin"
+    if op.kind == "error":
+        return "server_reset" if op.args.get("name") in RESET_ERRORS else "client"
+    if op.kind == "deadline":
+        return "deadline"
+    if op.kind in ("close", "reset"):
+        return "client"
+    return None
+
+
+def summarize_connection(history: ConnectionHistory) -> dict[str, Any]:
+    ops = history.ops
+    start = next((op.t for op in ops if op.kind == "connect"), None)
+    sent = sum(len(op.data or b"") for op in ops if op.kind == "send")
+    received = [op for op in ops if op.kind == "recv"]
+    stream = b"".join(op.data or b"" for op in received)
+    first_byte = next((op.t for op in received if op.data), None)
+    error = next((str(op.args.get("name")) for op in ops if op.kind == "error"), None)
+    closed_by, closed_at = "deadline", ops[-1].t if ops else 0.0
+    for op in ops:
+        event = _close_event(op)
+        if event is not None:
+            closed_by, closed_at = event, op.t
+            break
+    expected = [op.args for op in ops if op.kind == "expect"]
+    responses, protocol_error = parse_responses(stream, ended=closed_by == "server_fin")
+    encoded_responses = []
+    for position, response in enumerate(responses):
+        digest = sha256_hex(response.body)
+        expected_ok: bool | None = None
+        if position < len(expected):
+            want = expected[position]
+            expected_ok = (
+                response.complete
+                and response.status == 200
+                and len(response.body) == want["body_len"]
+                and digest == want["body_sha256"]
+            )
+        encoded_responses.append(
+            {
+                "status": response.status,
+                "body_len": len(response.body),
+                "body_sha256": digest,
+                "complete": response.complete,
+                "expected_ok": expected_ok,
+            }
+        )
+    origin = start if start is not None else closed_at
+    return {
+        "index": history.index,
+        "responses": encoded_responses,
+        "bytes_sent": sent,
+        "bytes_received": len(stream),
+        "error": error,
+        "closed_by": closed_by,
+        "elapsed_s": round(max(0.0, closed_at - origin), 6),
+        "first_byte_s": None if first_byte is None else round(first_byte - origin, 6),
+        "protocol_error": protocol_error,
+    }
+
+
+def summarize(history: RunHistory) -> dict[str, Any]:
+    """The ``run --json`` result of a history (pure: same history, same result)."""
+    connections = [summarize_connection(conn) for conn in history.connections]
+    statuses: Counter[str] = Counter()
+    expected: Counter[str] = Counter()
+    for conn in connections:
+        for response in conn["responses"]:
+            statuses[str(response["status"])] += 1
+            if response["expected_ok"] is not None:
+                expected["ok" if response["expected_ok"] else "failed"] += 1
+    result: dict[str, Any] = {
+        "behaviour": history.behaviour,
+        "seed": history.seed,
+        "target": history.target,
+        "attributes": history.attributes,
+        "duration_s": history.duration_s,
+        "connections": connections,
+        "summary": {
+            "connections": len(connections),
+            "responses": sum(statuses.values()),
+            "status": dict(sorted(statuses.items())),
+            "expected_ok": expected["ok"],
+            "expected_failed": expected["failed"],
+            "errors": dict(sorted(Counter(c["error"] for c in connections if c["error"]).items())),
+            "closed_by": dict(sorted(Counter(c["closed_by"] for c in connections).items())),
+            "bytes_sent": sum(c["bytes_sent"] for c in connections),
+            "bytes_received": sum(c["bytes_received"] for c in connections),
+        },
+    }
+    if history.replayed_from is not None:
+        result["replayed_from"] = history.replayed_from
+    return result
+
+
+TIMING_FIELDS = frozenset({"duration_s", "elapsed_s", "first_byte_s"})
+
+
+def without_timings(result: dict[str, Any]) -> dict[str, Any]:
+    """A result minus wall-clock fields and the target, for comparing a run with its replay."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: strip(v) for k, v in value.items() if k not in TIMING_FIELDS | {"target", "replayed_from"}
+            }
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+
+    stripped: dict[str, Any] = strip(result)
+    return stripped
