@@ -1,0 +1,46 @@
+# epoll-lab. `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+PROJECT ?= epoll-lab
+LAB := $(PY) -m lab
+
+.DEFAULT_GOAL := help
+.PHONY: help prepare venv images lab-up lab-down lab-status lab-logs test unit chaos zoo repro scorecard lint bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+prepare: ## make this machine ready: Docker engine (installed and started when root on Debian), .venv, images
+	@bash lab/prepare.sh all
+
+venv: ## the pinned Python environment only
+	@bash lab/prepare.sh venv
+
+images: venv ## build the lab's images (offline stand-ins when no registry answers)
+	@$(LAB) images
+
+lab-up: prepare ## bring a lab up and print its endpoints (PROJECT=..., LAB_TARGET_IMAGE=..., LAB_TARGET_PORT=...)
+	@$(LAB) up --project $(PROJECT)
+
+lab-down: venv ## take every lab down: nothing with the lab's labels is left
+	@$(LAB) down --all
+
+lab-status: venv ## print the running lab's endpoints (add ARGS=--json)
+	@$(LAB) status --project $(PROJECT) $(ARGS)
+
+lab-logs: venv ## print the lab's container logs
+	@$(LAB) logs --project $(PROJECT)
+
+test: prepare ## the whole suite: unit tests, the lab, the chaos catalog, the bug zoo (parallel)
+	@$(PYTEST) -n auto $(ARGS)
+
+unit: venv ## the tests that need no Docker (server, clients, checkers)
+	@$(PYTEST) -n auto -m "not docker" $(ARGS)
+
+chaos: prepare ## the chaos catalog against the target (LAB_TARGET_IMAGE / LAB_TARGET_PORT for any image)
+	@$(PYTEST) -n auto tests/chaos $(ARGS)
+
+lint: venv ## ruff and mypy
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests

@@ -1,0 +1,146 @@
+"""`python -m lab`: bring labs up and down, look at them. Errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from lab import images, settings
+from lab.compose import echo
+from lab.errors import LabError
+from lab.instance import Lab, leftovers, remove_labelled
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _saved_config_path(project: str) -> Path:
+    return settings.STATE_DIR / f"{project}.json"
+
+
+def save_config(config: settings.LabConfig) -> None:
+    settings.STATE_DIR.mkdir(exist_ok=True)
+    _saved_config_path(config.project).write_text(json.dumps(asdict(config)))
+
+
+def load_config(project: str) -> settings.LabConfig:
+    path = _saved_config_path(project)
+    if not path.exists():
+        return settings.LabConfig.from_env(project=project)
+    return settings.LabConfig(**json.loads(path.read_text()))
+
+
+def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
+    return settings.LabConfig.from_env(project=args.project, target_image=args.target_image,
+                                       target_port=args.target_port, trigger=args.trigger, bug=args.bug)
+
+
+def print_endpoints(lab: Lab, as_json: bool) -> None:
+    endpoints = lab.endpoints()
+    if as_json:
+        print(json.dumps(endpoints.to_json(), indent=2))
+        return
+    print(f"lab {endpoints.project} is ready")
+    print(f"  proxied_url    {endpoints.proxied_url}    (through Toxiproxy)")
+    print(f"  direct_url     {endpoints.direct_url}    (straight to the target)")
+    print(f"  toxiproxy_url  {endpoints.toxiproxy_url}    (Toxiproxy's API)")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    lab = Lab(config)
+    save_config(config)
+    try:
+        lab.up()
+    except BaseException:
+        if not args.keep_on_failure:
+            lab.down()
+            _saved_config_path(config.project).unlink(missing_ok=True)
+        raise
+    print_endpoints(lab, args.json)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if args.all:
+        removed = remove_labelled()
+        echo(f"removed {len(removed)} lab resources" + (f": {', '.join(removed)}" if removed else ""))
+        return 0
+    Lab(load_config(args.project), build_images=False).down()
+    _saved_config_path(args.project).unlink(missing_ok=True)
+    echo(f"lab {args.project} is down")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    found = leftovers(project=args.project)
+    if not any(item.startswith("container ") for item in found):
+        raise LabError(f"lab {args.project} is not running: start it with `make lab-up`")
+    lab = Lab(load_config(args.project), build_images=False)
+    print_endpoints(lab, args.json)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    Lab(load_config(args.project), build_images=False).compose.logs(tail=args.tail)
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    images.ensure_images(echo, offline=True if args.offline else None)
+    echo("images are ready")
+    return 0
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target-image", help="any HTTP server image (default: the bundled epoll server)")
+    parser.add_argument("--target-port", type=int, help="the port it listens on inside its container")
+    parser.add_argument("--trigger", choices=settings.TRIGGERS, help="epoll mode of the bundled server")
+    parser.add_argument("--bug", help="run a bug-zoo variant of the bundled server")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("--project", default=settings.DEFAULT_PROJECT, type=_project, help="compose project")
+        return sub
+
+    up = command("up", cmd_up, "bring a lab up and print its endpoints when it is ready")
+    add_target_options(up)
+    up.add_argument("--json", action="store_true")
+    up.add_argument("--keep-on-failure", action="store_true", help="leave a lab that failed to start, for its logs")
+    down = command("down", cmd_down, "take a lab down")
+    down.add_argument("--all", action="store_true", help="remove everything with the lab's labels")
+    status = command("status", cmd_status, "print a running lab's endpoints")
+    status.add_argument("--json", action="store_true")
+    logs = command("logs", cmd_logs, "print the lab's container logs")
+    logs.add_argument("--tail", type=int, default=200)
+    image_cmd = command("images", cmd_images, "build the lab's images (offline stand-ins when no registry)")
+    image_cmd.add_argument("--offline", action="store_true", help="build stand-ins without trying to pull")
+    return parser
+
+
+def _project(value: str) -> str:
+    try:
+        return settings.validate_project(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except LabError as error:
+        print(f"epoll-lab: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("epoll-lab: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,170 @@
+"""The lab's images: built from this repository, or offline stand-ins for public ones.
+
+Real users build from `debian:bookworm-slim` and run `ghcr.io/shopify/toxiproxy`. A machine
+that reaches no container registry gets a debootstrap base and a Toxiproxy built from its Go
+module; the choice is recorded in .lab/images.env so later commands use the same images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab import engine, settings
+from lab.errors import LabError
+
+Log = Callable[[str], None]
+SOURCE_LABEL = "io.epoll-lab.source"
+BUILD_TIMEOUT_S = 900
+PULL_TIMEOUT_S = 300
+TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    tag: str
+    context: Path  # the Dockerfile sits at its root
+
+    def source_hash(self, base: str) -> str:
+        """Changes whenever a file of the context or the base image name changes."""
+        digest = hashlib.sha256(base.encode())
+        for path in sorted(_context_files(self.context)):
+            digest.update(str(path.relative_to(self.context)).encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+
+def _context_files(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            yield path
+
+
+LAB_IMAGES = (
+    ImageSpec(settings.SERVER_IMAGE, settings.REPO_ROOT / "server"),
+    ImageSpec(settings.CLIENTS_IMAGE, settings.REPO_ROOT / "clients"),
+    ImageSpec(settings.PROBE_IMAGE, settings.REPO_ROOT / "lab" / "probe_agent"),
+)
+
+
+def ensure_images(log: Log, *, offline: bool | None = None) -> None:
+    """Make every image the lab runs present and current; build only what changed."""
+    base = ensure_base_image(log, offline=offline)
+    ensure_toxiproxy_image(base, log, offline=offline)
+    for spec in LAB_IMAGES:
+        build_if_stale(spec, base, log)
+
+
+def build_if_stale(spec: ImageSpec, base: str, log: Log) -> None:
+    source = spec.source_hash(base)
+    if engine.image_labels(spec.tag).get(SOURCE_LABEL) == source:
+        return
+    log(f"building {spec.tag} from {spec.context.relative_to(settings.REPO_ROOT)}/ (base {base})")
+    engine.run_docker(
+        ["build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--label", f"{SOURCE_LABEL}={source}",
+         "--label", f"{settings.LABEL_LAB}=true", "-t", spec.tag, str(spec.context)],
+        timeout=BUILD_TIMEOUT_S, what=f"building {spec.tag}",
+    )
+
+
+def ensure_base_image(log: Log, *, offline: bool | None) -> str:
+    chosen = settings.base_image()
+    if chosen != settings.PUBLIC_BASE_IMAGE or engine.image_exists(chosen):
+        if not engine.image_exists(chosen) and chosen == settings.OFFLINE_BASE_IMAGE:
+            build_offline_base(log)
+        return chosen
+    if offline is not True and try_pull(chosen, log):
+        return chosen
+    if not engine.image_exists(settings.OFFLINE_BASE_IMAGE):
+        build_offline_base(log)
+    record_override("LAB_BASE_IMAGE", settings.OFFLINE_BASE_IMAGE)
+    return settings.OFFLINE_BASE_IMAGE
+
+
+def ensure_toxiproxy_image(base: str, log: Log, *, offline: bool | None) -> str:
+    chosen = settings.toxiproxy_image()
+    if engine.image_exists(chosen):
+        return chosen
+    if chosen == settings.PUBLIC_TOXIPROXY_IMAGE and offline is not True and try_pull(chosen, log):
+        return chosen
+    if not engine.image_exists(settings.OFFLINE_TOXIPROXY_IMAGE):
+        build_offline_toxiproxy(base, log)
+    record_override("LAB_TOXIPROXY_IMAGE", settings.OFFLINE_TOXIPROXY_IMAGE)
+    return settings.OFFLINE_TOXIPROXY_IMAGE
+
+
+def try_pull(tag: str, log: Log) -> bool:
+    log(f"pulling {tag}")
+    try:
+        engine.run_docker(["pull", "-q", tag], timeout=PULL_TIMEOUT_S, what=f"pulling {tag}")
+    except LabError as error:
+        log(f"cannot pull {tag} ({error}); building an offline stand-in")
+        return False
+    return True
+
+
+def record_override(key: str, value: str) -> None:
+    settings.STATE_DIR.mkdir(exist_ok=True)
+    path = settings.IMAGE_OVERRIDES_FILE
+    lines = [line for line in (path.read_text().splitlines() if path.exists() else [])
+             if not line.startswith(f"{key}=")]
+    path.write_text("\n".join([*lines, f"{key}={value}"]) + "\n")
+
+
+def _require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False, capture_output=True,
+                       timeout=600)
+        path = shutil.which(name)
+    if not path:
+        raise LabError(f"no registry reachable and no `{name}` to build an offline image: install {package}")
+    return path
+
+
+def build_offline_base(log: Log) -> None:
+    """Debian bookworm minbase from Debian's mirror, imported as a Docker image."""
+    debootstrap = _require_tool("debootstrap", "debootstrap")
+    if os.geteuid() != 0:
+        raise LabError("building the offline base image needs root (debootstrap): run `sudo make prepare`")
+    log(f"building the offline base image {settings.OFFLINE_BASE_IMAGE} with debootstrap (about 35 s)")
+    settings.STATE_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.STATE_DIR, prefix="rootfs-") as rootfs:
+        done = subprocess.run([debootstrap, "--variant=minbase", "bookworm", rootfs], capture_output=True,
+                              timeout=900, check=False)
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
+            raise LabError(f"debootstrap failed: {tail[0]}")
+        tar = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, timeout=600, check=True)
+        engine.run_docker(["import", "-", settings.OFFLINE_BASE_IMAGE], input_bytes=tar.stdout, timeout=600,
+                          what="importing the offline base image")
+
+
+def build_offline_toxiproxy(base: str, log: Log) -> None:
+    """The same Toxiproxy release, built from its Go module (the Go module proxy is reachable)."""
+    go = _require_tool("go", "golang-go")
+    version = settings.TOXIPROXY_VERSION
+    log(f"building {settings.OFFLINE_TOXIPROXY_IMAGE} from the Go module {TOXIPROXY_MODULE}@v{version}")
+    settings.STATE_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.STATE_DIR, prefix="toxiproxy-") as context:
+        env = {**os.environ, "GOBIN": context, "CGO_ENABLED": "0"}
+        ldflags = f"-X {TOXIPROXY_MODULE}.Version={version}"
+        for command, binary in (("server", "toxiproxy"), ("cli", "toxiproxy-cli")):
+            done = subprocess.run([go, "install", "-ldflags", ldflags, f"{TOXIPROXY_MODULE}/cmd/{command}@v{version}"],
+                                  env=env, capture_output=True, timeout=900, check=False)
+            if done.returncode != 0:
+                tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
+                raise LabError(f"go install of toxiproxy {command} failed: {tail[0]}")
+            Path(context, command).rename(Path(context, binary))
+        shutil.copy(settings.REPO_ROOT / "lab" / "images" / "toxiproxy" / "Dockerfile", context)
+        engine.run_docker(["build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--label",
+                           f"{settings.LABEL_LAB}=true", "-t", settings.OFFLINE_TOXIPROXY_IMAGE, context],
+                          timeout=BUILD_TIMEOUT_S, what="building the offline toxiproxy image")

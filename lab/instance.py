@@ -1,0 +1,157 @@
+"""One running lab: a compose project brought up, made ready, and always taken down."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+
+from lab import engine, images, settings
+from lab.compose import Compose, echo
+from lab.errors import LabError
+from lab.http_check import http_get
+from lab.probe import Probe
+from lab.toxiproxy_api import ToxiproxyAPI
+from lab.wait import wait_until
+
+READY_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the host and the clients container reach the target."""
+
+    project: str
+    direct_url: str  # host → target
+    proxied_url: str  # host → Toxiproxy → target
+    toxiproxy_url: str  # host → Toxiproxy's API
+    lab_direct: str  # clients container → target (host:port)
+    lab_proxied: str  # clients container → Toxiproxy → target
+
+    def to_json(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+class Lab:
+    """A lab under its own compose project; `with Lab(config) as lab:` removes it on every exit path."""
+
+    def __init__(self, config: settings.LabConfig, *, log: Callable[[str], None] = echo,
+                 build_images: bool = True) -> None:
+        self.config = config
+        self.compose = Compose(config.project, config.compose_env())
+        self._log = log
+        self._build_images = build_images
+        self._endpoints: Endpoints | None = None
+
+    def __enter__(self) -> Lab:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def up(self) -> Endpoints:
+        engine.client()  # a clear error first if there is no engine
+        if self._build_images:
+            images.ensure_images(self._log)
+        self._log(f"starting lab {self.config.project}")
+        self.compose.run("up", "-d", "--remove-orphans", "--quiet-pull")
+        return self.wait_ready()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> Endpoints:
+        endpoints = self.endpoints(refresh=True)
+        toxiproxy = self.toxiproxy()
+        wait_until(toxiproxy.version, timeout=timeout, what="Toxiproxy's API")
+        if settings.PROXY_NAME not in toxiproxy.proxies():
+            toxiproxy.create_proxy(settings.PROXY_NAME, listen=f"0.0.0.0:{settings.PROXY_LISTEN_PORT}",
+                                   upstream=f"{settings.TARGET_SERVICE}:{self.config.target_port}")
+        wait_until(lambda: http_get(endpoints.direct_url, timeout=2).status, timeout=timeout,
+                   what=f"the target to answer HTTP at {endpoints.direct_url}")
+        wait_until(lambda: http_get(endpoints.proxied_url, timeout=2).status, timeout=timeout,
+                   what=f"the target to answer through Toxiproxy at {endpoints.proxied_url}")
+        wait_until(self.probe().snapshot, timeout=timeout, what="the probe sidecar")
+        return endpoints
+
+    def down(self) -> None:
+        try:
+            self.compose.run("down", "--volumes", "--remove-orphans", "--timeout", "2", timeout=120)
+        except LabError as error:
+            self._log(f"compose down failed ({error}); removing by label")
+        remove_labelled(project=self.config.project)
+
+    # -- what tests and scenarios use ------------------------------------------------------
+    def endpoints(self, *, refresh: bool = False) -> Endpoints:
+        if self._endpoints is None or refresh:
+            _, direct = self.compose.port(settings.TARGET_SERVICE, self.config.target_port)
+            _, proxied = self.compose.port("toxiproxy", settings.PROXY_LISTEN_PORT)
+            _, api = self.compose.port("toxiproxy", settings.TOXIPROXY_API_PORT)
+            self._endpoints = Endpoints(
+                project=self.config.project,
+                direct_url=f"http://127.0.0.1:{direct}",
+                proxied_url=f"http://127.0.0.1:{proxied}",
+                toxiproxy_url=f"http://127.0.0.1:{api}",
+                lab_direct=f"{settings.TARGET_SERVICE}:{self.config.target_port}",
+                lab_proxied=f"toxiproxy:{settings.PROXY_LISTEN_PORT}",
+            )
+        return self._endpoints
+
+    def container(self, service: str) -> Any:
+        found = engine.client().containers.list(all=True, filters={"label": [
+            f"com.docker.compose.project={self.config.project}", f"com.docker.compose.service={service}"]})
+        if not found:
+            raise LabError(f"lab {self.config.project} has no {service} container")
+        return found[0]
+
+    def toxiproxy(self) -> ToxiproxyAPI:
+        return ToxiproxyAPI(self.endpoints().toxiproxy_url)
+
+    def probe(self) -> Probe:
+        return Probe(self.container("probe"))
+
+    def exec(self, service: str, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]:
+        """`docker exec` in a lab container, bounded by `timeout` (the SDK's exec has none)."""
+        name = self.container(service).name
+        try:
+            return subprocess.run([engine.require_docker_cli(), "exec", name, *args], capture_output=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"`{' '.join(args[:4])} …` in {service} did not finish within {timeout:g} s") from None
+
+
+def remove_labelled(*, project: str | None = None) -> list[str]:
+    """Force-remove containers, networks and volumes with the lab's labels; returns what went."""
+    label = f"{settings.LABEL_PROJECT}={project}" if project else f"{settings.LABEL_LAB}=true"
+    client = engine.client()
+    removed: list[str] = []
+    for kind, collection in (("container", client.containers), ("network", client.networks),
+                             ("volume", client.volumes)):
+        listing = collection.list(all=True, filters={"label": label}) if kind == "container" else (
+            collection.list(filters={"label": label}))
+        for resource in listing:
+            try:
+                if kind == "network":
+                    resource.remove()
+                else:
+                    resource.remove(force=True)
+            except docker.errors.NotFound:
+                continue  # removed meanwhile by compose or another cleanup
+            removed.append(f"{kind} {resource.name}")
+    return removed
+
+
+def leftovers(*, project: str | None = None) -> list[str]:
+    """What still carries the lab's labels (for tests and `lab status`)."""
+    label = f"{settings.LABEL_PROJECT}={project}" if project else f"{settings.LABEL_LAB}=true"
+    client = engine.client()
+    found = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": label})]
+    found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
+    found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]
+    return found

@@ -1,0 +1,171 @@
+"""Observe a target from a sidecar that shares its PID and network namespaces.
+
+Standard library only: this file is the whole probe image. The target's processes are the
+ones in PID 1's cgroup (the probe's own processes live in another), so any image works,
+with or without a shell. Output is one JSON object per snapshot (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+TCP_STATES = {
+    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+    "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING", "0C": "NEW_SYN_RECV",
+}
+PROC = os.environ.get("PROBE_PROC", "/proc")
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return handle.read()
+
+
+def target_pids() -> list[int]:
+    """PIDs that share PID 1's cgroup: the target container, never the probe."""
+    target_cgroup = read_text(f"{PROC}/1/cgroup")
+    pids = []
+    for name in os.listdir(PROC):
+        if not name.isdigit():
+            continue
+        try:
+            if read_text(f"{PROC}/{name}/cgroup") == target_cgroup:
+                pids.append(int(name))
+        except OSError:  # the process exited while we looked
+            continue
+    return sorted(pids)
+
+
+def fd_kind(link: str) -> str:
+    if link.startswith("socket:"):
+        return "socket"
+    if link.startswith("pipe:"):
+        return "pipe"
+    if link.startswith("anon_inode:"):
+        return "anon"
+    if link.startswith("/"):
+        return "file"
+    return "other"
+
+
+def count_fds(pids: list[int]) -> Counter[str]:
+    kinds: Counter[str] = Counter()
+    for pid in pids:
+        fd_dir = f"{PROC}/{pid}/fd"
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                kinds[fd_kind(os.readlink(f"{fd_dir}/{name}"))] += 1
+            except OSError:  # closed between listdir and readlink
+                continue
+    return kinds
+
+
+def tcp_states() -> Counter[str]:
+    """Socket states in the shared network namespace (IPv4 and IPv6)."""
+    states: Counter[str] = Counter()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = read_text(f"{PROC}/net/{table}").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3:
+                states[TCP_STATES.get(fields[3], fields[3])] += 1
+    return states
+
+
+def cpu_and_rss(pids: list[int]) -> tuple[int, int]:
+    ticks = rss_kib = 0
+    for pid in pids:
+        try:
+            stat = read_text(f"{PROC}/{pid}/stat")
+            status = read_text(f"{PROC}/{pid}/status")
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss_kib += int(line.split()[1])
+    return ticks, rss_kib * 1024
+
+
+def start_ticks() -> int:
+    stat = read_text(f"{PROC}/1/stat")
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
+def snapshot() -> dict[str, Any]:
+    pids = target_pids()
+    kinds = count_fds(pids)
+    ticks, rss = cpu_and_rss(pids)
+    return {
+        "t": time.monotonic(),
+        "pids": pids,
+        "fds": sum(kinds.values()),
+        "fd_kinds": {kind: kinds.get(kind, 0) for kind in ("socket", "pipe", "file", "anon", "other")},
+        "tcp": dict(tcp_states()),
+        "cpu_ticks": ticks,
+        "clk_tck": os.sysconf("SC_CLK_TCK"),
+        "rss_bytes": rss,
+        "start_ticks": start_ticks(),
+    }
+
+
+def watch(interval: float, duration: float) -> None:
+    deadline = time.monotonic() + duration
+    while True:
+        print(json.dumps(snapshot()), flush=True)
+        if time.monotonic() + interval > deadline:
+            return
+        time.sleep(interval)  # a sampling period, not a wait for a condition
+
+
+def health() -> int:
+    """Healthy when the target's fds are readable: no traffic to the target."""
+    try:
+        os.listdir(f"{PROC}/1/fd")
+    except OSError as error:
+        print(f"probe: cannot read {PROC}/1/fd: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: agent.py snapshot | watch --interval S --duration S | health"
+    if argv[:1] == ["snapshot"]:
+        print(json.dumps(snapshot()))
+        return 0
+    if argv[:1] == ["health"]:
+        return health()
+    if argv[:1] == ["watch"]:
+        options = dict(zip(argv[1::2], argv[2::2], strict=False))
+        try:
+            interval = float(options.get("--interval", "0.2"))
+            duration = float(options.get("--duration", "10"))
+        except ValueError:
+            print(usage, file=sys.stderr)
+            return 2
+        if not (0.01 <= interval <= 60 and 0 < duration <= 3600):
+            print("probe: --interval must be 0.01..60 s and --duration 0..3600 s", file=sys.stderr)
+            return 2
+        watch(interval, duration)
+        return 0
+    print(usage, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,125 @@
+"""Where things are, what they are called, and how one lab differs from another."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+STATE_DIR = REPO_ROOT / ".lab"
+# Written by the offline preparation: which local images stand in for public ones.
+IMAGE_OVERRIDES_FILE = STATE_DIR / "images.env"
+
+LABEL_LAB = "io.epoll-lab.lab"
+LABEL_PROJECT = "io.epoll-lab.project"
+LABEL_RUN = "io.epoll-lab.run"
+
+DEFAULT_PROJECT = "epoll-lab"
+TARGET_SERVICE = "target"
+PROXY_NAME = "target"
+PROXY_LISTEN_PORT = 18080
+TOXIPROXY_API_PORT = 8474
+
+TOXIPROXY_VERSION = "2.12.0"
+PUBLIC_BASE_IMAGE = "debian:bookworm-slim"
+PUBLIC_TOXIPROXY_IMAGE = f"ghcr.io/shopify/toxiproxy:{TOXIPROXY_VERSION}"
+OFFLINE_BASE_IMAGE = "epoll-lab/base:bookworm"
+OFFLINE_TOXIPROXY_IMAGE = f"epoll-lab/toxiproxy:{TOXIPROXY_VERSION}"
+SERVER_IMAGE = "epoll-lab/server:dev"
+CLIENTS_IMAGE = "epoll-lab/clients:dev"
+PROBE_IMAGE = "epoll-lab/probe:dev"
+
+TRIGGERS = ("level", "edge")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def image_overrides() -> dict[str, str]:
+    """LAB_* image settings: the environment wins over the offline preparation's file."""
+    values: dict[str, str] = {}
+    if IMAGE_OVERRIDES_FILE.exists():
+        for line in IMAGE_OVERRIDES_FILE.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip().startswith("LAB_"):
+                values[key.strip()] = value.strip()
+    for key in ("LAB_BASE_IMAGE", "LAB_TOXIPROXY_IMAGE"):
+        if os.environ.get(key):
+            values[key] = os.environ[key]
+    return values
+
+
+def base_image() -> str:
+    return image_overrides().get("LAB_BASE_IMAGE", PUBLIC_BASE_IMAGE)
+
+
+def toxiproxy_image() -> str:
+    return image_overrides().get("LAB_TOXIPROXY_IMAGE", PUBLIC_TOXIPROXY_IMAGE)
+
+
+def validate_project(name: str) -> str:
+    if not _PROJECT_NAME.match(name):
+        raise ValueError(f"bad project name {name!r}: use lowercase letters, digits, '-' and '_'")
+    return name
+
+
+def unique_project(prefix: str = "epl") -> str:
+    """A project name unique per run and per pytest-xdist worker."""
+    run = os.environ.get("LAB_RUN_ID") or secrets.token_hex(3)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return validate_project(f"{prefix}-{run}-{worker}".lower())
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Everything that makes one lab differ from another; the rest is docker-compose.yml."""
+
+    project: str = DEFAULT_PROJECT
+    target_image: str | None = None  # None: the bundled epoll server
+    target_port: int = 8080
+    trigger: str = "level"
+    bug: str | None = None
+    target_nofile: int = 8192
+    run_id: str = "manual"
+    host_ports: dict[str, int] = field(default_factory=dict)  # fixed published ports, else random
+
+    @property
+    def bundled_target(self) -> bool:
+        return self.target_image in (None, SERVER_IMAGE)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> LabConfig:
+        """Defaults from LAB_TARGET_IMAGE, LAB_TARGET_PORT, LAB_TRIGGER, LAB_BUG."""
+        settings: dict[str, object] = {}
+        if os.environ.get("LAB_TARGET_IMAGE"):
+            settings["target_image"] = os.environ["LAB_TARGET_IMAGE"]
+        if os.environ.get("LAB_TARGET_PORT"):
+            settings["target_port"] = int(os.environ["LAB_TARGET_PORT"])
+        if os.environ.get("LAB_TRIGGER"):
+            settings["trigger"] = os.environ["LAB_TRIGGER"]
+        if os.environ.get("LAB_BUG"):
+            settings["bug"] = os.environ["LAB_BUG"]
+        settings.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**settings)  # type: ignore[arg-type]
+
+    def compose_env(self) -> dict[str, str]:
+        """The variables docker-compose.yml reads."""
+        env = {
+            "LAB_PROJECT": self.project,
+            "LAB_RUN_ID": self.run_id,
+            "LAB_TARGET_IMAGE": self.target_image or SERVER_IMAGE,
+            "LAB_TARGET_PORT": str(self.target_port),
+            "LAB_TRIGGER": self.trigger,
+            "LAB_BUG": self.bug or "",
+            "LAB_TARGET_NOFILE": str(self.target_nofile),
+            "LAB_TOXIPROXY_IMAGE": toxiproxy_image(),
+            "LAB_PROBE_IMAGE": PROBE_IMAGE,
+            "LAB_CLIENTS_IMAGE": CLIENTS_IMAGE,
+        }
+        names = {"direct": "LAB_DIRECT_HOST_PORT", "proxied": "LAB_PROXIED_HOST_PORT",
+                 "toxiproxy": "LAB_TOXIPROXY_HOST_PORT"}
+        for key, port in self.host_ports.items():
+            env[names[key]] = str(port)
+        return env

@@ -1,0 +1,20 @@
+"""One lab per pytest-xdist worker, under a project name unique to the worker and the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.instance import Lab
+from lab.settings import LabConfig, unique_project
+
+
+def quiet(_: str) -> None:
+    """Lab progress messages are noise inside pytest's output."""
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    with Lab(LabConfig.from_env(project=unique_project("epl-found")), log=quiet) as running:
+        yield running
