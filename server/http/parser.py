@@ -1,0 +1,475 @@
+"""Sans-I/O HTTP/1.1 request parser: bytes in, events out, ``b""`` is end of input.
+
+Every byte is scanned a bounded number of times: searches resume where the previous one
+stopped, consumed input is dropped once per ``receive_data`` call, and body bytes are handed
+out as slices instead of being buffered.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+MAX_CHUNK_LINE: Final = 1024
+MAX_LEADING_BLANK_LINES: Final = 8
+
+_METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(rb"([^ ]+) ([^ ]+) (HTTP/[0-9]\.[0-9])")
+_TARGET = re.compile(rb"[\x21-\x7e]+")
+_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_HEAD_END = re.compile(rb"\n\r?\n")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+KNOWN_METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
+)
+
+
+class ProtocolError(Exception):
+    """The input is not acceptable HTTP; ``status`` is the response to send before closing."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class IncompleteMessage(ProtocolError):
+    """End of input in the middle of a request: the client left, there is nobody to answer."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "incomplete request at end of input")
+
+
+class Request:
+    __slots__ = ("content_length", "expect_continue", "headers", "keep_alive", "method", "target", "version")
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        content_length: int | None,
+        expect_continue: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.content_length = content_length  # None for chunked bodies
+        self.expect_continue = expect_continue
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.target} HTTP/{self.version}, keep_alive={self.keep_alive})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Data:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Data({self.data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Data) and other.data == self.data
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class EndOfMessage:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EndOfMessage()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EndOfMessage)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ConnectionClosed:
+    """End of input at a message boundary: a clean close."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ConnectionClosed()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConnectionClosed)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+Event = Request | Data | EndOfMessage | ConnectionClosed
+END_OF_MESSAGE: Final = EndOfMessage()
+CONNECTION_CLOSED: Final = ConnectionClosed()
+
+# Parser states.
+IDLE: Final = "idle"  # between requests, nothing buffered
+HEAD: Final = "head"  # reading a request line and headers
+BODY: Final = "body"  # Content-Length body
+CHUNK_SIZE: Final = "chunk_size"
+CHUNK_DATA: Final = "chunk_data"
+CHUNK_END: Final = "chunk_end"  # the CRLF after a chunk's data
+TRAILERS: Final = "trailers"
+DONE: Final = "done"  # end of input seen and reported
+ERROR: Final = "error"
+
+
+class Limits:
+    __slots__ = ("max_body_bytes", "max_header_bytes", "max_request_line")
+
+    def __init__(
+        self, max_request_line: int = 8192, max_header_bytes: int = 32768, max_body_bytes: int = 8 << 20
+    ) -> None:
+        self.max_request_line = max_request_line
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+
+
+class RequestParser:
+    """Feed bytes with ``receive_data``; pull events with ``next_event`` until it returns None.
+
+    ``next_event`` raises ``ProtocolError`` (and keeps raising it) once the input is not valid
+    HTTP/1.1; nothing else escapes it, whatever the bytes.
+    """
+
+    def __init__(self, limits: Limits | None = None, rescan: bool = False) -> None:
+        self.limits = limits or Limits()
+        self._buf = bytearray()
+        self._pos = 0  # start of unconsumed input in _buf
+        self._scan = 0  # where the next search for a line end resumes
+        self._eof = False
+        self._state = IDLE
+        self._remaining = 0  # body or chunk bytes still to hand out
+        self._body_total = 0
+        self._blank_lines = 0
+        self._pending_end = False  # an EndOfMessage is due before anything else
+        self._trailer_bytes = 0
+        self._error: ProtocolError | None = None
+        self._rescan = rescan  # bug zoo: search the whole buffer again on every call
+        self._first_line_len = -1  # length of the request line once its end has been seen
+        self.scanned = 0  # bytes examined by head searches; stays linear in the input
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    @property
+    def in_progress(self) -> bool:
+        """True while part of a request has been received but not all of it."""
+        return self._state not in (IDLE, DONE, ERROR) or self.buffered > 0
+
+    def receive_data(self, data: bytes) -> None:
+        if self._eof:
+            if data:
+                raise RuntimeError("receive_data after end of input")
+            return
+        if not data:
+            self._eof = True
+            return
+        if self._pos:
+            # Drop consumed input once per call, not once per event.
+            del self._buf[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+        self._buf += data
+
+    def next_event(self) -> Event | None:
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next()
+        except ProtocolError as err:
+            self._error = err
+            self._state = ERROR
+            raise
+
+    def _next(self) -> Event | None:
+        if self._pending_end:
+            self._pending_end = False
+            return END_OF_MESSAGE
+        state = self._state
+        if state in (IDLE, HEAD):
+            return self._read_head()
+        if state == BODY:
+            return self._read_body()
+        if state == CHUNK_SIZE:
+            return self._read_chunk_size()
+        if state == CHUNK_DATA:
+            return self._read_chunk_data()
+        if state == CHUNK_END:
+            return self._read_chunk_end()
+        if state == TRAILERS:
+            return self._read_trailers()
+        return None  # DONE
+
+    # -- request line and headers -------------------------------------------------------
+
+    def _read_head(self) -> Event | None:
+        buf = self._buf
+        if self._state == IDLE:
+            # RFC 9112 2.2: ignore a few empty lines before a request line.
+            while True:
+                if buf.startswith(b"\r\n", self._pos):
+                    self._pos += 2
+                elif buf.startswith(b"\n", self._pos):
+                    self._pos += 1
+                else:
+                    break
+                self._blank_lines += 1
+                if self._blank_lines > MAX_LEADING_BLANK_LINES:
+                    raise ProtocolError(400, "too many empty lines before the request")
+            if self._pos == len(buf) or (buf[self._pos] == 0x0D and self._pos + 1 == len(buf)):
+                return self._at_boundary()
+            self._state = HEAD
+            self._scan = self._pos
+        start = self._pos
+        if self._rescan:
+            self._scan = start
+        limits = self.limits
+        # A head ends with an empty line; resume the search two bytes back in case
+        # "\n\r\n" was split between reads.
+        from_ = max(self._scan - 2, start)
+        self.scanned += len(buf) - from_
+        if self._first_line_len < 0:
+            newline = buf.find(b"\n", from_)
+            if newline >= 0:
+                self._first_line_len = newline - start
+            elif len(buf) - start > limits.max_request_line + 1:
+                raise ProtocolError(414, "request line too long")
+        match = _HEAD_END.search(buf, from_)
+        if match is None:
+            self._scan = len(buf)
+            header_bytes = len(buf) - start - self._first_line_len - 1
+            if self._first_line_len >= 0 and header_bytes > limits.max_header_bytes:
+                raise ProtocolError(431, "request headers too large")
+            if self._eof:
+                raise IncompleteMessage()
+            return None
+        end = match.end()
+        head = bytes(buf[start : match.start()])
+        self._pos = end
+        self._scan = end
+        self._blank_lines = 0
+        self._first_line_len = -1
+        return self._parse_head(head)
+
+    def _at_boundary(self) -> Event | None:
+        if self._eof:
+            self._state = DONE
+            if self._pos < len(self._buf):  # a lone "\r" at the very end
+                raise IncompleteMessage()
+            return CONNECTION_CLOSED
+        return None
+
+    def _parse_head(self, head: bytes) -> Request:
+        limits = self.limits
+        lines = head.split(b"\n")
+        line = lines[0]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > limits.max_request_line:
+            raise ProtocolError(414, "request line too long")
+        if len(head) - len(lines[0]) > limits.max_header_bytes:
+            raise ProtocolError(431, "request headers too large")
+        match = _REQUEST_LINE.fullmatch(line)
+        if match is None:
+            raise ProtocolError(400, "malformed request line")
+        raw_method, raw_target, raw_version = match.groups()
+        if not _METHOD_TOKEN.fullmatch(raw_method):
+            raise ProtocolError(400, "malformed method")
+        if not _TARGET.fullmatch(raw_target):
+            raise ProtocolError(400, "malformed request target")
+        if raw_version == b"HTTP/1.1":
+            version = "1.1"
+        elif raw_version == b"HTTP/1.0":
+            version = "1.0"
+        else:
+            raise ProtocolError(505, "HTTP version not supported")
+        method = raw_method.decode("ascii")
+        if method not in KNOWN_METHODS:
+            raise ProtocolError(501, "method not implemented")
+
+        headers: list[tuple[bytes, bytes]] = []
+        content_length: int | None = None
+        chunked = False
+        connection_tokens: set[bytes] = set()
+        expect_continue = False
+        for raw in lines[1:]:
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            name, value = _split_header(raw)
+            headers.append((name, value))
+            if name == b"content-length":
+                if not value.isdigit() or len(value) > 18:
+                    raise ProtocolError(400, "invalid Content-Length")
+                length = int(value)
+                if content_length is not None and content_length != length:
+                    raise ProtocolError(400, "conflicting Content-Length headers")
+                content_length = length
+            elif name == b"transfer-encoding":
+                codings = [c.strip() for c in value.lower().split(b",")]
+                if chunked or codings[-1] != b"chunked":
+                    raise ProtocolError(501, "unsupported Transfer-Encoding")
+                if len(codings) != 1:
+                    raise ProtocolError(501, "unsupported Transfer-Encoding")
+                chunked = True
+            elif name == b"connection":
+                connection_tokens.update(t.strip() for t in value.lower().split(b","))
+            elif name == b"expect":
+                if value.lower() != b"100-continue":
+                    raise ProtocolError(417, "unsupported expectation")
+                expect_continue = version == "1.1"
+        if chunked and content_length is not None:
+            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        if content_length is not None and content_length > limits.max_body_bytes:
+            raise ProtocolError(413, "request body too large")
+        if version == "1.1":
+            keep_alive = b"close" not in connection_tokens
+        else:
+            keep_alive = b"keep-alive" in connection_tokens and b"close" not in connection_tokens
+
+        self._body_total = 0
+        target = raw_target.decode("ascii")
+        if chunked:
+            self._state = CHUNK_SIZE
+            return Request(method, target, version, headers, keep_alive, None, expect_continue)
+        self._remaining = content_length or 0
+        self._state = BODY if self._remaining else IDLE
+        expect_continue = expect_continue and self._remaining > 0
+        request = Request(method, target, version, headers, keep_alive, self._remaining, expect_continue)
+        if self._state == IDLE:
+            self._pending_end = True
+        return request
+
+    # -- bodies ---------------------------------------------------------------------------
+
+
+    def _take(self) -> bytes | None:
+        """Up to ``_remaining`` buffered bytes, or None when none are buffered."""
+        available = len(self._buf) - self._pos
+        if available <= 0:
+            return None
+        n = min(available, self._remaining)
+        data = bytes(self._buf[self._pos : self._pos + n])
+        self._pos += n
+        self._scan = self._pos
+        self._remaining -= n
+        return data
+
+    def _read_body(self) -> Event | None:
+        data = self._take()
+        if data is None:
+            if self._eof:
+                raise IncompleteMessage()
+            return None
+        if self._remaining == 0:
+            self._state = IDLE
+            self._pending_end = True
+        return Data(data)
+
+    def _read_chunk_size(self) -> Event | None:
+        line = self._line(MAX_CHUNK_LINE, 400, "chunk size line too long")
+        if line is None:
+            return None
+        match = _CHUNK_SIZE.fullmatch(line)
+        if match is None:
+            raise ProtocolError(400, "malformed chunk size")
+        size = int(match.group(1), 16)
+        self._body_total += size
+        if self._body_total > self.limits.max_body_bytes:
+            raise ProtocolError(413, "request body too large")
+        if size == 0:
+            self._state = TRAILERS
+            self._trailer_bytes = 0
+            return self._read_trailers()
+        self._remaining = size
+        self._state = CHUNK_DATA
+        return self._read_chunk_data()
+
+    def _read_chunk_data(self) -> Event | None:
+        data = self._take()
+        if data is None:
+            if self._eof:
+                raise IncompleteMessage()
+            return None
+        if self._remaining == 0:
+            self._state = CHUNK_END
+        return Data(data)
+
+    def _read_chunk_end(self) -> Event | None:
+        line = self._line(2, 400, "missing CRLF after chunk data")
+        if line is None:
+            return None
+        if line:
+            raise ProtocolError(400, "missing CRLF after chunk data")
+        self._state = CHUNK_SIZE
+        return self._read_chunk_size()
+
+
+    def _read_trailers(self) -> Event | None:
+        while True:
+            before = self._pos
+            line = self._line(self.limits.max_header_bytes, 431, "trailers too large")
+            if line is None:
+                return None
+            self._trailer_bytes += self._pos - before
+            if self._trailer_bytes > self.limits.max_header_bytes:
+                raise ProtocolError(431, "trailers too large")
+            if not line:
+                self._state = IDLE
+                return END_OF_MESSAGE
+            _split_header(line)
+
+    def _line(self, limit: int, status: int, reason: str) -> bytes | None:
+        """The next line without its line ending, or None if it is not complete yet."""
+        buf = self._buf
+        start = self._pos
+        from_ = max(self._scan, start)
+        self.scanned += len(buf) - from_
+        end = buf.find(b"\n", from_)
+        if end < 0:
+            self._scan = len(buf)
+            if len(buf) - start > limit + 1:
+                raise ProtocolError(status, reason)
+            if self._eof:
+                raise IncompleteMessage()
+            return None
+        line = bytes(buf[start:end])
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > limit:
+            raise ProtocolError(status, reason)
+        self._pos = end + 1
+        self._scan = self._pos
+        return line
+
+
+def _split_header(line: bytes) -> tuple[bytes, bytes]:
+    """(lower-cased name, value without surrounding whitespace); linear in the line."""
+    colon = line.find(b":")
+    if colon <= 0 or _HEADER_NAME.fullmatch(line, 0, colon) is None:
+        raise ProtocolError(400, "malformed header line")
+    value = line[colon + 1 :].strip(b" \t")
+    if _BAD_VALUE_BYTE.search(value) is not None:
+        raise ProtocolError(400, "invalid byte in header value")
+    return line[:colon].lower(), value

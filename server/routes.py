@@ -1,0 +1,105 @@
+"""The lab's routes: GET /, POST /echo, GET /bytes/N, GET /__lab/stats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from server.http import response
+from server.http.parser import Request
+
+HELLO: Final = b"hello, epoll\n"
+PATTERN_PERIOD: Final = 251
+MAX_BYTES_N: Final = 1 << 40
+_CHUNK: Final = 64 * 1024
+# bytes(range(251)) repeated so that any 64 KiB window starting at offset < 251 fits.
+_PATTERN: Final = bytes(range(PATTERN_PERIOD)) * (_CHUNK // PATTERN_PERIOD + 2)
+
+
+def pattern(start: int, length: int) -> bytes:
+    """Bytes ``start .. start+length`` of the /bytes pattern ``byte[i] = i % 251``; length <= 64 KiB."""
+    offset = start % PATTERN_PERIOD
+    return _PATTERN[offset : offset + length]
+
+
+def pattern_stream(total: int) -> Iterator[bytes]:
+    """The pattern in 64 KiB pieces, produced only as the connection asks for them."""
+    sent = 0
+    while sent < total:
+        n = min(_CHUNK, total - sent)
+        yield pattern(sent, n)
+        sent += n
+
+
+class Reply:
+    """A routed response: a serialised head and either a body or a lazy body stream."""
+
+    __slots__ = ("body", "head", "stream")
+
+    def __init__(self, head: bytes, body: bytes = b"", stream: Iterator[bytes] | None = None) -> None:
+        self.head = head
+        self.body = body
+        self.stream = stream
+
+
+class Router:
+    def __init__(self, stats_json: Callable[[], bytes]) -> None:
+        self._stats_json = stats_json
+
+    def wants_body(self, request: Request) -> bool:
+        """Only /echo keeps the body; other routes let the connection drop it as it arrives."""
+        return request.method == "POST" and request.target == "/echo"
+
+    def handle(self, request: Request, body: bytes) -> Reply:
+        method = request.method
+        target = request.target
+        keep_alive = request.keep_alive
+        http10 = request.version == "1.0"
+        head_only = method == "HEAD"
+        if method in ("GET", "HEAD"):
+            if target == "/":
+                return self._ok(HELLO, keep_alive, http10, head_only)
+            if target.startswith("/bytes/"):
+                return self._bytes(target[7:], keep_alive, http10, head_only)
+            if target == "/__lab/stats":
+                return self._ok(self._stats_json(), keep_alive, http10, head_only, "application/json")
+        elif method == "POST" and target == "/echo":
+            return self._ok(body, keep_alive, http10, False, "application/octet-stream")
+        allowed = _allowed(target)
+        if allowed:
+            return self._status(405, keep_alive, http10, head_only, (("Allow", allowed),))
+        return self._status(404, keep_alive, http10, head_only)
+
+    @staticmethod
+    def _ok(
+        body: bytes, keep_alive: bool, http10: bool, head_only: bool, content_type: str = "text/plain"
+    ) -> Reply:
+        head = response.head(200, len(body), content_type, keep_alive, http10)
+        return Reply(head, b"" if head_only else body)
+
+    @staticmethod
+    def _status(
+        status: int, keep_alive: bool, http10: bool, head_only: bool, extra: tuple[tuple[str, str], ...] = ()
+    ) -> Reply:
+        body = f"{status} {response.REASONS[status]}\n".encode("ascii")
+        head = response.head(status, len(body), "text/plain", keep_alive, http10, extra)
+        return Reply(head, b"" if head_only else body)
+
+    def _bytes(self, arg: str, keep_alive: bool, http10: bool, head_only: bool) -> Reply:
+        if not arg.isdigit() or not arg.isascii() or len(arg) > 14 or int(arg) > MAX_BYTES_N:
+            return self._status(400, keep_alive, http10, head_only)
+        n = int(arg)
+        head = response.head(200, n, "application/octet-stream", keep_alive, http10)
+        if head_only:
+            return Reply(head)
+        if n <= _CHUNK:
+            return Reply(head, pattern(0, n))
+        return Reply(head, stream=pattern_stream(n))
+
+
+def _allowed(target: str) -> str:
+    if target in ("/", "/__lab/stats") or target.startswith("/bytes/"):
+        return "GET, HEAD"
+    if target == "/echo":
+        return "POST"
+    return ""
