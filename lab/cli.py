@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lab import images, settings
+from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab, leftovers, remove_labelled
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, default=200)
     image_cmd = command("images", cmd_images, "build the lab's images (offline stand-ins when no registry)")
     image_cmd.add_argument("--offline", action="store_true", help="build stand-ins without trying to pull")
+    add_chaos_commands(command, add_target_options)
     return parser
 
 

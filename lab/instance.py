@@ -80,6 +80,36 @@ class Lab:
         wait_until(self.probe().snapshot, timeout=timeout, what="the probe sidecar")
         return endpoints
 
+    def reconfigure(self, config: settings.LabConfig) -> Endpoints:
+        """Switch the running lab to another target variant (trigger, bug, fd limit, image)."""
+        if config.project != self.config.project:
+            raise ValueError("reconfigure keeps the project; use another Lab for another project")
+        self.config = config
+        self.compose = Compose(config.project, config.compose_env())
+        self.compose.run("up", "-d", "--remove-orphans", "--quiet-pull")
+        return self.wait_ready()
+
+    def restart_target(self) -> Endpoints:
+        """A fresh target process (and its probe, which shares its namespaces), ready again."""
+        self.compose.run("up", "-d", "--force-recreate", "--no-deps", settings.TARGET_SERVICE, "probe")
+        return self.wait_ready()
+
+    def ensure_running(self, service: str) -> None:
+        """Start a lab container that a fault stopped or killed, and wait until it is running."""
+        container = self.container(service)
+        container.reload()
+        if container.status != "running":
+            if container.status == "paused":
+                container.unpause()
+            else:
+                container.start()
+
+        def running() -> bool:
+            container.reload()
+            return bool(container.status == "running")
+
+        wait_until(running, timeout=30, what=f"the {service} container to run again")
+
     def down(self) -> None:
         try:
             self.compose.run("down", "--volumes", "--remove-orphans", "--timeout", "2", timeout=120)

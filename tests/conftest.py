@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["lab.chaos.pytest_plugin"]
+
 DOCKER_DIRS = ("lab", "chaos", "zoo")
 TESTS_ROOT = Path(__file__).parent
 

@@ -1,0 +1,1 @@
+"""The chaos suite's engine: scenarios as data, a runner that plays them on a lab, pure checks."""

@@ -1,0 +1,161 @@
+"""The chaos catalog: every classic way a socket server breaks, as data.
+
+Deadlines assume the lab's target settings (header 2 s, idle 5 s, write 5 s: scenario.py).
+"""
+
+from __future__ import annotations
+
+from lab.chaos.scenario import (
+    ANYTHING,
+    ERROR_STATUSES,
+    GRACE_S,
+    HEADER_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    REJECTED,
+    WRITE_TIMEOUT_S,
+    DisconnectClients,
+    Expect,
+    KillClients,
+    Limits,
+    PauseClients,
+    ProxyDownUp,
+    Scenario,
+    StopTarget,
+    client,
+)
+from lab.toxics import Bandwidth, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
+
+MiB = 1 << 20
+CUT_OFF_HEADERS = Expect(responses=0, statuses=frozenset({408}), cut_off_s=HEADER_TIMEOUT_S + GRACE_S)
+
+CATALOG: tuple[Scenario, ...] = (
+    # -- requests that arrive in pieces ------------------------------------------------------------
+    Scenario("well_behaved", "keep-alive sequences through Toxiproxy, with a canary",
+             (client("well_behaved", connections=4, route="proxied", requests=3),), canary=True),
+    Scenario("fragmented_random", "a POST split at seeded points with seeded pauses",
+             (client("fragmented", connections=2, mode="random", fragments=8, pause_ms=20, body_bytes=512),)),
+    Scenario("fragmented_byte_by_byte", "a POST sent one byte per segment",
+             (client("fragmented", mode="byte_by_byte", pause_ms=2, body_bytes=32),)),
+    Scenario("split_crlf", "every header line split between \\r and \\n",
+             (client("fragmented", mode="crlf", pause_ms=20),)),
+    Scenario("split_body", "a body split into pieces with pauses",
+             (client("fragmented", mode="body", fragments=6, pause_ms=20, body_bytes=4096),)),
+    Scenario("pipelined", "20 requests in one write, answered in order",
+             (client("pipelined", connections=2, requests=20),)),
+    Scenario("post_body", "a 1 MiB body through POST /echo, echoed byte for byte",
+             (client("well_behaved", requests=1, path="/echo", body_bytes=MiB),)),
+    Scenario("half_close", "request, SHUT_WR, then the whole 1 MiB response (direct: Toxiproxy drops half-close)",
+             (client("half_close", path=f"/bytes/{MiB}"),)),
+    # -- clients that go away ----------------------------------------------------------------------
+    Scenario("connect_and_close", "20 connections closed before sending anything",
+             (client("connect_and_close", connections=20, expect=ANYTHING),)),
+    Scenario("close_mid_headers", "a FIN in the middle of the request headers",
+             (client("abort_mid_request", connections=5, send_bytes=20, expect=ANYTHING),)),
+    Scenario("reset_mid_request", "an RST in the middle of a request",
+             (client("reset_mid_request", connections=5, pause_ms=20, expect=ANYTHING),)),
+    Scenario("reset_mid_response", "an RST after 64 KiB of an 8 MiB response",
+             (client("reset_mid_response", connections=3, response_bytes=8 * MiB, after_bytes=65536,
+                     expect=ANYTHING),)),
+    Scenario("close_after_partial_response", "a plain close with 7 MiB of the response unread",
+             (client("close_after_partial_response", connections=3, response_bytes=8 * MiB, after_bytes=MiB,
+                     expect=ANYTHING),)),
+    # -- slow and stuck clients --------------------------------------------------------------------
+    Scenario("slow_reader", "a 256 KiB response read 4 KiB every 10 ms through a small window",
+             (client("slow_reader", response_bytes=256 * 1024, rcvbuf_bytes=4096, read_bytes=4096,
+                     read_interval_ms=10, max_duration_s=20),)),
+    Scenario("stopped_reader", "a 16 MiB response the client stops reading after 64 KiB",
+             (client("slow_reader", mode="stop", response_bytes=16 * MiB, stop_after_bytes=65536,
+                     max_duration_s=15,
+                     expect=Expect(responses=0, statuses=None, cut_off_s=WRITE_TIMEOUT_S + GRACE_S)),)),
+    Scenario("paused_client", "`docker pause` of the clients container during a 16 MiB response",
+             (client("well_behaved", requests=1, path=f"/bytes/{16 * MiB}", max_duration_s=20,
+                     expect=ANYTHING),),
+             fault=PauseClients(hold_s=WRITE_TIMEOUT_S + 2)),
+    Scenario("slowloris", "5 connections trickling headers a byte at a time, with a canary",
+             (client("slowloris", connections=5, interval_ms=100, max_duration_s=10, expect=CUT_OFF_HEADERS),),
+             canary=True),
+    Scenario("slow_body", "a 512-byte body trickled 16 bytes every 50 ms, with a canary",
+             (client("slow_body", body_bytes=512, chunk_bytes=16, interval_ms=50, max_duration_s=15),),
+             canary=True),
+    Scenario("connect_and_idle", "connections that never send a byte must be closed by the server",
+             (client("connect_and_idle", connections=3, idle_s=15, max_duration_s=15,
+                     expect=Expect(responses=0, statuses=frozenset({408}),
+                                   cut_off_s=IDLE_TIMEOUT_S + GRACE_S)),)),
+    # -- hostile bytes -----------------------------------------------------------------------------
+    Scenario("huge_headers", "a 64 KiB header value", (client("malformed", variant="huge_header",
+                                                              size_bytes=65536, expect=REJECTED),)),
+    Scenario("endless_headers", "a header section that never ends, a line every 100 ms",
+             (client("malformed", variant="endless_headers", interval_ms=100, max_duration_s=10,
+                     expect=Expect(responses=0, statuses=ERROR_STATUSES, cut_off_s=HEADER_TIMEOUT_S + GRACE_S)),)),
+    Scenario("header_flood", "a single 64 MiB header sent as fast as possible",
+             (client("malformed", variant="huge_header", size_bytes=64 * MiB, max_duration_s=10,
+                     expect=Expect(responses=0, statuses=ERROR_STATUSES)),),
+             limits=Limits(max_rss_growth_bytes=32 * MiB)),
+    Scenario("garbage", "random bytes instead of a request", (client("malformed", variant="garbage",
+                                                                     size_bytes=4096, expect=REJECTED),)),
+    Scenario("non_utf8", "non-UTF-8 bytes in the request line and headers",
+             (client("malformed", variant="non_utf8", expect=REJECTED),)),
+    Scenario("malformed_framing", "NUL bytes, CL with TE, negative and conflicting CL, a bad version",
+             tuple(client("malformed", variant=variant, expect=REJECTED)
+                   for variant in ("nul_bytes", "cl_and_te", "negative_cl", "conflicting_cl", "bad_version"))),
+    # -- load --------------------------------------------------------------------------------------
+    Scenario("idle_connections_2000", "2,000 idle connections held open, with a canary",
+             (client("flood", connections=2000, concurrency=2000, hold_s=3, idle=True, max_duration_s=20,
+                     expect=ANYTHING),), canary=True),
+    Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET /",
+             (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=30,
+                     expect=ANYTHING),), canary=True),
+    Scenario("fd_exhaustion", "300 idle connections against a target limited to 64 fds; CPU measured meanwhile",
+             (client("flood", connections=300, concurrency=300, hold_s=4, idle=True, max_duration_s=20,
+                     expect=ANYTHING),), target_nofile=64, cpu_during_s=0.5),
+    Scenario("fast_sender", "pipelined floods and a 4 MiB POST beside a canary (starvation, edge-triggered reads)",
+             (client("pipelined", connections=4, requests=1000),
+              client("well_behaved", requests=1, path="/echo", body_bytes=4 * MiB, max_duration_s=20)),
+             canary=True, limits=Limits(canary_max_s=1.5, canary_p50_s=0.2)),
+    # -- Toxiproxy faults (every client through the proxy) -----------------------------------------
+    Scenario("latency_jitter", "100 ms ± 50 ms each way",
+             (client("well_behaved", connections=4, route="proxied", requests=3),),
+             toxics=(Latency(latency_ms=100, jitter_ms=50), Latency(stream="upstream", latency_ms=100, jitter_ms=50))),
+    Scenario("bandwidth_16mib", "a 16 MiB response at 8 MB/s, checked byte for byte",
+             (client("well_behaved", route="proxied", requests=1, path=f"/bytes/{16 * MiB}", max_duration_s=30),),
+             toxics=(Bandwidth(rate_kbps=8192),)),
+    Scenario("slicer_requests", "requests sliced into ~3-byte pieces 2 ms apart",
+             (client("well_behaved", route="proxied", requests=2, path="/echo", body_bytes=256),),
+             toxics=(Slicer(stream="upstream", average_size_bytes=3, size_variation_bytes=2, delay_us=2000),)),
+    Scenario("timeout_toxic", "no data gets through; the proxy closes after 1 s",
+             (client("well_behaved", connections=3, route="proxied", requests=1, max_duration_s=10,
+                     expect=ANYTHING),), toxics=(Timeout(stream="upstream", timeout_ms=1000),)),
+    Scenario("reset_peer", "the proxy resets connections after 300 ms",
+             (client("well_behaved", connections=3, route="proxied", requests=1, path=f"/bytes/{8 * MiB}",
+                     expect=ANYTHING),), toxics=(ResetPeer(timeout_ms=300),)),
+    Scenario("limit_data", "the proxy closes after 100 kB of a 4 MiB response",
+             (client("well_behaved", connections=3, route="proxied", requests=1, path=f"/bytes/{4 * MiB}",
+                     expect=ANYTHING),), toxics=(LimitData(limit_bytes=100_000),)),
+    Scenario("slow_close", "the proxy delays each close by 1 s",
+             (client("well_behaved", connections=3, route="proxied", requests=2),),
+             toxics=(SlowClose(delay_ms=1000),)),
+    Scenario("proxy_down_up", "the proxy disabled mid-response, then enabled",
+             (client("slow_reader", connections=3, route="proxied", response_bytes=MiB, read_bytes=4096,
+                     read_interval_ms=20, max_duration_s=15, expect=ANYTHING),),
+             fault=ProxyDownUp(when_established=3, hold_s=0.5)),
+    # -- container faults --------------------------------------------------------------------------
+    Scenario("client_killed", "the clients container killed mid-request",
+             (client("slow_body", connections=3, body_bytes=100_000, chunk_bytes=16, interval_ms=50,
+                     max_duration_s=20, expect=ANYTHING),), fault=KillClients(when_established=3)),
+    Scenario("client_disconnected", "the clients container taken off the network for 3 s while connected",
+             (client("slow_body", connections=3, body_bytes=100_000, chunk_bytes=16, interval_ms=50,
+                     max_duration_s=8, expect=ANYTHING),), fault=DisconnectClients(when_established=3, hold_s=3)),
+    Scenario("target_stopped", "`docker stop` of the target during a slow 1 MiB response: exit 0, response whole",
+             (client("slow_reader", response_bytes=MiB, read_bytes=16384, read_interval_ms=30, max_duration_s=20),),
+             fault=StopTarget(deadline_s=10)),
+)
+
+BY_ID = {scenario.id: scenario for scenario in CATALOG}
+assert len(BY_ID) == len(CATALOG), "case ids must be unique"
+
+
+def get(case_id: str) -> Scenario:
+    try:
+        return BY_ID[case_id]
+    except KeyError:
+        raise KeyError(f"no case {case_id!r}; `python -m lab cases` lists them") from None

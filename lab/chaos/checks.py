@@ -1,0 +1,252 @@
+"""Checks: pure functions from (scenario, history) to a verdict. No Docker, no I/O; unit-tested alone.
+
+Every failure message says what was expected, what was seen, and the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lab.chaos.history import CaseHistory
+from lab.chaos.scenario import Scenario, StopTarget
+
+CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
+               "wrong_response", "stall", "slow_canary", "no_timeout")
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check: str
+    ok: bool
+    message: str = ""
+    applicable: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return self.applicable and not self.ok
+
+
+def _na(check: str, why: str) -> Verdict:
+    return Verdict(check, ok=True, message=why, applicable=False)
+
+
+def _what_ran(scenario: Scenario) -> str:
+    return "; ".join(client.describe() for client in scenario.clients)
+
+
+def _fail(check: str, history: CaseHistory, text: str) -> Verdict:
+    return Verdict(check, ok=False, message=f"{text} [reproduce: {history.repro}]")
+
+
+def _settled_or_na(check: str, history: CaseHistory) -> Verdict | None:
+    if history.settled is None:
+        return _na(check, "the target could not be observed after the case (see crash)")
+    return None
+
+
+def fd_leak(scenario: Scenario, history: CaseHistory) -> Verdict:
+    if (na := _settled_or_na("fd_leak", history)) is not None:
+        return na
+    assert history.settled is not None
+    before, after = history.baseline.fds, history.settled.fds
+    if after <= before:
+        return Verdict("fd_leak", ok=True, message=f"fd count {before} → {after}")
+    return _fail("fd_leak", history,
+                 f"fd count {before} → {after} after {_what_ran(scenario)}, still {after - before} over the "
+                 f"baseline {history.settle_elapsed_s:.1f} s later (expected back to {before} within "
+                 f"{scenario.limits.settle_s:g} s); sockets by state: {_states(history)}")
+
+
+def close_wait(scenario: Scenario, history: CaseHistory) -> Verdict:
+    if (na := _settled_or_na("close_wait", history)) is not None:
+        return na
+    assert history.settled is not None
+    stuck = history.settled.sockets("CLOSE_WAIT") - history.baseline.sockets("CLOSE_WAIT")
+    if stuck <= 0:
+        return Verdict("close_wait", ok=True)
+    return _fail("close_wait", history,
+                 f"{stuck} sockets in CLOSE_WAIT {history.settle_elapsed_s:.1f} s after {_what_ran(scenario)} "
+                 "(expected 0: the peer closed and the server never closed its side)")
+
+
+def stale_connection(scenario: Scenario, history: CaseHistory) -> Verdict:
+    if (na := _settled_or_na("stale_connection", history)) is not None:
+        return na
+    assert history.settled is not None
+    stale = history.settled.sockets("ESTABLISHED") - history.baseline.sockets("ESTABLISHED")
+    if stale <= 0:
+        return Verdict("stale_connection", ok=True)
+    return _fail("stale_connection", history,
+                 f"{stale} ESTABLISHED sockets left {history.settle_elapsed_s:.1f} s after the clients of "
+                 f"{_what_ran(scenario)} were gone (expected none: the server must drop peers that vanish, "
+                 f"at the latest by its timeouts)")
+
+
+def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
+    limit = scenario.limits.max_idle_cpu
+    windows = [("after the case", history.idle_cpu), ("while the clients held on", history.busy_cpu)]
+    measured = [(label, window) for label, window in windows if window is not None]
+    if not measured:
+        return _na("cpu_spin", "no CPU window could be measured (see crash)")
+    for label, window in measured:
+        if window.cpu_share > limit:
+            return _fail("cpu_spin", history,
+                         f"target used {window.cpu_share:.0%} of a core over {window.seconds:.1f} s {label} "
+                         f"({_what_ran(scenario)}; expected at most {limit:.0%}: an idle event loop sleeps "
+                         "in epoll_wait)")
+    return Verdict("cpu_spin", ok=True,
+                   message=", ".join(f"{w.cpu_share:.0%} {label}" for label, w in measured))
+
+
+def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
+    readings = [sample.rss_bytes for sample in history.samples]
+    if history.settled is not None:
+        readings.append(history.settled.rss_bytes)
+    if not readings:
+        return _na("memory_growth", "no reading of the target's memory during the case")
+    growth = max(readings) - history.baseline.rss_bytes
+    limit = scenario.limits.max_rss_growth_bytes
+    if growth <= limit:
+        return Verdict("memory_growth", ok=True, message=f"peak RSS growth {growth / MiB:.1f} MiB")
+    return _fail("memory_growth", history,
+                 f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {max(readings) / MiB:.0f} MiB "
+                 f"(+{growth / MiB:.0f} MiB, expected at most +{limit / MiB:.0f} MiB) during {_what_ran(scenario)}")
+
+
+def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
+    after = history.target_after
+    if after is None:
+        return _fail("crash", history, "the target container could not be inspected after the case")
+    if isinstance(scenario.fault, StopTarget):
+        deadline = scenario.fault.deadline_s
+        took = history.stop_elapsed_s
+        if after.running or after.exit_code != 0 or took is None or took > deadline:
+            return _fail("crash", history,
+                         f"`docker stop` (SIGTERM) expected a graceful exit 0 within {deadline:g} s; saw exit "
+                         f"code {after.exit_code}, running={after.running}, after "
+                         f"{'?' if took is None else f'{took:.1f}'} s")
+        return Verdict("crash", ok=True, message=f"exit 0 after SIGTERM in {took:.1f} s")
+    if not after.running:
+        detail = " (OOM-killed)" if after.oom_killed else ""
+        return _fail("crash", history, f"the target exited with code {after.exit_code}{detail} during "
+                                       f"{_what_ran(scenario)} (expected it to stay up)")
+    if after.started_at != history.target_before.started_at:
+        return _fail("crash", history, f"the target restarted during {_what_ran(scenario)} "
+                                       f"(started {history.target_before.started_at}, now {after.started_at})")
+    return Verdict("crash", ok=True)
+
+
+def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
+    problems: list[str] = []
+    for outcome in history.clients:
+        allowed = outcome.run.expect.statuses
+        for connection in outcome.connections():
+            for number, response in enumerate(connection["responses"], 1):
+                status = response["status"]
+                if allowed is not None and status not in allowed:
+                    problems.append(f"{outcome.run.behaviour} #{connection['index']} response {number}: "
+                                    f"status {status}, expected {_statuses(allowed)}")
+                elif response.get("expected_ok") is False and response.get("complete") and status == 200:
+                    problems.append(f"{outcome.run.behaviour} #{connection['index']} response {number}: body of "
+                                    f"{response['body_len']} bytes differs from what was expected byte for byte")
+    if not problems:
+        return Verdict("wrong_response", ok=True)
+    return _fail("wrong_response", history, _first(problems))
+
+
+def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
+    problems: list[str] = []
+    for outcome in history.clients:
+        if outcome.exit_code is None:
+            problems.append(f"{outcome.run.describe()} did not finish within its deadline")
+            continue
+        if outcome.result is None:
+            if scenario.fault is None or scenario.fault.kind not in ("kill_clients",):
+                problems.append(f"{outcome.run.describe()} failed (exit {outcome.exit_code}): "
+                                f"{outcome.stderr.strip().splitlines()[-1:] or 'no message'}")
+            continue
+        want = outcome.run.expect
+        for connection in outcome.connections():
+            good = sum(1 for r in connection["responses"]
+                       if r.get("complete") and (want.statuses is None or r["status"] in want.statuses))
+            if good < want.responses:
+                problems.append(
+                    f"{outcome.run.behaviour} #{connection['index']}: {good} of {want.responses} responses complete "
+                    f"after {connection['elapsed_s']:.1f} s (closed by {connection['closed_by']}"
+                    f"{', ' + connection['error'] if connection.get('error') else ''})")
+    if history.after_request_error is not None:
+        problems.append(f"a fresh GET / after the case failed: {history.after_request_error}")
+    if not problems:
+        return Verdict("stall", ok=True)
+    return _fail("stall", history, _first(problems))
+
+
+def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
+    if not scenario.canary:
+        return _na("slow_canary", "no canary in this case")
+    samples = history.canary
+    if not samples:
+        return _fail("slow_canary", history, "the canary made no request during the case")
+    failed = [s for s in samples if s.latency_s is None]
+    limits = scenario.limits
+    if failed:
+        return _fail("slow_canary", history,
+                     f"{len(failed)} of {len(samples)} canary requests failed during {_what_ran(scenario)} "
+                     f"(first: {failed[0].error})")
+    latencies = sorted(s.latency_s for s in samples if s.latency_s is not None)
+    p50, worst = statistics.median(latencies), latencies[-1]
+    text = f"canary p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms over {len(latencies)} requests"
+    if worst > limits.canary_max_s or p50 > limits.canary_p50_s:
+        return _fail("slow_canary", history,
+                     f"{text} during {_what_ran(scenario)} (expected p50 ≤ {limits.canary_p50_s * 1000:.0f} ms "
+                     f"and max ≤ {limits.canary_max_s * 1000:.0f} ms)")
+    return Verdict("slow_canary", ok=True, message=text)
+
+
+def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
+    bounded = [outcome for outcome in history.clients if outcome.run.expect.cut_off_s is not None]
+    if not bounded:
+        return _na("no_timeout", "no client in this case must be cut off")
+    problems: list[str] = []
+    for outcome in bounded:
+        limit = outcome.run.expect.cut_off_s
+        assert limit is not None
+        for connection in outcome.connections():
+            by_server = connection["closed_by"] in ("server_fin", "server_reset")
+            if not by_server or connection["elapsed_s"] > limit:
+                problems.append(
+                    f"{outcome.run.behaviour} #{connection['index']} was "
+                    f"{'cut off' if by_server else 'still connected'} after {connection['elapsed_s']:.1f} s "
+                    f"(closed by {connection['closed_by']}; expected the server to close it within {limit:g} s)")
+    if not problems:
+        return Verdict("no_timeout", ok=True)
+    return _fail("no_timeout", history, _first(problems))
+
+
+CHECKS: dict[str, Callable[[Scenario, CaseHistory], Verdict]] = {
+    "fd_leak": fd_leak, "close_wait": close_wait, "stale_connection": stale_connection, "cpu_spin": cpu_spin,
+    "memory_growth": memory_growth, "crash": crash, "wrong_response": wrong_response, "stall": stall,
+    "slow_canary": slow_canary, "no_timeout": no_timeout,
+}
+assert tuple(CHECKS) == CHECK_NAMES
+
+
+def judge(scenario: Scenario, history: CaseHistory) -> list[Verdict]:
+    return [check(scenario, history) for check in CHECKS.values()]
+
+
+def _states(history: CaseHistory) -> str:
+    tcp = history.settled.tcp if history.settled else {}
+    return ", ".join(f"{state} {count}" for state, count in sorted(tcp.items()) if count) or "none"
+
+
+def _statuses(allowed: frozenset[int]) -> str:
+    return "200" if allowed == frozenset({200}) else "a 4xx or 501/505" if 400 in allowed else str(sorted(allowed))
+
+
+def _first(problems: list[str]) -> str:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0] + more

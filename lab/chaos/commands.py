@@ -1,0 +1,248 @@
+"""`python -m lab cases | run | scorecard`: the chaos catalog from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lab import settings
+from lab.chaos import catalog, report
+from lab.chaos.checks import judge
+from lab.chaos.history import CaseHistory
+from lab.chaos.scenario import Scenario
+from lab.chaos.session import LabSession, Variant
+from lab.chaos.zoo import BY_BUG, ZOO
+from lab.compose import echo
+from lab.errors import LabError
+
+HISTORY_DIR = "/tmp/epoll-lab-history"  # inside the clients container
+OP_LINES_PER_CONNECTION = 30
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps([{"id": s.id, "summary": s.summary, "setup": s.describe()} for s in catalog.CATALOG]))
+        return 0
+    for scenario in catalog.CATALOG:
+        print(f"{scenario.id:30} {scenario.summary}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Rerun one case exactly: same seed, same target variant; print history, timeline and verdicts."""
+    scenario = _case(args.case)
+    if args.bug and args.bug not in BY_BUG:
+        raise LabError(f"no bug {args.bug!r}; known: {', '.join(BY_BUG)}")
+    base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
+                                       target_image=args.target_image, target_port=args.target_port)
+    variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
+    session = LabSession(base, log=echo, record_dir=HISTORY_DIR)
+    try:
+        echo(f"case {scenario.id}: {scenario.describe()}")
+        history = _run_recorded(session, scenario, variant, args.seed)
+        verdicts = judge(scenario, history)
+        timeline = report.save_timeline(history, variant.label, verdicts)
+        if args.json:
+            print(json.dumps(history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}))
+        else:
+            _print_history(history)
+            print(f"\nverdicts ({history.target}, seed {history.seed}):")
+            for verdict in verdicts:
+                mark = "n/a " if not verdict.applicable else "ok  " if verdict.ok else "FAIL"
+                print(f"  {mark} {verdict.check:17} {verdict.message}")
+            print(f"\ntimeline: {timeline}" + (" (and .svg)" if any(v.failed for v in verdicts) else ""))
+        return 1 if any(v.failed for v in verdicts) else 0
+    finally:
+        if args.keep and session.lab is not None:
+            echo(f"keeping lab {session.lab.config.project}: `python -m lab down --project "
+                 f"{session.lab.config.project}` removes it")
+        else:
+            session.close()
+
+
+def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, seed: int) -> CaseHistory:
+    """Run the case, then copy each client's operation history out of the clients container."""
+    history = session.run(scenario, variant, seed)
+    assert session.lab is not None
+    for index in range(len(scenario.clients)):
+        done = session.lab.exec("clients", ["cat", f"{HISTORY_DIR}/{scenario.id}-{index}.json"], timeout=30)
+        if done.returncode == 0:
+            saved = report.reports_dir() / "histories" / f"{scenario.id}--{variant.label}-{index}.json"
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_bytes(done.stdout)
+            history.event(history.events[-1][0] if history.events else 0.0,
+                          f"client {index} history saved: replay it with `python -m clients replay {saved}`")
+    return history
+
+
+def _print_history(history: CaseHistory) -> None:
+    print("\nrunner events:")
+    for t, text in sorted(history.events):
+        print(f"  {t:7.3f}s  {text}")
+    for index, client in enumerate(history.clients):
+        print(f"\nclient {index}: {client.run.describe()} [{client.run.route}] exit {client.exit_code}")
+        print(f"  docker exec clients {' '.join(client.command)}")
+        if client.result:
+            print(f"  summary: {json.dumps(client.result['summary'])}")
+    for path in sorted((report.reports_dir() / "histories").glob(f"{history.case_id}--*.json")):
+        _print_ops(path)
+    print("\nprobe timeline (t, fds, ESTABLISHED, CLOSE_WAIT, cpu ticks, RSS MiB):")
+    samples = sorted([history.baseline, *history.samples, *([history.settled] if history.settled else [])],
+                     key=lambda sample: sample.t)
+    t0 = samples[0].t
+    for sample in samples:
+        print(f"  {sample.t - t0:6.2f}s fds={sample.fds:<5} est={sample.sockets('ESTABLISHED'):<5} "
+              f"close_wait={sample.sockets('CLOSE_WAIT'):<4} cpu={sample.cpu_ticks:<6} "
+              f"rss={sample.rss_bytes / (1 << 20):.1f}")
+
+
+def _print_ops(path: Path) -> None:
+    recorded = json.loads(path.read_text())
+    print(f"\nhistory {path.name} ({recorded.get('behaviour')}, seed {recorded.get('seed')}):")
+    for connection in recorded.get("connections", [])[:5]:
+        ops = connection.get("ops", [])
+        print(f"  connection {connection.get('index')}: {len(ops)} operations")
+        for op in ops[:OP_LINES_PER_CONNECTION]:
+            details = {key: _short(key, value) for key, value in op.items() if key not in ("t", "op")}
+            print(f"    {op.get('t', 0):8.4f}s {op.get('op'):9} " + " ".join(f"{k}={v}" for k, v in details.items()))
+        if len(ops) > OP_LINES_PER_CONNECTION:
+            print(f"    ... {len(ops) - OP_LINES_PER_CONNECTION} more in {path}")
+
+
+def _short(key: str, value: object) -> str:
+    """Recorded payloads are base64: show the bytes themselves, cut short."""
+    text = repr(base64.b64decode(str(value))) if key == "data" else repr(value)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    directory = Path(args.results) if args.results else None
+    if directory is None:
+        directory = report.reports_dir() / f"scorecard-{time.strftime('%Y%m%d-%H%M%S')}"
+        _run_suite(args, directory)
+    results = report.read_results(directory)
+    if not results:
+        raise LabError(f"no case results in {directory}: did the suite run?")
+    if args.zoo:
+        print(json.dumps(zoo_json(results), indent=1) if args.json else zoo_table(results))
+    else:
+        print(json.dumps(scorecard_json(results), indent=1) if args.json else scorecard_table(results))
+    return 0
+
+
+def _run_suite(args: argparse.Namespace, directory: Path) -> None:
+    env = {**os.environ, "LAB_REPORTS_DIR": str(directory)}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", args.workers,
+               "tests/zoo" if args.zoo else "tests/chaos"]
+    if args.target_image:
+        command += ["--target-image", args.target_image]
+    if args.target_port:
+        command += ["--target-port", str(args.target_port)]
+    if args.seed is not None:
+        command += ["--lab-seed", str(args.seed)]
+    echo(f"running {' '.join(command[2:])} (results in {directory})")
+    subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
+
+
+def scorecard_json(results: list[report.CaseResult]) -> dict[str, Any]:
+    return {"target": next((r.target for r in results if r.target), ""),
+            "summary": {outcome: sum(1 for r in results if r.outcome == outcome)
+                        for outcome in ("pass", "fail", "skip")},
+            "cases": [{"id": r.id, "variant": r.variant, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
+                       "messages": list(r.messages), "seed": r.seed}
+                      for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))]}
+
+
+def catalog_order(case_id: str) -> int:
+    ids = [s.id for s in catalog.CATALOG]
+    return ids.index(case_id) if case_id in ids else len(ids)
+
+
+def _matrix(results: list[report.CaseResult], row: Callable[[report.CaseResult], str], rows: list[str]) -> str:
+    columns = sorted({r.variant for r in results})
+    cells = {(row(r), r.variant): r for r in results}
+    width = max(len(name) for name in rows) + 2
+    lines = [f"{'case':{width}}" + "".join(f"{c:28}" for c in columns)]
+    for name in rows:
+        line = f"{name:{width}}"
+        for column in columns:
+            result = cells.get((name, column))
+            text = "—" if result is None else result.outcome if result.outcome != "fail" else (
+                "FAIL " + ",".join(result.failed_checks))
+            line += f"{text:28}"
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def scorecard_table(results: list[report.CaseResult]) -> str:
+    rows = sorted({r.id for r in results}, key=catalog_order)
+    data = scorecard_json(results)
+    counts = ", ".join(f"{count} {outcome}" for outcome, count in data["summary"].items())
+    return f"scorecard: {data['target']}\n{_matrix(results, lambda r: r.id, rows)}\n{counts}"
+
+
+def zoo_json(results: list[report.CaseResult]) -> dict[str, Any]:
+    variants = []
+    for entry in ZOO:
+        own = [r for r in results if r.bug == entry.bug]
+        failed = sorted({check for r in own for check in r.failed_checks})
+        variants.append({"bug": entry.bug, "trigger": entry.trigger, "ran": bool(own),
+                         "detected": bool(entry.catches & set(failed)), "failed_checks": failed,
+                         "cases": {r.id: list(r.failed_checks) for r in own}, "symptom": entry.symptom})
+    clean = [r for r in results if r.bug is None]
+    ran = [v for v in variants if v["ran"]]
+    return {"detected": sum(1 for v in ran if v["detected"]), "variants_run": len(ran),
+            "score": f"{sum(1 for v in ran if v['detected'])}/{len(ran)}",
+            "clean_false_alarms": [{"id": r.id, "variant": r.variant, "failed_checks": list(r.failed_checks)}
+                                   for r in clean if r.outcome == "fail"],
+            "clean_cases_run": len(clean), "variants": variants}
+
+
+def zoo_table(results: list[report.CaseResult]) -> str:
+    data = zoo_json(results)
+    lines = [f"{'bug':20} {'trigger':8} {'detected':9} failed checks (per case)"]
+    for variant in data["variants"]:
+        per_case = "; ".join(f"{case}: {','.join(checks) or 'none'}" for case, checks in variant["cases"].items())
+        lines.append(f"{variant['bug']:20} {variant['trigger']:8} {'yes' if variant['detected'] else 'NO':9} "
+                     f"{per_case or 'not run'}")
+    alarms = data["clean_false_alarms"]
+    lines.append(f"clean server: {data['clean_cases_run']} cases, "
+                 f"{len(alarms)} false alarms" + (f": {alarms}" if alarms else ""))
+    lines.append(f"detection score: {data['score']} variants flagged")
+    return "\n".join(lines)
+
+
+def _case(case_id: str) -> Scenario:
+    try:
+        return catalog.get(case_id)
+    except KeyError as error:
+        raise LabError(str(error.args[0])) from None
+
+
+def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+                 add_target_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    cases = command("cases", cmd_cases, "list the chaos catalog's cases")
+    cases.add_argument("--json", action="store_true")
+    run = command("run", cmd_run, "run one chaos case exactly as it failed (same seed) and print its history")
+    run.add_argument("case", help="case id (`python -m lab cases`)")
+    run.add_argument("--seed", type=int, required=True)
+    add_target_options(run)
+    run.add_argument("--json", action="store_true")
+    run.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    run.set_defaults(project=None)  # its own lab, never the one `make lab-up` started
+    card = command("scorecard", cmd_scorecard, "run the catalog (or the zoo) and print case × target outcomes")
+    card.add_argument("--target-image")
+    card.add_argument("--target-port", type=int)
+    card.add_argument("--zoo", action="store_true", help="the bug zoo: variants × cases and the detection score")
+    card.add_argument("--json", action="store_true")
+    card.add_argument("--seed", type=int)
+    card.add_argument("--workers", default="auto", help="pytest-xdist workers (default: auto)")
+    card.add_argument("--results", help="only print the results already in this folder")

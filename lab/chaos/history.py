@@ -1,0 +1,105 @@
+"""What happened during one case: the input of every check (Jepsen-style: history in, verdict out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.chaos.scenario import ClientRun
+from lab.probe import Snapshot
+
+
+@dataclass
+class ClientOutcome:
+    """One `python -m clients run`: its declared expectations and its JSON result (None if it failed)."""
+
+    run: ClientRun
+    command: list[str]
+    exit_code: int | None  # None: it did not finish within its deadline
+    result: dict[str, Any] | None
+    stderr: str = ""
+
+    def connections(self) -> list[dict[str, Any]]:
+        return list(self.result["connections"]) if self.result else []
+
+
+@dataclass(frozen=True)
+class CanarySample:
+    t: float
+    latency_s: float | None  # None: the request failed
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    """CPU the target used between two snapshots."""
+
+    start: Snapshot
+    end: Snapshot
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end.t - self.start.t, 1e-6)
+
+    @property
+    def cpu_share(self) -> float:
+        """Share of one core: 1.0 is a core spinning flat out."""
+        return (self.end.cpu_ticks - self.start.cpu_ticks) / self.end.clk_tck / self.seconds
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """The target container as Docker saw it after the case."""
+
+    running: bool
+    started_at: str
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+@dataclass
+class CaseHistory:
+    case_id: str
+    seed: int
+    target: str  # image, and trigger/bug for the bundled server
+    repro: str  # one command that reruns this case exactly
+    baseline: Snapshot
+    target_before: TargetState
+    samples: list[Snapshot] = field(default_factory=list)
+    clients: list[ClientOutcome] = field(default_factory=list)
+    canary: list[CanarySample] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what the runner did)
+    settled: Snapshot | None = None  # the last snapshot of the settle wait
+    settle_elapsed_s: float = 0.0
+    idle_cpu: CpuWindow | None = None
+    busy_cpu: CpuWindow | None = None  # measured while clients still ran (Scenario.cpu_during_s)
+    target_after: TargetState | None = None
+    stop_elapsed_s: float | None = None  # StopTarget: how long `docker stop` took
+    after_request_error: str | None = None  # a fresh GET / once the case is over; None: it worked
+    probe_errors: list[str] = field(default_factory=list)
+
+    def event(self, t: float, text: str) -> None:
+        self.events.append((t, text))
+
+    def to_json(self) -> dict[str, Any]:
+        def window(w: CpuWindow | None) -> dict[str, Any] | None:
+            return None if w is None else {"start": w.start.to_json(), "end": w.end.to_json(),
+                                           "cpu_share": round(w.cpu_share, 4)}
+
+        return {
+            "case": self.case_id, "seed": self.seed, "target": self.target, "repro": self.repro,
+            "baseline": self.baseline.to_json(),
+            "samples": [sample.to_json() for sample in self.samples],
+            "clients": [{"run": client.run.describe(), "route": client.run.route, "command": client.command,
+                         "exit_code": client.exit_code, "result": client.result, "stderr": client.stderr[-2000:]}
+                        for client in self.clients],
+            "canary": [{"t": s.t, "latency_s": s.latency_s, "error": s.error} for s in self.canary],
+            "events": [{"t": t, "event": text} for t, text in self.events],
+            "settled": self.settled.to_json() if self.settled else None,
+            "settle_elapsed_s": self.settle_elapsed_s,
+            "idle_cpu": window(self.idle_cpu), "busy_cpu": window(self.busy_cpu),
+            "target_before": self.target_before.__dict__,
+            "target_after": self.target_after.__dict__ if self.target_after else None,
+            "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
+            "probe_errors": self.probe_errors[-20:],
+        }

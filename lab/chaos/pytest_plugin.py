@@ -1,0 +1,104 @@
+"""pytest wiring for the chaos suite and the zoo: options, one lab per worker, results on disk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lab.chaos import report
+from lab.chaos.checks import Verdict, judge
+from lab.chaos.scenario import Scenario
+from lab.chaos.session import LabSession, Variant, session_seed
+from lab.settings import LabConfig, unique_project
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("epoll-lab")
+    group.addoption("--target-image", help="run the chaos catalog against this HTTP server image")
+    group.addoption("--target-port", type=int, help="the port the target image listens on")
+    group.addoption("--lab-seed", type=int, help="seed for every case (default: LAB_SEED, else random per run)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Options become the environment the lab (and every xdist worker) reads.
+    if config.getoption("--target-image"):
+        os.environ["LAB_TARGET_IMAGE"] = config.getoption("--target-image")
+    if config.getoption("--target-port"):
+        os.environ["LAB_TARGET_PORT"] = str(config.getoption("--target-port"))
+    if config.getoption("--lab-seed") is not None:
+        os.environ["LAB_SEED"] = str(config.getoption("--lab-seed"))
+    elif not os.environ.get("LAB_SEED"):
+        os.environ["LAB_SEED"] = str(session_seed())  # workers inherit it: one seed per run
+    if not hasattr(config, "workerinput"):  # the controller (or a serial run) starts a fresh results file
+        report.clear_results()
+
+
+def pytest_report_header() -> str:
+    return f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
+
+
+def variant_key(item: pytest.Item) -> tuple[str, ...]:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return ("",)
+    variant = callspec.params.get("variant")
+    scenario = callspec.params.get("scenario")
+    nofile = str(scenario.target_nofile or 0) if isinstance(scenario, Scenario) else "0"
+    return (variant.label if isinstance(variant, Variant) else "", nofile)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Cases of one target variant run together, so each worker reconfigures its lab rarely.
+    items.sort(key=variant_key)
+
+
+def bundled_target() -> bool:
+    return LabConfig.from_env().bundled_target
+
+
+@pytest.fixture(scope="session")
+def lab_session() -> Iterator[LabSession]:
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker still takes its lab down
+    session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos")), log=lambda _: None)
+    try:
+        yield session
+    finally:
+        session.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def case_seed() -> int:
+    return int(os.environ.get("LAB_SEED") or session_seed())
+
+
+def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False,
+         ) -> list[Verdict]:
+    """Run one case, judge it, and write its result and timeline; returns the verdicts."""
+    started = time.monotonic()
+    history = session.run(scenario, variant, seed, fresh=fresh)
+    verdicts = judge(scenario, history)
+    report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
+                                          variant.bug))
+    report.save_timeline(history, variant.label, verdicts)
+    return verdicts
+
+
+def failure_text(verdicts: list[Verdict]) -> str:
+    return "\n".join(f"{v.check}: {v.message}" for v in verdicts if v.failed)
+
+
+def record_skip(scenario: Scenario, variant: Variant, reason: str) -> None:
+    report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="skip",
+                                           messages=(reason,)))
+    pytest.skip(reason)

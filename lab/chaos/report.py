@@ -1,0 +1,90 @@
+"""Case results on disk: one JSON line per case, a timeline per case, a picture of failing ones."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.chaos.checks import Verdict
+from lab.chaos.history import CaseHistory
+from lab.settings import REPO_ROOT
+
+DEFAULT_REPORTS = REPO_ROOT / "reports"
+
+
+def reports_dir() -> Path:
+    return Path(os.environ.get("LAB_REPORTS_DIR") or DEFAULT_REPORTS)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    id: str
+    variant: str  # trigger (and bug) of the bundled server, or "any"
+    target: str
+    outcome: str  # pass, fail, skip
+    failed_checks: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    seed: int | None = None
+    duration_s: float = 0.0
+    bug: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "variant": self.variant, "target": self.target, "outcome": self.outcome,
+                "failed_checks": list(self.failed_checks), "messages": list(self.messages), "seed": self.seed,
+                "duration_s": round(self.duration_s, 2), "bug": self.bug}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseResult:
+        return cls(id=data["id"], variant=data["variant"], target=data["target"], outcome=data["outcome"],
+                   failed_checks=tuple(data["failed_checks"]), messages=tuple(data["messages"]),
+                   seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"))
+
+
+def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], duration_s: float,
+              bug: str | None) -> CaseResult:
+    failed = [v for v in verdicts if v.failed]
+    return CaseResult(id=history.case_id, variant=variant, target=history.target,
+                      outcome="fail" if failed else "pass", failed_checks=tuple(v.check for v in failed),
+                      messages=tuple(f"{v.check}: {v.message}" for v in failed), seed=history.seed,
+                      duration_s=duration_s, bug=bug)
+
+
+def append_result(result: CaseResult, directory: Path | None = None) -> None:
+    directory = directory or reports_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with (directory / f"results-{worker}.jsonl").open("a") as handle:
+        handle.write(json.dumps(result.to_json()) + "\n")
+
+
+def read_results(directory: Path | None = None) -> list[CaseResult]:
+    directory = directory or reports_dir()
+    results = []
+    for path in sorted(directory.glob("results-*.jsonl")):
+        results += [CaseResult.from_json(json.loads(line)) for line in path.read_text().splitlines() if line]
+    return results
+
+
+def clear_results(directory: Path | None = None) -> None:
+    directory = directory or reports_dir()
+    for path in directory.glob("results-*.jsonl"):
+        path.unlink()
+
+
+def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict],
+                  directory: Path | None = None) -> Path:
+    """The case's whole history as JSON, and for a failing case an SVG of fds, sockets, CPU and RSS."""
+    folder = (directory or reports_dir()) / "timelines"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{history.case_id}--{variant}"
+    data = history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}
+    path = folder / f"{stem}.json"
+    path.write_text(json.dumps(data, indent=1))
+    if any(v.failed for v in verdicts):
+        from lab.chaos.picture import timeline_svg
+
+        (folder / f"{stem}.svg").write_text(timeline_svg(history, title=f"{history.case_id} ({history.target})"))
+    return path

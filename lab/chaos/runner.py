@@ -1,0 +1,275 @@
+"""Plays one scenario on a running lab and records its history; pytest and `python -m lab run` share it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lab import engine
+from lab.chaos.canary import Canary
+from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
+from lab.chaos.scenario import (
+    ClientRun,
+    DisconnectClients,
+    Fault,
+    KillClients,
+    PauseClients,
+    ProxyDownUp,
+    Scenario,
+    StopTarget,
+)
+from lab.errors import LabError
+from lab.http_check import http_get
+from lab.instance import Lab
+from lab.probe import Snapshot, Timeline
+from lab.settings import PROXY_NAME, TARGET_SERVICE
+from lab.wait import wait_until
+
+SAMPLE_INTERVAL_S = 0.5
+EXEC_SLACK_S = 20.0  # docker exec start-up and a loaded machine, on top of a run's own bound
+QUIET_BASELINE_S = 3.0
+FAULT_WAIT_S = 15.0
+
+
+def client_command(run: ClientRun, address: str, seed: int, record: str | None = None) -> list[str]:
+    command = ["python3", "-m", "clients", "run", run.behaviour, "--target", address, "--seed", str(seed),
+               "--connections", str(run.connections), "--json"]
+    if run.concurrency is not None:
+        command += ["--concurrency", str(run.concurrency)]
+    for key, value in run.attributes:
+        command += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+    if record:
+        command += ["--record", record]
+    return command
+
+
+def target_state(lab: Lab) -> TargetState:
+    container = lab.container(TARGET_SERVICE)
+    container.reload()
+    state = container.attrs["State"]
+    return TargetState(running=bool(state["Running"]), started_at=str(state["StartedAt"]),
+                       exit_code=None if state["Running"] else int(state["ExitCode"]),
+                       oom_killed=bool(state.get("OOMKilled")))
+
+
+class CaseRunner:
+    """Runs scenarios one after another on one lab (one per xdist worker)."""
+
+    def __init__(self, lab: Lab, *, repro: Callable[[Scenario, int], str], record_dir: str | None = None,
+                 log: Callable[[str], None] = lambda _: None) -> None:
+        self.lab = lab
+        self._repro = repro
+        self._record_dir = record_dir  # inside the clients container: keep each run's op history there
+        self._log = log
+
+    # -- preparing -------------------------------------------------------------------------------
+    def prepare(self, *, fresh: bool) -> None:
+        """A healthy target and a clean proxy before a case; a fresh target process when asked."""
+        for service in ("clients", "toxiproxy"):
+            self.lab.ensure_running(service)
+        self.lab.toxiproxy().reset()
+        if fresh or not self._target_answers():
+            self._log("restarting the target")
+            self.lab.restart_target()
+
+    def _target_answers(self) -> bool:
+        try:
+            return target_state(self.lab).running and http_get(self.lab.endpoints(refresh=True).direct_url,
+                                                               timeout=3).status > 0
+        except Exception:  # anything wrong with the target means restart it
+            return False
+
+    def _quiet_baseline(self) -> Snapshot:
+        """The target's state once earlier connections (the readiness checks, a previous case) are gone."""
+        probe = self.lab.probe()
+        last: list[Snapshot] = []
+
+        def quiet() -> bool:
+            snapshot = probe.snapshot()
+            last[:] = [snapshot]
+            return snapshot.sockets("ESTABLISHED") == 0 and snapshot.sockets("CLOSE_WAIT") == 0
+
+        with contextlib.suppress(LabError):  # a server that leaks never gets quiet: take it as it is
+            wait_until(quiet, timeout=QUIET_BASELINE_S, what="a quiet target")
+        return last[0] if last else probe.snapshot()
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, scenario: Scenario, seed: int, *, fresh: bool = False) -> CaseHistory:
+        self.prepare(fresh=fresh)
+        if self._record_dir:
+            self.lab.exec("clients", ["mkdir", "-p", self._record_dir], timeout=30)
+        endpoints = self.lab.endpoints(refresh=True)
+        history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
+                              repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
+                              target_before=target_state(self.lab))
+        start = time.monotonic()
+        toxiproxy = self.lab.toxiproxy()
+        for toxic in scenario.toxics:
+            toxiproxy.add_toxic(PROXY_NAME, toxic)
+            history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
+        try:
+            with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
+                canary = Canary(endpoints.direct_url) if scenario.canary else None
+                if canary:
+                    canary.__enter__()
+                try:
+                    self._run_clients(scenario, seed, history, start)
+                finally:
+                    if canary:
+                        canary.__exit__(None, None, None)
+                        history.canary = canary.samples
+                toxiproxy.reset()
+                history.event(time.monotonic() - start, "clients done, toxics removed")
+                if isinstance(scenario.fault, StopTarget) or not target_state(self.lab).running:
+                    history.target_after = target_state(self.lab)
+                else:
+                    self._settle(scenario, history)
+                    history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                    history.after_request_error = self._fresh_request_error()
+                    history.target_after = target_state(self.lab)
+            history.samples = timeline.samples
+            history.probe_errors = timeline.errors
+        finally:
+            self._restore_after(scenario)
+        return history
+
+    def describe_target(self) -> str:
+        config = self.lab.config
+        if not config.bundled_target:
+            return f"{config.target_image} (port {config.target_port})"
+        text = f"bundled server, trigger={config.trigger}"
+        if config.bug:
+            text += f", bug={config.bug}"
+        return text + (f", nofile={config.target_nofile}" if config.target_nofile != 8192 else "")
+
+    def _run_clients(self, scenario: Scenario, seed: int, history: CaseHistory, start: float) -> None:
+        endpoints = self.lab.endpoints()
+        outcomes: list[ClientOutcome | None] = [None] * len(scenario.clients)
+
+        def play(index: int, run: ClientRun) -> None:
+            address = endpoints.lab_proxied if run.route == "proxied" else endpoints.lab_direct
+            record = f"{self._record_dir}/{scenario.id}-{index}.json" if self._record_dir else None
+            command = client_command(run, address, seed + index, record)
+            outcomes[index] = self._exec_client(run, command)
+
+        threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
+                   for index, run in enumerate(scenario.clients)]
+        for thread in threads:
+            thread.start()
+        history.event(time.monotonic() - start, "clients started")
+        if scenario.cpu_during_s:
+            time.sleep(scenario.cpu_during_s)  # let the clients reach their steady state (part of the scenario)
+            history.busy_cpu = self._cpu_window(scenario.limits.idle_window_s)
+        if scenario.fault is not None:
+            self._apply_fault(scenario.fault, history, start)
+        deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
+                           for run, outcome in zip(scenario.clients, outcomes, strict=True)]
+
+    def _exec_client(self, run: ClientRun, command: list[str]) -> ClientOutcome:
+        try:
+            done = self.lab.exec("clients", command, timeout=run.max_duration_s() + EXEC_SLACK_S)
+        except LabError as error:
+            return ClientOutcome(run, command, None, None, str(error))
+        result: dict[str, Any] | None = None
+        if done.returncode == 0:
+            try:
+                result = json.loads(done.stdout)
+            except ValueError:
+                result = None
+        return ClientOutcome(run, command, done.returncode, result, done.stderr.decode(errors="replace"))
+
+    # -- faults ----------------------------------------------------------------------------------
+    def _apply_fault(self, fault: Fault, history: CaseHistory, start: float) -> None:
+        probe = self.lab.probe()
+        wait_until(lambda: probe.snapshot().sockets("ESTABLISHED") >= fault.when_established,
+                   timeout=FAULT_WAIT_S, what=f"{fault.when_established} connections before {fault.kind}")
+        history.event(time.monotonic() - start, f"fault {fault.describe()}")
+        clients = self.lab.container("clients")
+        if isinstance(fault, KillClients):
+            clients.kill()
+        elif isinstance(fault, PauseClients):
+            clients.pause()
+        elif isinstance(fault, DisconnectClients):
+            self._lab_network().disconnect(clients, force=True)
+        elif isinstance(fault, ProxyDownUp):
+            self.lab.toxiproxy().set_enabled(PROXY_NAME, False)
+        elif isinstance(fault, StopTarget):
+            began = time.monotonic()
+            self.lab.container(TARGET_SERVICE).stop(timeout=int(fault.deadline_s) + 5)
+            history.stop_elapsed_s = time.monotonic() - began
+        if fault.hold_s:
+            time.sleep(fault.hold_s)  # the fault's declared duration
+        self._lift(fault)
+        history.event(time.monotonic() - start, f"fault {fault.kind} lifted")
+
+    def _lift(self, fault: Fault) -> None:
+        clients = self.lab.container("clients")
+        clients.reload()
+        if isinstance(fault, PauseClients) and clients.status == "paused":
+            clients.unpause()
+        elif isinstance(fault, DisconnectClients):
+            network = self._lab_network()
+            network.reload()
+            if clients.id not in {c.id for c in network.containers}:
+                network.connect(clients)
+        elif isinstance(fault, ProxyDownUp):
+            self.lab.toxiproxy().set_enabled(PROXY_NAME, True)
+
+    def _lab_network(self) -> Any:
+        return engine.client().networks.get(f"{self.lab.config.project}_lab")
+
+    def _restore_after(self, scenario: Scenario) -> None:
+        """Whatever a fault left behind is undone, so the next case starts from a whole lab."""
+        self.lab.toxiproxy().reset()
+        if scenario.fault is not None:
+            self._lift(scenario.fault)
+            self.lab.ensure_running("clients")
+
+    # -- measuring after -------------------------------------------------------------------------
+    def _settle(self, scenario: Scenario, history: CaseHistory) -> None:
+        """Poll until fds and sockets are back to the baseline, or the settle deadline passes."""
+        probe, baseline = self.lab.probe(), history.baseline
+        began = time.monotonic()
+        last: list[Snapshot] = []
+
+        def settled() -> bool:
+            snapshot = probe.snapshot()
+            last[:] = [snapshot]
+            return (snapshot.fds <= baseline.fds
+                    and snapshot.sockets("CLOSE_WAIT") <= baseline.sockets("CLOSE_WAIT")
+                    and snapshot.sockets("ESTABLISHED") <= baseline.sockets("ESTABLISHED"))
+
+        try:
+            wait_until(settled, timeout=scenario.limits.settle_s, interval=0.2, what="the target to settle")
+        except LabError as error:
+            history.probe_errors.append(str(error))
+        history.settled = last[0] if last else None
+        history.settle_elapsed_s = time.monotonic() - began
+
+    def _cpu_window(self, seconds: float) -> CpuWindow | None:
+        probe = self.lab.probe()
+        try:
+            first = probe.snapshot()
+            time.sleep(seconds)  # the measuring window itself
+            return CpuWindow(first, probe.snapshot())
+        except LabError:
+            return None
+
+    def _fresh_request_error(self) -> str | None:
+        try:
+            result = http_get(self.lab.endpoints().direct_url, timeout=5)
+        except Exception as error:  # the check reports it; the lab goes on
+            return f"{type(error).__name__}: {error}"
+        return None if result.status == 200 else f"status {result.status}"
+
+
+def shell_join(command: list[str]) -> str:
+    return shlex.join(command)

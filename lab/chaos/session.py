@@ -1,0 +1,79 @@
+"""One lab per process (per xdist worker), switched between target variants as cases need them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from lab.chaos.history import CaseHistory
+from lab.chaos.runner import CaseRunner
+from lab.chaos.scenario import Scenario
+from lab.instance import Lab
+from lab.settings import LabConfig
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the target runs for a case: the bundled server's trigger and bug, or any image."""
+
+    trigger: str | None = None  # None for a third-party target
+    bug: str | None = None
+
+    @property
+    def label(self) -> str:
+        return "-".join(part for part in (self.trigger or "any", self.bug) if part)
+
+
+def repro_command(base: LabConfig, variant: Variant, scenario: Scenario, seed: int) -> str:
+    words = ["python", "-m", "lab", "run", scenario.id, "--seed", str(seed)]
+    if not base.bundled_target:
+        words += ["--target-image", str(base.target_image), "--target-port", str(base.target_port)]
+    if variant.trigger:
+        words += ["--trigger", variant.trigger]
+    if variant.bug:
+        words += ["--bug", variant.bug]
+    return shlex.join(words)
+
+
+class LabSession:
+    """Brings its lab up on first use and down in `close()`; reconfigures only when the variant changes."""
+
+    def __init__(self, base: LabConfig, *, log: Callable[[str], None], record_dir: str | None = None) -> None:
+        self.base = base
+        self._log = log
+        self._record_dir = record_dir  # in the clients container: keep each client's operation history
+        self.lab: Lab | None = None
+        self._fresh_target = False  # the target was (re)created since the last case
+
+    def config_for(self, scenario: Scenario, variant: Variant) -> LabConfig:
+        return replace(self.base, trigger=variant.trigger or self.base.trigger, bug=variant.bug,
+                       target_nofile=scenario.target_nofile or self.base.target_nofile)
+
+    def run(self, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False) -> CaseHistory:
+        config = self.config_for(scenario, variant)
+        if self.lab is None:
+            lab = Lab(config, log=self._log)
+            self.lab = lab
+            lab.up()
+            self._fresh_target = True
+        elif self.lab.config != config:
+            self.lab.reconfigure(config)
+            self._fresh_target = True
+        runner = CaseRunner(self.lab, repro=lambda s, n: repro_command(self.base, variant, s, n),
+                            record_dir=self._record_dir, log=self._log)
+        history = runner.run(scenario, seed, fresh=fresh and not self._fresh_target)
+        self._fresh_target = False
+        return history
+
+    def close(self) -> None:
+        if self.lab is not None:
+            self.lab.down()
+            self.lab = None
+
+
+def session_seed() -> int:
+    """LAB_SEED when given (to replay a whole run), else a fresh one per run, printed in every failure."""
+    text = os.environ.get("LAB_SEED")
+    return int(text) if text else int.from_bytes(os.urandom(3), "big")

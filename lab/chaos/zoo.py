@@ -1,0 +1,46 @@
+"""The bug zoo: which cases should catch each broken variant of the bundled server, and with which checks.
+
+Each variant runs only the cases that reach its mistake (a focused subset keeps CI short), in the
+trigger mode where the mistake shows, on a fresh target process per case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    bug: str
+    trigger: str
+    cases: tuple[str, ...]
+    catches: frozenset[str]  # the checks expected to flag it (at least one must)
+    symptom: str
+
+
+ZOO: tuple[ZooEntry, ...] = (
+    ZooEntry("no_eof_check", "level", ("connect_and_close",), frozenset({"cpu_spin", "close_wait", "fd_leak"}),
+             "recv() == b'' never closes: the level-triggered fd stays readable, the loop spins, CLOSE_WAIT piles up"),
+    ZooEntry("leak_on_disconnect", "level", ("connect_and_close",), frozenset({"fd_leak", "close_wait"}),
+             "sockets unregistered but never closed: fds and CLOSE_WAIT sockets grow until EMFILE"),
+    ZooEntry("unguarded_io", "level", ("reset_mid_response", "reset_mid_request"), frozenset({"crash"}),
+             "one client's RST raises ConnectionResetError out of the loop: the server dies"),
+    ZooEntry("ignore_send_count", "level", ("slow_reader", "post_body"), frozenset({"stall", "wrong_response"}),
+             "partial sends are dropped: large responses arrive truncated and the client waits forever"),
+    ZooEntry("unbounded_headers", "level", ("header_flood", "huge_headers"),
+             frozenset({"memory_growth", "wrong_response"}),
+             "no header limit: a client grows the server's memory at will, and oversized heads are accepted"),
+    ZooEntry("no_timeouts", "level", ("slowloris", "connect_and_idle"), frozenset({"no_timeout"}),
+             "slowloris and idle connections are held forever: a few hundred exhaust the server"),
+    ZooEntry("edge_single_recv", "edge", ("fast_sender", "post_body"), frozenset({"stall"}),
+             "one recv() per edge leaves bytes unread with no new edge coming: requests hang"),
+    ZooEntry("emfile_ignored", "level", ("fd_exhaustion",), frozenset({"cpu_spin"}),
+             "EMFILE on accept is swallowed: the listening socket stays readable and the loop spins at 100%"),
+)
+
+BY_BUG = {entry.bug: entry for entry in ZOO}
+
+
+def clean_pairs() -> list[tuple[str, str]]:
+    """(case, trigger) pairs the clean server must pass: every pair some variant is judged on."""
+    return sorted({(case, entry.trigger) for entry in ZOO for case in entry.cases})

@@ -1,0 +1,32 @@
+"""The bug zoo: each broken variant of the bundled server must be caught, the clean server must pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.chaos import catalog
+from lab.chaos.pytest_plugin import bundled_target, failure_text, play
+from lab.chaos.session import LabSession, Variant
+from lab.chaos.zoo import ZOO, ZooEntry, clean_pairs
+
+pytestmark = pytest.mark.skipif(not bundled_target(), reason="the zoo breaks the bundled server only")
+
+
+@pytest.mark.parametrize("entry", [pytest.param(entry, id=entry.bug) for entry in ZOO])
+def test_variant_is_caught(lab_session: LabSession, case_seed: int, entry: ZooEntry) -> None:
+    variant = Variant(entry.trigger, entry.bug)
+    caught: dict[str, list[str]] = {}
+    for case_id in entry.cases:
+        verdicts = play(lab_session, catalog.get(case_id), variant, case_seed, fresh=True)
+        caught[case_id] = [v.check for v in verdicts if v.failed]
+        if entry.catches & set(caught[case_id]):
+            return  # detected, by a check that names the symptom
+    pytest.fail(f"{entry.bug} ({entry.symptom}) went undetected: expected one of {sorted(entry.catches)} "
+                f"to fail; failed checks per case: {caught}")
+
+
+@pytest.mark.parametrize(("case_id", "trigger"), [pytest.param(c, t, id=f"{t}-{c}") for c, t in clean_pairs()])
+def test_clean_server_passes_the_zoo_cases(lab_session: LabSession, case_seed: int, case_id: str,
+                                           trigger: str) -> None:
+    verdicts = play(lab_session, catalog.get(case_id), Variant(trigger), case_seed, fresh=True)
+    assert not any(v.failed for v in verdicts), failure_text(verdicts)
