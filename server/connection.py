@@ -35,7 +35,7 @@ from server.stats import Stats
 
 RECV_SIZE: Final = 64 * 1024
 READ_BUDGET: Final = 16  # recv calls per wakeup, so one fast client cannot starve the rest
-WRITE_BUDGET: Final = 1 << 20  # bytes sent per wakeup, for the same reason
+WRITE_BUDGET: Final = 4 << 20  # bytes sent per wakeup (tcp_wmem max is 4 MiB): in practice until EAGAIN
 FILL_TARGET: Final = 64 * 1024  # pull lazy response bodies until this much is buffered
 HIGH_WATER: Final = 256 * 1024  # queued output above which we stop parsing and reading
 MAX_PENDING: Final = 64  # queued responses above which we stop parsing and reading

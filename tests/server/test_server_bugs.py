@@ -1,0 +1,188 @@
+"""The bug zoo is honest: each ``--bug`` variant shows its symptom, and the clean server does not.
+
+Each case is one short scenario with a symptom check that returns a description of what went wrong
+(or None). It runs against the variant, where the symptom must appear, and against the clean server
+in the same trigger mode, where it must not, so the check itself is shown to tell them apart.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from server.bugs import BUGS
+from tests.server.live_server import (
+    FAST,
+    Reader,
+    ServerProcess,
+    connect,
+    expected_bytes,
+    reset,
+    sockets,
+    wait_until,
+)
+
+Symptom = Callable[[ServerProcess], str | None]
+
+
+def no_eof_check(server: ServerProcess) -> str | None:
+    baseline = server.fds()
+    for _ in range(3):
+        connect(server.address).close()
+    # Either all three are closed (fds back, none queued in CLOSE_WAIT) or all are held in CLOSE_WAIT.
+    wait_until(lambda: (server.fds() - baseline, server.close_wait()) in ((0, 0), (3, 3)), "3 connections handled")
+    stuck, busy = server.close_wait(), server.runnable_fraction()
+    return f"{stuck} sockets in CLOSE_WAIT, runnable {busy:.0%} of the time" if stuck or busy > 0.3 else None
+
+
+def leak_on_disconnect(server: ServerProcess) -> str | None:
+    baseline = server.fds()
+    for _ in range(5):
+        connect(server.address).close()
+    wait_until(lambda: server.stats()["closed"]["eof"] >= 5, "5 closes recorded")
+    grown = server.fds() - baseline  # the last stats connection may still be open
+    return f"fd count {baseline} → {baseline + grown} after 5 × connect_and_close" if grown >= 5 else None
+
+
+def _reset_recorded(server: ServerProcess) -> bool:
+    try:
+        return bool(server.stats()["closed"]["reset"] >= 1)
+    except ConnectionError:
+        return not server.alive()  # refused, or reset while dying
+
+
+def _crashed_by(client: Callable[[ServerProcess], None]) -> Symptom:
+    def symptom(server: ServerProcess) -> str | None:
+        client(server)
+        wait_until(lambda: not server.alive() or _reset_recorded(server), "the reset handled")
+        return None if server.alive() else f"server exited with {server.wait_exit()}"
+
+    symptom.__name__ = client.__name__
+    return symptom
+
+
+@_crashed_by
+def reset_mid_request(server: ServerProcess) -> None:
+    sock = connect(server.address)
+    sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    server.wait_consumed(sock)
+    reset(sock)
+
+
+@_crashed_by
+def reset_mid_response(server: ServerProcess) -> None:
+    sock = connect(server.address)
+    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\n\r\n")
+    wait_until(lambda: (row := server.server_side(sock)) is not None and row[3] > 0, "output queued")
+    reset(sock)
+
+
+def ignore_send_count(server: ServerProcess) -> str | None:
+    n = 16 << 20
+    # A small receive window makes the server's segments small, so its sends come back partial
+    # (on loopback a 64 KiB send is otherwise one segment, taken whole or not at all).
+    with connect(server.address, rcvbuf=8192) as sock:
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nConnection: close\r\n\r\n" % n)
+        # A slow reader: read nothing until the server's send queue has filled.
+        wait_until(lambda: (row := server.server_side(sock)) is not None and row[3] > 1 << 18, "a full send queue")
+        data = Reader(sock).until_eof()
+    body = data[data.index(b"\r\n\r\n") + 4 :]
+    if body != expected_bytes(n):
+        return f"{len(body)} of {n} body bytes arrived" + ("" if len(body) == n else " (truncated)")
+    return None
+
+
+def unbounded_headers(server: ServerProcess) -> str | None:
+    rss_before = server.rss()
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n" + (b"X-Pad: " + b"a" * 1000 + b"\r\n") * 6000)
+        server.wait_consumed(sock)
+        answered = bool(select.select([sock], [], [], 0)[0])
+    grown = server.rss() - rss_before
+    if not answered and grown > 4 << 20:  # the clean server answers 431 after 32 KiB
+        return f"no 431 after 6 MB of headers; RSS grew {grown >> 20} MiB"
+    return None
+
+
+def no_timeouts(server: ServerProcess) -> str | None:
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: slow")
+        # The header timeout is 0.2 s: four times that with no answer is no timeout at all.
+        if not select.select([sock], [], [], 0.8)[0]:
+            return "no 408 within 0.8 s of a stalled head (header timeout 0.2 s)"
+        assert Reader(sock).response()[0] == 408
+    return None
+
+
+def edge_single_recv(server: ServerProcess) -> str | None:
+    body = bytes(range(256)) * 4096  # 1 MiB in one burst: more than one recv per edge
+    with connect(server.address) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        try:
+            status, _, got = Reader(sock).response(timeout=1.5)
+        except TimeoutError:
+            return "a 1 MiB request left unread in the kernel: no response within 1.5 s"
+    assert (status, got) == (200, body)
+    return None
+
+
+def emfile_ignored(server: ServerProcess) -> str | None:
+    nofile = 24
+    with sockets() as clients:
+        capacity = nofile - server.fds()
+        clients.extend(connect(server.address) for _ in range(capacity + 3))
+        wait_until(lambda: server.fds() == nofile, "the fd limit reached")
+        busy = server.runnable_fraction()
+    return f"runnable {busy:.0%} of the time at the fd limit with connections pending" if busy > 0.3 else None
+
+
+# bug, trigger, extra server arguments, symptom check
+CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
+    ("no_eof_check", "level", ("--header-timeout", "5"), no_eof_check),
+    ("leak_on_disconnect", "level", (), leak_on_disconnect),
+    ("unguarded_io", "level", (), reset_mid_request),
+    ("unguarded_io", "edge", (), reset_mid_response),
+    ("ignore_send_count", "level", ("--write-timeout", "5"), ignore_send_count),
+    ("unbounded_headers", "level", ("--header-timeout", "10"), unbounded_headers),
+    ("no_timeouts", "level", ("--header-timeout", "0.2"), no_timeouts),
+    ("edge_single_recv", "edge", (), edge_single_recv),
+    ("emfile_ignored", "level", ("--header-timeout", "30", "--idle-timeout", "30"), emfile_ignored),
+]
+
+
+def test_every_bug_has_a_case() -> None:
+    assert {bug for bug, *_ in CASES} == set(BUGS)
+
+
+@pytest.mark.parametrize("variant", ["bug", "clean"])
+@pytest.mark.parametrize(
+    ("bug", "trigger", "extra", "symptom"), CASES, ids=[f"{c[0]}-{c[3].__name__}" for c in CASES]
+)
+def test_symptom_shows_in_the_variant_only(
+    tmp_path: Path, variant: str, bug: str, trigger: str, extra: tuple[str, ...], symptom: Symptom
+) -> None:
+    args = ["--trigger", trigger, *FAST, *extra] + (["--bug", bug] if variant == "bug" else [])
+    nofile = 24 if symptom is emfile_ignored else None
+    with ServerProcess(tmp_path / "server", *args, nofile=nofile) as server:
+        found = symptom(server)
+        if variant == "bug":
+            assert found, f"--bug {bug}: no symptom"
+        else:
+            assert found is None, f"clean server: {found}"
+            assert server.alive()
+
+
+def test_unknown_bug_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="exited with 2"), ServerProcess(tmp_path / "s", "--bug", "nope"):
+        pass
+
+
+def test_empty_bug_environment_means_the_clean_server(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "s", env={"SERVER_BUG": ""}) as server:
+        assert server.stats()["bug"] is None
+    with ServerProcess(tmp_path / "s", env={"SERVER_BUG": "no_timeouts"}) as server:
+        assert server.stats()["bug"] == "no_timeouts"
+
