@@ -1,0 +1,1 @@
+"""The comparison servers: the smallest programs that answer `GET /` with the same body as ours."""
