@@ -5,45 +5,58 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
+import traceback
 from collections.abc import Sequence
 
 from server.config import Config, parse_config
 from server.log import EventLog
 from server.loop import Server, create_listener
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
-def _serve(config: Config, listener_port: int, listener: object | None = None) -> int:
-    sock = listener if listener is not None else create_listener(
-        config.host, listener_port, config.backlog, reuse_port=config.workers > 1
+
+def _banner(config: Config, port: int) -> str:
+    return (
+        f"epoll-lab server listening on {config.host}:{port} trigger={config.trigger} "
+        f"workers={config.workers} bug={config.bug or 'none'} pid={os.getpid()}"
     )
+
+
+def _serve(config: Config, listener: socket.socket, announce: bool) -> int:
     log = EventLog(config.log_json)
-    server = Server(config, sock, log)  # type: ignore[arg-type]
-    server.install_signal_handlers()
     try:
+        server = Server(config, listener, log)
+        server.install_signal_handlers()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while a supervisor forks
+        if announce:  # only once every fd the loop needs is open: tests take their baseline here
+            print(_banner(config, listener.getsockname()[1]), flush=True)
         return server.serve()
     finally:
         log.close()
 
 
-def _supervise(config: Config, port: int, first: object) -> int:
+def _supervise(config: Config, first: socket.socket) -> int:
     """Fork ``config.workers`` processes on SO_REUSEPORT listeners; forward SIGTERM/SIGINT to them."""
+    port = first.getsockname()[1]
     children: list[int] = []
+    # A stop signal arriving mid-fork waits until each process has its handlers.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     for index in range(config.workers):
         pid = os.fork()
         if pid == 0:
+            code = 1
             try:
-                code = _serve(config, port, first if index == 0 else None)
+                listener = first if index == 0 else create_listener(config.host, port, config.backlog, True)
+                code = _serve(config, listener, announce=False)
             except BaseException:
-                code = 1
-                import traceback
-
                 traceback.print_exc()
             finally:
                 sys.stdout.flush()
-            os._exit(code)
+                os._exit(code)
         children.append(pid)
-    first.close()  # type: ignore[attr-defined]
+    first.close()
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
@@ -52,6 +65,8 @@ def _supervise(config: Config, port: int, first: object) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    print(_banner(config, port), flush=True)
     status = 0
     for child in children:
         _, wait_status = os.waitpid(child, 0)
@@ -63,15 +78,9 @@ def _supervise(config: Config, port: int, first: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     first = create_listener(config.host, config.port, config.backlog, reuse_port=config.workers > 1)
-    port = first.getsockname()[1]
-    print(
-        f"epoll-lab server listening on {config.host}:{port} trigger={config.trigger} "
-        f"workers={config.workers} bug={config.bug or 'none'} pid={os.getpid()}",
-        flush=True,
-    )
     if config.workers == 1:
-        return _serve(config, port, first)
-    return _supervise(config, port, first)
+        return _serve(config, first, announce=True)
+    return _supervise(config, first)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-request-line", type=_positive(int), default=8192)
     p.add_argument("--max-header-bytes", type=_positive(int), default=32768)
     p.add_argument("--max-body-bytes", type=_positive(int), default=8 << 20)
-    p.add_argument("--max-connections", type=_positive(int), default=100_000, help="per worker")
     p.add_argument("--backlog", type=_positive(int), default=4096, help=f"at least {MIN_BACKLOG}")
     p.add_argument("--tcp-nodelay", type=_flag, nargs="?", const=True, default=True, help="default on")
     p.add_argument("--tcp-cork", type=_flag, nargs="?", const=True, default=False,

@@ -267,18 +267,21 @@ class Server:
         self._spare = None
         try:
             sock, _ = listener.accept()
+        except BlockingIOError:
+            sock = None  # nothing left to shed
         except OSError:
-            sock = None
+            self._spare = _open_spare()
+            self._pause_accept(now)  # still out of fds: back off instead of spinning
+            return False
         if sock is not None:
-            sock.close()
-            self.stats.accepted += 1
-            self.stats.closed["error"] += 1
-            if self.log.enabled:
-                self.log.write("shed", reason="fd limit")
+            sock.close()  # before taking the spare back: it needs the slot this socket used
         self._spare = _open_spare()
         if sock is None:
-            self._pause_accept(now)
             return False
+        self.stats.accepted += 1
+        self.stats.closed["error"] += 1
+        if self.log.enabled:
+            self.log.write("shed", reason="fd limit")
         return True
 
     def _pause_accept(self, now: float) -> None:

@@ -119,6 +119,22 @@ VALID: list[tuple[str, bytes, list[Event]]] = [
              expect_continue=True), Data(b"x"), EndOfMessage()],
     ),
     (
+        "chunked with bare LF, upper-case hex and padding",
+        b"POST / HTTP/1.1\nTransfer-Encoding: Chunked\n\nA  \n0123456789\n0\n\n",
+        [req("POST", headers=[(b"transfer-encoding", b"Chunked")], content_length=None), Data(b"0123456789"),
+         EndOfMessage()],
+    ),
+    (
+        "empty chunked body",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        [req("POST", headers=[(b"transfer-encoding", b"chunked")], content_length=None), EndOfMessage()],
+    ),
+    (
+        "http/1.0 keep-alive then close",
+        b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+        [req(version="1.0", headers=[(b"connection", b"keep-alive, close")], keep_alive=False), EndOfMessage()],
+    ),
+    (
         "pipelined",
         b"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /3 HTTP/1.1\r\n\r\n",
         [req(target="/1"), EndOfMessage(),
@@ -180,6 +196,8 @@ INVALID: list[tuple[str, bytes, int]] = [
     ("chunked body too large", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3E9\r\n", 413),
     ("content-length and transfer-encoding",
      b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    ("transfer-encoding and content-length",
+     b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400),
     ("different content-lengths", b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
     ("content-length list", b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
     ("negative content-length", b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
@@ -189,6 +207,10 @@ INVALID: list[tuple[str, bytes, int]] = [
     ("bad chunk size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
     ("missing chunk CRLF", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n0\r\n\r\n", 400),
     ("unknown expectation", b"GET / HTTP/1.1\r\nExpect: tea\r\n\r\n", 417),
+    ("chunk size overflow", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 400),
+    ("chunked then gzip", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501),
+    ("space in header name", b"GET / HTTP/1.1\r\nX Y: z\r\n\r\n", 400),
+    ("empty header name", b"GET / HTTP/1.1\r\n: z\r\n\r\n", 400),
     ("too many blank lines", b"\r\n" * 20 + b"GET / HTTP/1.1\r\n\r\n", 400),
 ]
 
@@ -199,6 +221,17 @@ def test_invalid_requests(data: bytes, status: int, feed: object) -> None:
     assert callable(feed)
     with pytest.raises(ProtocolError) as info:
         parse(feed(data))
+    assert info.value.status == status
+    assert not isinstance(info.value, IncompleteMessage)
+
+
+@pytest.mark.parametrize("feed", FEEDS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("data", "status"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_requests_with_trailing_bytes(data: bytes, status: int, feed: object) -> None:
+    """A valid request after the bad one changes nothing: the error comes first and sticks."""
+    assert callable(feed)
+    with pytest.raises(ProtocolError) as info:
+        parse(feed(data + b"GET / HTTP/1.1\r\n\r\n"), eof=False)
     assert info.value.status == status
     assert not isinstance(info.value, IncompleteMessage)
 
