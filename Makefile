@@ -7,7 +7,8 @@ PROJECT ?= epoll-lab
 LAB := $(PY) -m lab
 
 .DEFAULT_GOAL := help
-.PHONY: help prepare venv images lab-up lab-down lab-status lab-logs test unit chaos zoo repro scorecard lint bench
+.PHONY: help prepare venv images lab-up lab-down lab-status lab-logs test unit chaos zoo repro scorecard \
+	scorecard-nginx lint bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,14 +34,32 @@ lab-status: venv ## print the running lab's endpoints (add ARGS=--json)
 lab-logs: venv ## print the lab's container logs
 	@$(LAB) logs --project $(PROJECT)
 
-test: prepare ## the whole suite: unit tests, the lab, the chaos catalog, the bug zoo (parallel)
-	@$(PYTEST) -n auto $(ARGS)
+test: prepare ## the whole suite: unit tests, the lab, the chaos catalog, the bug zoo (parallel; JUnit in reports/)
+	@$(PYTEST) -n auto --junitxml=reports/junit.xml $(ARGS)
 
 unit: venv ## the tests that need no Docker (server, clients, checkers)
 	@$(PYTEST) -n auto -m "not docker" $(ARGS)
 
 chaos: prepare ## the chaos catalog against the target (LAB_TARGET_IMAGE / LAB_TARGET_PORT for any image)
 	@$(PYTEST) -n auto tests/chaos $(ARGS)
+
+zoo: prepare ## the bug zoo: every broken server variant must be caught, the clean one must pass
+	@$(PYTEST) -n auto tests/zoo $(ARGS)
+
+repro: prepare ## rerun one case exactly: make repro CASE=<id> SEED=<n> [TRIGGER=level|edge] [BUG=<name>]
+	@test -n "$(CASE)" -a -n "$(SEED)" || { echo "usage: make repro CASE=<id> SEED=<n> [TRIGGER=] [BUG=]" >&2; exit 2; }
+	@$(LAB) run $(CASE) --seed $(SEED) $(if $(TRIGGER),--trigger $(TRIGGER)) $(if $(BUG),--bug $(BUG)) $(ARGS)
+
+scorecard: prepare ## case × target outcomes (TARGET_IMAGE=... TARGET_PORT=..., ZOO=1 for the zoo, ARGS=--json)
+	@$(LAB) scorecard $(if $(TARGET_IMAGE),--target-image $(TARGET_IMAGE)) \
+		$(if $(TARGET_PORT),--target-port $(TARGET_PORT)) $(if $(ZOO),--zoo) $(ARGS)
+
+scorecard-nginx: prepare ## the catalog against nginx (Debian nginx-light, the lab's deadlines)
+	@$(LAB) images --extra nginx
+	@$(LAB) scorecard --target-image epoll-lab/nginx:dev --target-port 8080 $(ARGS)
+
+bench: ## benchmarks: our server vs nginx, uvicorn and asyncio, C10K, the lab's own speed (results/)
+	@bash bench/run.sh $(ARGS)
 
 lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests

@@ -91,7 +91,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    images.ensure_images(echo, offline=True if args.offline else None)
+    images.ensure_images(echo, offline=True if args.offline else None, extra=tuple(args.extra))
     echo("images are ready")
     return 0
 
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=int, default=200)
     image_cmd = command("images", cmd_images, "build the lab's images (offline stand-ins when no registry)")
     image_cmd.add_argument("--offline", action="store_true", help="build stand-ins without trying to pull")
+    image_cmd.add_argument("--extra", action="append", default=[], metavar="NAME",
+                           help="also build a reference target image: nginx")
     add_chaos_commands(command, add_target_options)
     return parser
 

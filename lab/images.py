@@ -53,11 +53,20 @@ LAB_IMAGES = (
 )
 
 
-def ensure_images(log: Log, *, offline: bool | None = None) -> None:
+# Reference targets to judge the bundled server against, built on request (`python -m lab images --extra nginx`).
+EXTRA_IMAGES = {
+    "nginx": ImageSpec(settings.NGINX_IMAGE, settings.REPO_ROOT / "lab" / "images" / "nginx"),
+}
+
+
+def ensure_images(log: Log, *, offline: bool | None = None, extra: tuple[str, ...] = ()) -> None:
     """Make every image the lab runs present and current; build only what changed."""
+    unknown = [name for name in extra if name not in EXTRA_IMAGES]
+    if unknown:
+        raise LabError(f"no extra image {unknown[0]!r}; known: {', '.join(EXTRA_IMAGES)}")
     base = ensure_base_image(log, offline=offline)
     ensure_toxiproxy_image(base, log, offline=offline)
-    for spec in LAB_IMAGES:
+    for spec in (*LAB_IMAGES, *(EXTRA_IMAGES[name] for name in extra)):
         build_if_stale(spec, base, log)
 
 

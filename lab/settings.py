@@ -32,6 +32,7 @@ OFFLINE_TOXIPROXY_IMAGE = f"epoll-lab/toxiproxy:{TOXIPROXY_VERSION}"
 SERVER_IMAGE = "epoll-lab/server:dev"
 CLIENTS_IMAGE = "epoll-lab/clients:dev"
 PROBE_IMAGE = "epoll-lab/probe:dev"
+NGINX_IMAGE = "epoll-lab/nginx:dev"
 
 TRIGGERS = ("level", "edge")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")

@@ -26,6 +26,9 @@ from lab.chaos.scenario import (
 from lab.toxics import Bandwidth, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout
 
 MiB = 1 << 20
+# Clients that close (FIN or RST) must be cleaned up on that event, not by a timeout: settle
+# well inside the header timeout, so a server that misses EOF cannot hide behind it.
+PROMPT = Limits(settle_s=1.0)
 CUT_OFF_HEADERS = Expect(responses=0, statuses=frozenset({408}), cut_off_s=HEADER_TIMEOUT_S + GRACE_S)
 
 CATALOG: tuple[Scenario, ...] = (
@@ -48,17 +51,17 @@ CATALOG: tuple[Scenario, ...] = (
              (client("half_close", path=f"/bytes/{MiB}"),)),
     # -- clients that go away ----------------------------------------------------------------------
     Scenario("connect_and_close", "20 connections closed before sending anything",
-             (client("connect_and_close", connections=20, expect=ANYTHING),)),
+             (client("connect_and_close", connections=20, expect=ANYTHING),), limits=PROMPT),
     Scenario("close_mid_headers", "a FIN in the middle of the request headers",
-             (client("abort_mid_request", connections=5, send_bytes=20, expect=ANYTHING),)),
+             (client("abort_mid_request", connections=5, send_bytes=20, expect=ANYTHING),), limits=PROMPT),
     Scenario("reset_mid_request", "an RST in the middle of a request",
-             (client("reset_mid_request", connections=5, pause_ms=20, expect=ANYTHING),)),
+             (client("reset_mid_request", connections=5, pause_ms=20, expect=ANYTHING),), limits=PROMPT),
     Scenario("reset_mid_response", "an RST after 64 KiB of an 8 MiB response",
              (client("reset_mid_response", connections=3, response_bytes=8 * MiB, after_bytes=65536,
-                     expect=ANYTHING),)),
+                     expect=ANYTHING),), limits=PROMPT),
     Scenario("close_after_partial_response", "a plain close with 7 MiB of the response unread",
              (client("close_after_partial_response", connections=3, response_bytes=8 * MiB, after_bytes=MiB,
-                     expect=ANYTHING),)),
+                     expect=ANYTHING),), limits=PROMPT),
     # -- slow and stuck clients --------------------------------------------------------------------
     Scenario("slow_reader", "a 256 KiB response read 4 KiB every 10 ms through a small window",
              (client("slow_reader", response_bytes=256 * 1024, rcvbuf_bytes=4096, read_bytes=4096,
@@ -146,7 +149,8 @@ CATALOG: tuple[Scenario, ...] = (
              (client("slow_body", connections=3, body_bytes=100_000, chunk_bytes=16, interval_ms=50,
                      max_duration_s=8, expect=ANYTHING),), fault=DisconnectClients(when_established=3, hold_s=3)),
     Scenario("target_stopped", "`docker stop` of the target during a slow 1 MiB response: exit 0, response whole",
-             (client("slow_reader", response_bytes=MiB, read_bytes=16384, read_interval_ms=30, max_duration_s=20),),
+             (client("slow_reader", response_bytes=MiB, rcvbuf_bytes=65536, read_bytes=16384, read_interval_ms=20,
+                     max_duration_s=20),),
              fault=StopTarget(deadline_s=10)),
 )
 

@@ -34,12 +34,13 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["LAB_SEED"] = str(config.getoption("--lab-seed"))
     elif not os.environ.get("LAB_SEED"):
         os.environ["LAB_SEED"] = str(session_seed())  # workers inherit it: one seed per run
-    if not hasattr(config, "workerinput"):  # the controller (or a serial run) starts a fresh results file
-        report.clear_results()
+    if not hasattr(config, "workerinput") and not os.environ.get("LAB_REPORTS_DIR"):
+        os.environ["LAB_REPORTS_DIR"] = str(report.new_run_dir())  # workers inherit it
 
 
 def pytest_report_header() -> str:
-    return f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
+    return (f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}, "
+            f"reports in {os.environ.get('LAB_REPORTS_DIR')}")
 
 
 def variant_key(item: pytest.Item) -> tuple[str, ...]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,23 @@ DEFAULT_REPORTS = REPO_ROOT / "reports"
 
 def reports_dir() -> Path:
     return Path(os.environ.get("LAB_REPORTS_DIR") or DEFAULT_REPORTS)
+
+
+def new_run_dir() -> Path:
+    """A folder of its own for one test run, so runs never clobber each other; made on first write."""
+    return DEFAULT_REPORTS / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+def _make(directory: Path) -> None:
+    """Create a results folder; one under reports/runs/ becomes reports/latest."""
+    if directory.is_dir():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    if directory.parent == DEFAULT_REPORTS / "runs":
+        latest = DEFAULT_REPORTS / "latest"
+        with contextlib.suppress(OSError):  # another worker may be doing the same
+            latest.unlink(missing_ok=True)
+            latest.symlink_to(directory.relative_to(DEFAULT_REPORTS))
 
 
 @dataclass(frozen=True)
@@ -54,7 +73,7 @@ def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], durat
 
 def append_result(result: CaseResult, directory: Path | None = None) -> None:
     directory = directory or reports_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    _make(directory)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     with (directory / f"results-{worker}.jsonl").open("a") as handle:
         handle.write(json.dumps(result.to_json()) + "\n")
@@ -68,15 +87,10 @@ def read_results(directory: Path | None = None) -> list[CaseResult]:
     return results
 
 
-def clear_results(directory: Path | None = None) -> None:
-    directory = directory or reports_dir()
-    for path in directory.glob("results-*.jsonl"):
-        path.unlink()
-
-
 def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict],
                   directory: Path | None = None) -> Path:
     """The case's whole history as JSON, and for a failing case an SVG of fds, sockets, CPU and RSS."""
+    _make(directory or reports_dir())
     folder = (directory or reports_dir()) / "timelines"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{history.case_id}--{variant}"

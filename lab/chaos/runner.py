@@ -22,6 +22,7 @@ from lab.chaos.scenario import (
     ProxyDownUp,
     Scenario,
     StopTarget,
+    attribute_text,
 )
 from lab.errors import LabError
 from lab.http_check import http_get
@@ -42,7 +43,7 @@ def client_command(run: ClientRun, address: str, seed: int, record: str | None =
     if run.concurrency is not None:
         command += ["--concurrency", str(run.concurrency)]
     for key, value in run.attributes:
-        command += ["--set", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+        command += ["--set", f"{key}={attribute_text(value)}"]
     if record:
         command += ["--record", record]
     return command

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from clients.registry import get_behaviour
 from lab.toxics import Toxic
 
 Route = Literal["direct", "proxied"]
@@ -46,13 +47,22 @@ class ClientRun:
     route: Route = "direct"  # "proxied": through Toxiproxy (which does not forward half-close)
     expect: Expect = OK
 
+    def resolved_attributes(self) -> dict[str, object]:
+        """Every attribute with the behaviour's defaults filled in (BadArgument if one is wrong)."""
+        behaviour = get_behaviour(self.behaviour)
+        return dict(behaviour.resolve({key: attribute_text(value) for key, value in self.attributes}))
+
     def max_duration_s(self) -> float:
-        declared = dict(self.attributes).get("max_duration_s")
-        return float(declared) if isinstance(declared, int | float) else 30.0
+        return float(self.resolved_attributes()["max_duration_s"])  # type: ignore[arg-type]
 
     def describe(self) -> str:
         attrs = " ".join(f"{key}={value}" for key, value in self.attributes)
         return f"{self.connections} × {self.behaviour}" + (f" ({attrs})" if attrs else "")
+
+
+def attribute_text(value: object) -> str:
+    """An attribute as `python -m clients run --set` spells it."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def client(behaviour: str, *, connections: int = 1, concurrency: int | None = None, route: Route = "direct",
