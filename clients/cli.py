@@ -72,9 +72,8 @@ def _list(as_json: bool) -> None:
     for cls in behaviours:
         print(f"{cls.name}: {cls.summary}")
         for attribute in cls.attributes:
-            print(
-                f"    {attribute.name} = {attribute.default!s} ({attribute.describe_type()}): {attribute.doc}"
-            )
+            default = json.dumps(attribute.default)  # true/false and quoted text, as --json shows them
+            print(f"    {attribute.name} = {default} ({attribute.describe_type()}): {attribute.doc}")
         print()
 
 
@@ -105,13 +104,21 @@ def _load(path: Path) -> RunHistory:
         return RunHistory.load(path)
     except OSError as exc:
         raise BadArgument(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadArgument(f"{path} is not a history file: {exc}") from None
+
+
+def _check_record_path(path: Path | None) -> None:
+    """Fail before the run, not after it, when the history could not be written."""
+    if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise BadArgument(f"--record {path}: not a file in an existing directory")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command != "list":
+            _check_record_path(args.record)
         if args.command == "list":
             _list(args.json)
             return 0
@@ -132,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m clients: error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
     if args.record is not None:
-        history.save(args.record)
+        try:
+            history.save(args.record)
+        except OSError as exc:
+            print(f"python -m clients: error: cannot write {args.record}: {exc.strerror}", file=sys.stderr)
+            return EXIT_BAD_ARGUMENTS
     _print_result(summarize(history), args.json)
     return 0

@@ -68,7 +68,6 @@ class Connection:
         self.ops: list[Op] = []
         self.sock: socket.socket | None = None
         self.finished = False  # closed by either side, failed, or out of time
-        self.peer_closed = False  # a stall saw the server's FIN or RST
         self.reader = ResponseReader()
 
     def run(self, steps: Iterable[Step]) -> list[Op]:
@@ -264,12 +263,16 @@ class Connection:
             if remaining <= 0:
                 break
             if poller.poll(max(1, int(remaining * 1000))):
-                info = self._socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+                sock = self._socket()
+                info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
                 state = TCP_STATES.get(info[0], str(info[0]))
-                if not self.peer_closed:
+                if not self.view.peer_closed:
                     self._record("peer_closed", state=state)
-                    self.peer_closed = True
+                    self.view.peer_closed = True
                 if state == "CLOSE":  # a RST: nothing more can be read
+                    pending = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if pending:
+                        self._record("error", name=errno.errorcode.get(pending, str(pending)))
                     self._drop()
                 return  # a FIN: the data before it can still be read
         if end > self.deadline:

@@ -71,6 +71,8 @@ class Attribute:
             return "one of " + "|".join(self.choices)
         if self.unit == "flag":
             return "true|false"
+        if self.unit == "text":
+            return "text"
         kind = (
             "integer"
             if isinstance(self.default, int)
@@ -118,6 +120,7 @@ class ConnectionView:
     def __init__(self) -> None:
         self.bytes_received = 0
         self.responses_complete = 0
+        self.peer_closed = False  # a stall saw the server's FIN or RST
 
 
 @dataclass

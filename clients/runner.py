@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from clients.executor import Connection
 from clients.history import ConnectionHistory, Op, RunHistory
 from clients.registry import (
-    AttrValue,
+    MAX_DURATION_LIMIT_S,
     BadArgument,
     ConnectionView,
     PlanContext,
     connection_rng,
     get_behaviour,
+    max_duration,
 )
 from clients.steps import (
     Close,
@@ -34,6 +35,7 @@ from clients.steps import (
 
 MAX_CONNECTIONS = 10_000
 MAX_CONCURRENCY = 2_000
+DEFAULT_REPLAY_BOUND_S = 60.0  # for a history without max_duration_s
 
 
 @dataclass(frozen=True)
@@ -104,61 +106,90 @@ def run_behaviour(
 
 
 def steps_from_ops(ops: list[Op]) -> tuple[ConnectOptions, list[Step]]:
-    """The client's side of a recorded connection as steps; observations are left out."""
+    """The client's side of a recorded connection as steps; observations are left out.
+
+    Raises BadArgument for an operation whose arguments no run could have recorded.
+    """
     options = ConnectOptions()
     steps: list[Step] = []
     for op in ops:
-        if op.kind == "connect":
-            rcvbuf = op.args.get("rcvbuf_bytes")
-            options = ConnectOptions(bool(op.args.get("nodelay", True)), int(rcvbuf) if rcvbuf else None)
-        elif op.kind == "send":
-            steps.append(Send(op.data or b""))
-        elif op.kind == "pause":
-            steps.append(Pause(float(_number(op.args["seconds"]))))
-        elif op.kind == "stall":
-            steps.append(Stall(float(_number(op.args["seconds"]))))
-        elif op.kind == "read":
-            until = op.args["until"]
-            if until == "responses":
-                steps.append(ReadResponses(int(_number(op.args["count"]))))
-            elif until == "once":
-                steps.append(ReadOnce(int(_number(op.args["max_bytes"]))))
-            else:
-                steps.append(ReadToEnd())
-        elif op.kind == "shutdown":
-            steps.append(ShutdownWrite())
-        elif op.kind == "reset":
-            steps.append(Reset())
-        elif op.kind == "close":
-            steps.append(Close())
-        elif op.kind == "expect":
-            steps.append(Expect(int(_number(op.args["body_len"])), str(op.args["body_sha256"])))
+        try:
+            step = _step_from_op(op)
+            if op.kind == "connect":
+                rcvbuf = op.args.get("rcvbuf_bytes")
+                rcvbuf_bytes = None if rcvbuf is None else _count(rcvbuf, minimum=1)
+                options = ConnectOptions(bool(op.args.get("nodelay", True)), rcvbuf_bytes)
+        except (KeyError, ValueError) as exc:
+            raise BadArgument(f"bad {op.kind!r} operation at t={op.t}: {exc}") from None
+        if step is not None:
+            steps.append(step)
     return options, steps
+
+
+def _step_from_op(op: Op) -> Step | None:
+    args = op.args
+    match op.kind:
+        case "send":
+            return Send(op.data or b"")
+        case "pause":
+            return Pause(_seconds(args["seconds"]))
+        case "stall":
+            return Stall(_seconds(args["seconds"]))
+        case "read" if args["until"] == "responses":
+            return ReadResponses(_count(args["count"], minimum=0))
+        case "read" if args["until"] == "once":
+            return ReadOnce(_count(args["max_bytes"], minimum=1))
+        case "read" if args["until"] == "end":
+            return ReadToEnd()
+        case "read":
+            raise ValueError(f"unknown read {args['until']!r}")
+        case "shutdown":
+            return ShutdownWrite()
+        case "reset":
+            return Reset()
+        case "close":
+            return Close()
+        case "expect":
+            return Expect(_count(args["body_len"], minimum=0), str(args["body_sha256"]))
+    return None  # an observation (recv, peer_closed, error, deadline) or the connect itself
+
+
+def _seconds(value: object) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= MAX_DURATION_LIMIT_S:
+        raise ValueError(f"{value!r} is not a number of seconds")
+    return float(value)
+
+
+def _count(value: object, *, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{value!r} is not an integer >= {minimum}")
+    return value
 
 
 def replay(history: RunHistory, target: Target | None = None, *, source: str = "") -> RunHistory:
     """Play a history again: the same sends split for split, the same pauses, each connection
-    starting at its recorded offset; optionally against another target."""
+    starting at its recorded offset; optionally against another target. Raises BadArgument."""
     where = target or parse_target(history.target)
-    max_duration = float(history.attributes.get("max_duration_s", 60.0))
+    if not 1 <= len(history.connections) <= MAX_CONNECTIONS:
+        raise BadArgument(f"a history must hold 1-{MAX_CONNECTIONS} connections, not {len(history.connections)}")
+    max_duration = replay_bound(history)
+    # Checked before anything is sent: a broken file fails as a whole.
+    plans = {conn.index: (conn.ops, *steps_from_ops(conn.ops)) for conn in history.connections}
     origin = time.monotonic()
     deadline = origin + max_duration
-    recorded = {conn.index: conn for conn in history.connections}
 
     def one(index: int) -> ConnectionHistory:
-        ops = recorded[index].ops
+        ops, options, steps = plans[index]
         start = next((op.t for op in ops if op.kind == "connect"), None)
         if start is None:  # the original never connected (it ran out of time first)
             return ConnectionHistory(index, [Op(round(time.monotonic() - origin, 6), "deadline")])
-        _wait_until(origin + start)
-        options, steps = steps_from_ops(ops)
+        _wait_until(min(origin + start, deadline))
         connection = Connection(
             (where.host, where.port), options, ConnectionView(), origin=origin, deadline=deadline
         )
         return ConnectionHistory(index, connection.run(steps))
 
-    indexes = sorted(recorded)
-    histories = _run_indexed(one, indexes, min(max(1, history.concurrency), MAX_CONCURRENCY))
+    histories = _run_indexed(one, sorted(plans), min(max(1, history.concurrency), MAX_CONCURRENCY))
     return RunHistory(
         behaviour=history.behaviour,
         seed=history.seed,
@@ -171,9 +202,10 @@ def replay(history: RunHistory, target: Target | None = None, *, source: str = "
     )
 
 
-def _number(value: AttrValue | None) -> float:
-    assert isinstance(value, int | float), value
-    return value
+def replay_bound(history: RunHistory) -> float:
+    """The recorded run's max_duration_s, checked as if given with --set; raises BadArgument."""
+    text = str(history.attributes.get("max_duration_s", DEFAULT_REPLAY_BOUND_S))
+    return float(max_duration(DEFAULT_REPLAY_BOUND_S).parse(text))
 
 
 def _wait_until(moment: float) -> None:

@@ -119,6 +119,15 @@ class SlowReader(Behaviour):
             minimum=0,
             maximum=1 << 32,
         ),
+        Attribute(
+            "probe_interval_ms",
+            "milliseconds",
+            250,
+            "stop mode: send one CRLF (an empty line, which HTTP lets a server ignore) this often while "
+            "not reading, so a server that gave up answers with a RST the client can time; 0: never",
+            minimum=0,
+            maximum=600_000,
+        ),
         max_duration(60),
     )
 
@@ -139,5 +148,21 @@ class SlowReader(Behaviour):
             return
         while context.view.bytes_received < self.int("stop_after_bytes"):
             yield ReadOnce(min(read_bytes, self.int("stop_after_bytes") - context.view.bytes_received))
-        yield Stall(self.max_duration_s)  # ends early when the server's FIN or RST arrives
+        yield from self.stop_reading(context)
         yield Close()
+
+    def stop_reading(self, context: PlanContext) -> Iterator[Step]:
+        """Stall until the server's FIN or RST shows, or max_duration_s.
+
+        A server that closes with its response still queued sends its FIN behind data this client never
+        reads, so the FIN never arrives. Its socket is gone, though, and answers new data with a RST: the
+        probes make that close visible and timed (unread probe bytes also make the close itself a RST).
+        """
+        probe_s = self.seconds("probe_interval_ms")
+        if not probe_s:
+            yield Stall(self.max_duration_s)
+            return
+        while not context.view.peer_closed:
+            yield Stall(probe_s)
+            if not context.view.peer_closed:
+                yield Send(b"\r\n")
