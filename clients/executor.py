@@ -28,6 +28,9 @@ from clients.steps import (
 )
 
 RECV_BYTES = 65536
+# A connection's history is kept in memory: past this many operations (a trickle with no pause for
+# an hour) the connection ends as if its deadline had come.
+MAX_OPS = 250_000
 # tcpi_state values from include/net/tcp_states.h; the first byte of struct tcp_info.
 TCP_STATES = {
     1: "ESTABLISHED",
@@ -81,6 +84,10 @@ class Connection:
                         break
                     if self._remaining() <= 0:
                         self._hit_deadline()
+                        break
+                    if len(self.ops) >= MAX_OPS:
+                        self._record("deadline", reason="max_ops")
+                        self._close()
                         break
                     self._perform(step)
                 if not self.finished:  # a plan that ends without closing: close like any client

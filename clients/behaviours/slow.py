@@ -83,7 +83,8 @@ class SlowReader(Behaviour):
     name = "slow_reader"
     summary = (
         "GET /bytes/N with a small receive buffer; reads read_bytes every read_interval_ms (slow), "
-        "or reads stop_after_bytes and then stops reading entirely (stop) until the server gives up"
+        "or reads stop_after_bytes and then stops reading entirely (stop) until the server gives up, "
+        "probing with empty lines so that even a quiet close shows as a timed RST"
     )
     attributes = (
         Attribute(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from clients import executor
 from clients.history import RunHistory
 from tests.clients.chaos_server import (
     HELLO,
@@ -137,6 +138,17 @@ def test_slowloris_stops_at_max_duration_when_the_server_never_closes() -> None:
     assert result["duration_s"] < 1.5
     assert seen.end == "eof"  # the client closed at its deadline
     assert kinds(history)[-2:] == ["deadline", "close"]
+
+
+def test_a_trickle_without_pauses_is_bounded_in_operations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "MAX_OPS", 50)
+    with RecordingServer(record_only()) as server:
+        history, result = run_against(server, "slowloris", interval_ms=0, max_duration_s=30)
+        (seen,) = server.wait_closed(1)
+    assert only(result)["closed_by"] == "deadline"
+    assert len(history.connections[0].ops) <= 52
+    assert history.connections[0].ops[-2].args == {"reason": "max_ops"}
+    assert seen.received() == b"".join(sends(history))
 
 
 def test_slow_body_trickles_the_body_and_gets_it_echoed() -> None:
