@@ -165,7 +165,7 @@ class CaseRunner:
         history.event(time.monotonic() - start, "clients started")
         if scenario.cpu_during_s:
             time.sleep(scenario.cpu_during_s)  # let the clients reach their steady state (part of the scenario)
-            history.busy_cpu = self._cpu_window(scenario.limits.idle_window_s)
+            history.busy_cpu = self._cpu_window(scenario.limits.busy_window_s)
         if scenario.fault is not None:
             self._apply_fault(scenario.fault, history, start)
         deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S

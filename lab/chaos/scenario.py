@@ -126,6 +126,7 @@ class Limits:
 
     settle_s: float = IDLE_TIMEOUT_S + GRACE_S  # fds and sockets back to baseline within this
     idle_window_s: float = 1.5  # CPU measured over this after the case
+    busy_window_s: float = 2.5  # and over this while clients hold on (Scenario.cpu_during_s)
     max_idle_cpu: float = 0.2  # share of one core during the idle window
     max_rss_growth_bytes: int = 64 << 20
     canary_max_s: float = 1.0  # every canary request within this
