@@ -62,6 +62,11 @@ CATALOG: tuple[Scenario, ...] = (
     Scenario("close_after_partial_response", "a plain close with 7 MiB of the response unread",
              (client("close_after_partial_response", connections=3, response_bytes=8 * MiB, after_bytes=MiB,
                      expect=ANYTHING),), limits=PROMPT),
+    Scenario("registry_forgets_gone_clients", "FINs, RSTs and closes mid-headers: the server's own stats agree",
+             (client("connect_and_close", connections=5, expect=ANYTHING),
+              client("abort_mid_request", connections=5, send_bytes=20, expect=ANYTHING),
+              client("reset_mid_request", connections=5, pause_ms=20, expect=ANYTHING)),
+             requires=frozenset({"stats"}), limits=PROMPT),
     # -- slow and stuck clients --------------------------------------------------------------------
     Scenario("slow_reader", "a 256 KiB response read 4 KiB every 10 ms through a small window",
              (client("slow_reader", response_bytes=256 * 1024, rcvbuf_bytes=4096, read_bytes=4096,

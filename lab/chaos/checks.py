@@ -77,12 +77,29 @@ def stale_connection(scenario: Scenario, history: CaseHistory) -> Verdict:
         return na
     assert history.settled is not None
     stale = history.settled.sockets("ESTABLISHED") - history.baseline.sockets("ESTABLISHED")
+    if stale <= 0 and "stats" in scenario.requires:
+        return _registry_forgets(scenario, history)
     if stale <= 0:
         return Verdict("stale_connection", ok=True)
     return _fail("stale_connection", history,
                  f"{stale} ESTABLISHED sockets left {history.settle_elapsed_s:.1f} s after the clients of "
                  f"{_what_ran(scenario)} were gone (expected none: the server must drop peers that vanish, "
                  f"at the latest by its timeouts)")
+
+
+def _registry_forgets(scenario: Scenario, history: CaseHistory) -> Verdict:
+    """The server's own registry of live connections (its stats) must forget the clients too."""
+    before, after = history.stats_before, history.stats_after
+    if before is None or after is None:
+        return _fail("stale_connection", history, "the target's /__lab/stats could not be read before and after "
+                                                  "the case")
+    held = int(after["open_connections"]) - int(before["open_connections"])
+    if held <= 0:
+        return Verdict("stale_connection", ok=True, message=f"stats: closed {after.get('closed')}")
+    return _fail("stale_connection", history,
+                 f"the server's registry still holds {held} connections after {_what_ran(scenario)} "
+                 f"(/__lab/stats open_connections {before['open_connections']} → {after['open_connections']}; "
+                 "its sockets are closed but the connections were never forgotten)")
 
 
 def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:

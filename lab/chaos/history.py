@@ -77,6 +77,8 @@ class CaseHistory:
     stop_elapsed_s: float | None = None  # StopTarget: how long `docker stop` took
     after_request_error: str | None = None  # a fresh GET / once the case is over; None: it worked
     probe_errors: list[str] = field(default_factory=list)
+    stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
+    stats_after: dict[str, Any] | None = None
 
     def event(self, t: float, text: str) -> None:
         self.events.append((t, text))
@@ -102,4 +104,5 @@ class CaseHistory:
             "target_after": self.target_after.__dict__ if self.target_after else None,
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
             "probe_errors": self.probe_errors[-20:],
+            "stats_before": self.stats_before, "stats_after": self.stats_after,
         }

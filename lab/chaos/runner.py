@@ -108,6 +108,8 @@ class CaseRunner:
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
                               target_before=target_state(self.lab))
+        if "stats" in scenario.requires:
+            history.stats_before = self._stats()
         start = time.monotonic()
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
@@ -132,6 +134,8 @@ class CaseRunner:
                     self._settle(scenario, history)
                     history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
                     history.after_request_error = self._fresh_request_error()
+                    if "stats" in scenario.requires:
+                        history.stats_after = self._stats()
                     history.target_after = target_state(self.lab)
             history.samples = timeline.samples
             history.probe_errors = timeline.errors
@@ -262,6 +266,12 @@ class CaseRunner:
             time.sleep(seconds)  # the measuring window itself
             return CpuWindow(first, probe.snapshot())
         except LabError:
+            return None
+
+    def _stats(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(http_get(self.lab.endpoints().direct_url, "/__lab/stats", timeout=5).body))
+        except Exception:  # a missing or broken stats page is the check's finding
             return None
 
     def _fresh_request_error(self) -> str | None:

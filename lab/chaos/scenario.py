@@ -146,7 +146,7 @@ class Scenario:
     cpu_during_s: float = 0.0  # also measure CPU while clients still run, after this delay (fd exhaustion)
     target_nofile: int | None = None  # run the target with this fd limit
     triggers: tuple[str, ...] = ("level", "edge")  # bundled server modes to run it in
-    requires: frozenset[str] = frozenset()  # "bundled": needs the bundled server's behaviour or stats
+    requires: frozenset[str] = frozenset()  # "stats": needs the bundled server's /__lab/stats
     limits: Limits = field(default_factory=Limits)
 
     def describe(self) -> str:

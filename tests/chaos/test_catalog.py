@@ -22,7 +22,7 @@ def cases() -> list[ParameterSet]:
 
 @pytest.mark.parametrize(("variant", "scenario"), cases())
 def test_case(lab_session: LabSession, case_seed: int, variant: Variant, scenario: Scenario) -> None:
-    if "bundled" in scenario.requires and not bundled_target():
-        record_skip(scenario, variant, "needs the bundled server")
+    if "stats" in scenario.requires and not bundled_target():
+        record_skip(scenario, variant, "needs the bundled server's /__lab/stats")
     verdicts = play(lab_session, scenario, variant, case_seed)
     assert not any(v.failed for v in verdicts), failure_text(verdicts)

@@ -152,3 +152,13 @@ def test_no_timeout_wants_the_server_to_cut_the_client_off_in_time(closed_by: st
     scenario = Scenario("some_case", "test", (run,))
     history = healthy(clients=[outcome(run, connection(closed_by=closed_by, elapsed_s=elapsed_s))])
     assert ("no_timeout" in failed(scenario, history)) is caught
+
+
+def test_stale_connection_also_asks_the_bundled_servers_registry() -> None:
+    scenario = replace(SCENARIO, requires=frozenset({"stats"}))
+    forgotten = healthy(stats_before={"open_connections": 1}, stats_after={"open_connections": 1})
+    assert "stale_connection" not in failed(scenario, forgotten)
+    held = healthy(stats_before={"open_connections": 1}, stats_after={"open_connections": 4})
+    assert "still holds 3 connections" in failed(scenario, held)["stale_connection"]
+    unreadable = healthy(stats_before={"open_connections": 1}, stats_after=None)
+    assert "could not be read" in failed(scenario, unreadable)["stale_connection"]
