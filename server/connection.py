@@ -1,8 +1,8 @@
 """One HTTP/1.1 connection: the protocol state machine over a non-blocking socket-like transport.
 
 The event loop owns registration and closing. It calls ``handle_event`` (or ``run`` from its
-ready list, or ``on_timeout``), then reads back ``close_reason``, ``event_mask()`` and
-``deadline``. The transport is a real socket in the server and a fake one in the unit tests.
+ready list, or ``on_timeout``), then reads back ``close_reason``, ``mask`` and ``deadline``.
+The transport is a real socket in the server and a fake one in the unit tests.
 """
 
 from __future__ import annotations
@@ -50,6 +50,14 @@ EPOLLRDHUP: Final = select.EPOLLRDHUP
 EPOLLHUP: Final = select.EPOLLHUP
 EPOLLERR: Final = select.EPOLLERR
 EPOLLET: Final = select.EPOLLET
+READ_MASK: Final = EPOLLIN | EPOLLRDHUP
+# Every mask a connection can want, indexed by 2 * has_output + wants_input. Shared int objects:
+# a mask computed afresh would be a new int in every idle connection.
+_LEVEL_MASKS: Final = (0, READ_MASK, EPOLLOUT, EPOLLOUT | READ_MASK)
+_EDGE_MASKS: Final = tuple(mask | EPOLLET for mask in _LEVEL_MASKS)
+_NO_OUTPUT: Final = b""  # _out while nothing is queued: shared, so idle connections hold no buffer
+_READABLE: Final = EPOLLIN | EPOLLRDHUP
+_HUP_OR_ERR: Final = EPOLLHUP | EPOLLERR
 
 
 class Transport(Protocol):
@@ -91,6 +99,16 @@ def close_reason_for(err: OSError) -> str:
 
 
 class Connection:
+    # Slots: 10,000 idle connections should cost kilobytes each at most, not a dict each.
+    __slots__ = (
+        "_batch", "_body", "_close_as", "_closing", "_drained", "_fresh", "_hangup", "_input_done",
+        "_last_active", "_last_recv", "_last_send", "_linger_deadline", "_lingering", "_masks", "_need_data", "_out",
+        "_parser", "_peer_eof", "_pending", "_pending_bytes", "_rdhup", "_request", "_request_started", "_shutdown",
+        "_write_left", "bugs", "can_recv", "can_send", "close_reason", "deadline", "edge", "fd", "heap_at",
+        "in_ready", "mask", "opened_at", "peer", "registered_mask", "requests", "router", "settings", "sock",
+        "stats",
+    )
+
     def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
         self.sock = sock
         self.fd = sock.fileno()
@@ -102,20 +120,23 @@ class Connection:
         bugs = settings.bugs
         self.bugs = bugs
         self.edge = settings.edge
+        self._masks = _EDGE_MASKS if settings.edge else _LEVEL_MASKS
         limits = settings.limits
         if bugs.unbounded_headers:  # BUG ZOO: unbounded_headers (no limit, rescanned every read)
             limits = Limits(1 << 62, 1 << 62, limits.max_body_bytes)
         self._parser = RequestParser(limits, rescan=bugs.unbounded_headers)
         self.close_reason: str | None = None  # set once; the loop then closes and forgets us
         self.registered_mask = 0  # what the loop last told epoll
+        self.mask = 0  # what epoll should be told now (set by _settle)
         self.deadline: float | None = None  # for the timer heap
         self.heap_at: float | None = None
         self.in_ready = False  # on the loop's ready list (edge mode)
         self.can_recv = False  # edge mode: no EAGAIN seen since the last EPOLLIN
         self.can_send = True  # no EAGAIN seen since the last EPOLLOUT
         self.requests = 0
-        self._out = bytearray()
-        self._pending: deque[bytes | Iterator[bytes]] = deque()
+        self._out: bytes | bytearray = _NO_OUTPUT  # bytes while it is one response, sent as it is
+        # Output queued behind a lazy body; None while empty (most connections never need it).
+        self._pending: deque[bytes | Iterator[bytes]] | None = None
         self._pending_bytes = 0
         self._batch = 0  # responses queued since the last flush (for TCP_CORK)
         self._write_left = WRITE_BUDGET
@@ -123,6 +144,7 @@ class Connection:
         self._request: Request | None = None
         self._body: list[bytes] | None = None
         self._peer_eof = False
+        self._rdhup = False  # epoll reported the peer's FIN: read on to the end of input
         self._input_done = False  # end of input reached at a message boundary
         self._hangup = False
         self._closing = False  # close once the queued output is sent
@@ -136,47 +158,62 @@ class Connection:
         self._last_recv = now
         self._last_send = now
         self._last_active = now
-        self._update_deadline()
+        self._settle()
+
+    def __lt__(self, other: Connection) -> bool:
+        """Orders equal deadlines on the timer heap (no tie-break counter to store per entry)."""
+        return self.fd < other.fd
 
     # -- entry points for the loop ---------------------------------------------------------
 
     def handle_event(self, events: int, now: float) -> None:
-        if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR):
-            self.can_recv = True
-        if events & EPOLLOUT:
-            self.can_send = True
-        if events & (EPOLLHUP | EPOLLERR):
+        if events & _HUP_OR_ERR:
             # Through the read path: recv reports the reset or the end of input.
+            self.can_recv = True
             self._hangup = True
             self.can_send = False  # nothing can be sent once both directions are shut
             self.run(now)
             if self.close_reason is None:
                 self._abort("error" if events & EPOLLERR else "hup")
             return
+        if events & _READABLE:
+            self.can_recv = True
+            if events & EPOLLRDHUP:
+                self._rdhup = True
+        if events & EPOLLOUT:
+            self.can_send = True
         self.run(now)
 
     def run(self, now: float) -> None:
         """Do all the I/O that is possible now, within this wakeup's budgets."""
+        if self.close_reason is not None:
+            return
         self._write_left = WRITE_BUDGET
+        if now > self._last_active:
+            self._last_active = now
         recvs = 0
-        while self.close_reason is None:
-            self._progress(now)
-            if self.close_reason is not None:
-                return
-            self._finish_if_done(now)
-            if self.close_reason is not None:
-                return
-            if not (self.can_recv and (self._hangup or self._wants_input())) or recvs >= READ_BUDGET:
+        while True:
+            if not self._need_data or self._out or self._pending:
+                self._progress(now)
+                if self.close_reason is not None:
+                    return
+            if (self._closing or self._input_done) and not self._hangup:
+                self._finish_if_done(now)
+                if self.close_reason is not None:
+                    return
+            if not self.can_recv or recvs >= READ_BUDGET or not (self._hangup or self._wants_input()):
                 break
             recvs += 1
             self._recv(now)
+            if self.close_reason is not None:
+                return
             # BUG ZOO: edge_single_recv (one recv per edge leaves the rest unread)
             if not self.edge or self.bugs.edge_single_recv:
                 self.can_recv = False
-        if self.close_reason is None:
-            if not self.edge:
-                self.can_recv = False  # level-triggered: epoll tells us again
-            self._update_deadline()
+        if not self.edge:
+            self.can_recv = False  # level-triggered: epoll tells us again
+        self._write_left = WRITE_BUDGET  # the shared constant, not a leftover int per idle connection
+        self._settle()
 
     def on_timeout(self, now: float) -> None:
         if self._lingering:
@@ -189,7 +226,7 @@ class Connection:
         else:
             self._abort("timeout")  # idle keep-alive, or connected and never sent anything
         if self.close_reason is None:
-            self._update_deadline()
+            self._settle()
 
     def begin_shutdown(self, now: float) -> None:
         """Graceful stop: finish what is in flight, then close."""
@@ -202,14 +239,7 @@ class Connection:
         self.run(now)
 
     def event_mask(self) -> int:
-        mask = 0
-        if self._wants_input():
-            mask = EPOLLIN | EPOLLRDHUP
-        if self._has_output():
-            mask |= EPOLLOUT
-        if self.edge:
-            mask |= EPOLLET
-        return mask
+        return self._masks[(2 if self._out or self._pending else 0) + self._wants_input()]
 
     def needs_another_turn(self) -> bool:
         """Edge mode: readiness left unused because a budget ran out (the ready list's test)."""
@@ -229,38 +259,49 @@ class Connection:
     # -- state --------------------------------------------------------------------------
 
     def _has_output(self) -> bool:
-        return bool(self._out) or bool(self._pending)
+        return bool(self._out or self._pending)
 
     def _backlogged(self) -> bool:
-        return len(self._out) + self._pending_bytes >= HIGH_WATER or len(self._pending) >= MAX_PENDING
+        pending = self._pending
+        return len(self._out) + self._pending_bytes >= HIGH_WATER or (
+            pending is not None and len(pending) >= MAX_PENDING
+        )
 
     def _wants_input(self) -> bool:
         if self._peer_eof:
             return False
         if self._lingering:
             return True
-        return self._need_data and not self._closing and not self._backlogged()
+        if not self._need_data or self._closing:
+            return False
+        pending = self._pending  # not backlogged (inlined: this runs twice per request)
+        return len(self._out) + self._pending_bytes < HIGH_WATER and (pending is None or len(pending) < MAX_PENDING)
 
-    def _update_deadline(self) -> None:
+    def _settle(self) -> None:
+        """After any work: the deadline for the timer heap and the events for epoll."""
+        self.mask = self.event_mask()
         s = self.settings
         if self.bugs.no_timeouts:  # BUG ZOO: no_timeouts
             self.deadline = None
         elif self._lingering:
             self.deadline = self._linger_deadline
-        elif self._has_output():
+        elif self._out or self._pending:
             self.deadline = self._last_send + s.write_timeout
-        elif self._fresh or (self._parser.in_progress and self._parser.state not in BODY_STATES):
+        elif self._fresh:
             self.deadline = self._request_started + s.header_timeout
-        elif self._parser.in_progress:
-            self.deadline = self._last_recv + s.header_timeout  # body: progress-based
-        else:
+        elif not self._parser.in_progress:
             self.deadline = self._last_active + s.idle_timeout
+        elif self._parser.state not in BODY_STATES:
+            self.deadline = self._request_started + s.header_timeout
+        else:
+            self.deadline = self._last_recv + s.header_timeout  # body: progress-based
 
     def _abort(self, reason: str) -> None:
         self.close_reason = reason
         self.deadline = None
-        self._out = bytearray()
-        self._pending.clear()
+        self._out = _NO_OUTPUT
+        self._pending = None
+        self._pending_bytes = 0
         self._body = None
 
     def _fail(self, status: int, reason: str) -> None:
@@ -296,6 +337,11 @@ class Connection:
             self._need_data = False
             return
         n = len(data)
+        if n < RECV_SIZE and self.edge and not self._rdhup and not self._hangup:
+            # A short read emptied the socket, and any later arrival raises a new edge, so the
+            # recv that would only say EAGAIN is skipped (as nginx does). After EPOLLRDHUP no
+            # new edge would come for the FIN, so then we read on to the end of input.
+            self.can_recv = False
         self.stats.bytes_in += n
         self._last_recv = self._last_active = now
         if self._lingering:
@@ -303,17 +349,21 @@ class Connection:
             if self._drained > LINGER_MAX_BYTES:
                 self._abort(self._close_as or "protocol")
             return
-        if not self._parser.in_progress:
+        parser = self._parser
+        if not parser.in_progress:
             self._request_started = now
         self._fresh = False
-        self._parser.receive_data(data)
+        parser.receive_data(data)
         self._need_data = False
 
     def _parse(self) -> None:
+        if self._backlogged():
+            return
         parser = self._parser
-        while not self._need_data and not self._closing and not self._input_done and not self._backlogged():
+        next_event = parser.next_event
+        while not self._closing and not self._input_done:
             try:
-                event = parser.next_event()
+                event = next_event()
             except IncompleteMessage:
                 self._abort("eof")  # the client left mid-request: nobody to answer
                 return
@@ -325,10 +375,7 @@ class Connection:
                 self._need_data = True
                 return
             kind = type(event)
-            if kind is Data:
-                if self._body is not None:
-                    self._body.append(event.data)  # type: ignore[union-attr]
-            elif kind is Request:
+            if kind is Request:
                 request: Request = event  # type: ignore[assignment]
                 self._request = request
                 self._body = [] if self.router.wants_body(request) else None
@@ -336,6 +383,11 @@ class Connection:
                     self._queue(response.CONTINUE)
             elif kind is EndOfMessage:
                 self._respond()
+                if self._backlogged():  # only queueing output changes this
+                    return
+            elif kind is Data:
+                if self._body is not None:
+                    self._body.append(event.data)  # type: ignore[union-attr]
             elif kind is ConnectionClosed:
                 self._input_done = True
 
@@ -344,38 +396,51 @@ class Connection:
         assert request is not None
         if self._shutdown:
             request.keep_alive = False
-        body = b"".join(self._body) if self._body else b""
-        reply = self.router.handle(request, body)
+        body = self._body
+        reply = self.router.handle(request, b"".join(body) if body else b"")
         self._request = None
         self._body = None
         self.requests += 1
         self.stats.requests += 1
         self._batch += 1
-        if reply.stream is not None:
-            self._queue(reply.head)
-            self._pending.append(reply.stream)
-        elif len(reply.body) <= FILL_TARGET:
-            self._queue(reply.head + reply.body)
+        if reply.whole is not None:
+            self._queue(reply.whole)
         else:
             self._queue(reply.head)
-            self._queue(reply.body)
+            if reply.stream is not None:
+                self._queue_stream(reply.stream)
+            else:
+                self._queue(reply.body)
         if not request.keep_alive:
             self._closing = True
 
     # -- output -------------------------------------------------------------------------
 
     def _queue(self, data: bytes) -> None:
-        if not self._out and not self._pending:
-            self._last_send = self._last_active  # the write timeout starts now
-        if self._pending:
-            self._pending.append(data)
+        pending = self._pending
+        if pending:
+            pending.append(data)  # behind a lazy body: keep the order
             self._pending_bytes += len(data)
+        elif not self._out:
+            self._last_send = self._last_active  # the write timeout starts now
+            self._out = data  # no copy: most responses go out whole from here
         else:
-            self._out += data
+            out = self._out
+            if type(out) is bytes:
+                out = self._out = bytearray(out)
+            out += data
+
+    def _queue_stream(self, stream: Iterator[bytes]) -> None:
+        if self._pending is None:
+            self._pending = deque()
+        self._pending.append(stream)
 
     def _fill(self) -> None:
         out = self._out
+        if type(out) is not bytearray:
+            out = self._out = bytearray(out)
         pending = self._pending
+        assert pending is not None
         while pending and len(out) < FILL_TARGET:
             item = pending[0]
             if isinstance(item, bytes):
@@ -388,34 +453,38 @@ class Connection:
                     pending.popleft()
                 else:
                     out += chunk
+        if not pending:
+            self._pending = None
 
     def _progress(self, now: float) -> None:
         """Alternate parsing and sending until neither can move."""
-        self._last_active = max(self._last_active, now)
-        while self.close_reason is None:
-            self._parse()
-            if self.close_reason is not None or not self._has_output():
-                return
-            if not self.can_send or self._write_left <= 0:
+        while True:
+            if not self._need_data:
+                self._parse()
+                if self.close_reason is not None:
+                    return
+            if not (self._out or self._pending) or not self.can_send or self._write_left <= 0:
                 return
             self._flush(now)
+            if self.close_reason is not None:
+                return
             if self._need_data or self._closing or self._input_done or self._backlogged():
                 return
 
     def _flush(self, now: float) -> None:
-        sock = self.sock
+        send = self.sock.send
         cork = self.settings.tcp_cork and self._batch > 1
         self._batch = 0
         if cork and not self._setcork(1):
             return
-        out = self._out
         while True:
-            if len(out) < FILL_TARGET and self._pending:
+            if self._pending is not None and len(self._out) < FILL_TARGET:
                 self._fill()
+            out = self._out
             if not out or self._write_left <= 0:
                 break
             try:
-                sent = sock.send(out)
+                sent = send(out)
             except BlockingIOError:
                 self.can_send = False
                 break
@@ -426,7 +495,12 @@ class Connection:
                 return
             if self.bugs.ignore_send_count:  # BUG ZOO: ignore_send_count (assumes all was sent)
                 sent = len(out)
-            del out[:sent]
+            if sent == len(out):
+                self._out = _NO_OUTPUT
+            elif isinstance(out, bytearray):
+                del out[:sent]
+            else:
+                self._out = bytearray(memoryview(out)[sent:])
             self.stats.bytes_out += sent
             self._write_left -= sent
             self._last_send = self._last_active = now
@@ -443,7 +517,7 @@ class Connection:
 
     def _finish_if_done(self, now: float) -> None:
         """Close, or start the lingering close, once everything owed has been sent."""
-        if self._has_output() or self._hangup:
+        if self._out or self._pending or self._hangup:
             return
         if self._input_done or (self._peer_eof and self._closing):
             self._abort(self._close_as or "eof")

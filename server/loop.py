@@ -139,7 +139,8 @@ class Server:
                     self._accept(now)
                 if self.ready:
                     self._run_ready(now)
-                if timers.next_deadline() is not None:
+                deadline = timers.next_deadline()
+                if deadline is not None and deadline <= now:
                     for conn in timers.pop_expired(now):
                         if conn.close_reason is None and conns.get(conn.fd) is conn:
                             conn.on_timeout(now)
@@ -167,11 +168,13 @@ class Server:
         if conn.close_reason is not None:
             self._close(conn)
             return
-        mask = conn.event_mask()
+        mask = conn.mask
         if mask != conn.registered_mask:
             self.ep.modify(conn.fd, mask)
             conn.registered_mask = mask
-        self.timers.schedule(conn)
+        deadline = conn.deadline
+        if deadline is not None and (conn.heap_at is None or deadline < conn.heap_at):
+            self.timers.schedule(conn)  # only when it moved earlier: the common later move is free
         if self.edge and not conn.in_ready and conn.needs_another_turn():
             conn.in_ready = True
             self.ready.append(conn)

@@ -31,26 +31,44 @@ def pattern_stream(total: int) -> Iterator[bytes]:
         sent += n
 
 
-class Reply:
-    """A routed response: a serialised head and either a body or a lazy body stream."""
+WHOLE_MAX: Final = 64 * 1024  # responses up to this size are also kept as one bytes object
 
-    __slots__ = ("body", "head", "stream")
+
+class Reply:
+    """A routed response: a serialised head and either a body or a lazy body stream.
+
+    ``whole`` is head and body in one piece when the response is small enough to queue at once.
+    """
+
+    __slots__ = ("body", "head", "stream", "whole")
 
     def __init__(self, head: bytes, body: bytes = b"", stream: Iterator[bytes] | None = None) -> None:
         self.head = head
         self.body = body
         self.stream = stream
+        self.whole = head + body if stream is None and len(body) <= WHOLE_MAX else None
 
 
 class Router:
     def __init__(self, stats_json: Callable[[], bytes]) -> None:
         self._stats_json = stats_json
+        # Replies for "/" depend only on these four fields: built once each (at most 9 × 2 × 2).
+        self._root: dict[tuple[str, bool, str], Reply] = {}
 
     def wants_body(self, request: Request) -> bool:
         """Only /echo keeps the body; other routes let the connection drop it as it arrives."""
         return request.method == "POST" and request.target == "/echo"
 
     def handle(self, request: Request, body: bytes) -> Reply:
+        if request.target == "/":
+            key = (request.method, request.keep_alive, request.version)
+            reply = self._root.get(key)
+            if reply is None:
+                reply = self._root[key] = self._route(request, body)
+            return reply
+        return self._route(request, body)
+
+    def _route(self, request: Request, body: bytes) -> Reply:
         method = request.method
         target = request.target
         keep_alive = request.keep_alive

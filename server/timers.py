@@ -8,13 +8,14 @@ back at the owner's current deadline, so keep-alive traffic does not grow the he
 from __future__ import annotations
 
 import heapq
-import itertools
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class Timed(Protocol):
     deadline: float | None  # when the owner wants on_timeout; None for never
     heap_at: float | None  # the time of this owner's queued heap entry, managed here
+
+    def __lt__(self, other: Any, /) -> bool: ...  # breaks ties between equal deadlines
 
 
 T = TypeVar("T", bound=Timed)
@@ -22,8 +23,7 @@ T = TypeVar("T", bound=Timed)
 
 class TimerHeap(Generic[T]):
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, T]] = []
-        self._seq = itertools.count()
+        self._heap: list[tuple[float, T]] = []
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -33,7 +33,7 @@ class TimerHeap(Generic[T]):
         deadline = owner.deadline
         if deadline is not None and (owner.heap_at is None or deadline < owner.heap_at):
             owner.heap_at = deadline
-            heapq.heappush(self._heap, (deadline, next(self._seq), owner))
+            heapq.heappush(self._heap, (deadline, owner))
 
     def next_deadline(self) -> float | None:
         return self._heap[0][0] if self._heap else None
@@ -43,7 +43,7 @@ class TimerHeap(Generic[T]):
         expired: list[T] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            at, _, owner = heapq.heappop(heap)
+            at, owner = heapq.heappop(heap)
             if owner.heap_at != at:
                 continue  # superseded by an earlier entry for the same owner
             owner.heap_at = None

@@ -13,16 +13,35 @@ from typing import Final
 MAX_CHUNK_LINE: Final = 1024
 MAX_LEADING_BLANK_LINES: Final = 8
 
-_METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_REQUEST_LINE = re.compile(rb"([^ ]+) ([^ ]+) (HTTP/[0-9]\.[0-9])")
-_TARGET = re.compile(rb"[\x21-\x7e]+")
-_HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_FIELD_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no CR, LF or other controls; obs-text allowed
+# Method token, a printable-ASCII target, and the version, in one match.
+_REQUEST_LINE = re.compile(b"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])\r?")
+# The header section is validated whole, then split into fields, both in C: no per-line Python.
+_HEADER_BLOCK = re.compile(b"(?:" + _TOKEN + b":" + _FIELD_VALUE + rb"\r?\n)*")
+_HEADER_FIELD = re.compile(b"(" + _TOKEN + b"):(" + _FIELD_VALUE + rb")\r?\n")
+# A whole valid head (versions 1.0 and 1.1 only) in one match: the common case needs nothing else.
+_HEAD = re.compile(
+    b"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(1\.[01])\r?\n((?:" + _TOKEN + b":" + _FIELD_VALUE + rb"\r?\n)*)"
+)
+# The fields that frame the body or control the connection, found without touching the others.
+_FRAMING_FIELD = re.compile(
+    rb"^(content-length|transfer-encoding|connection|expect):(" + _FIELD_VALUE + rb")\r?$", re.I | re.M
+)
+_HEADER_NAME = re.compile(_TOKEN)
 _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _HEAD_END = re.compile(rb"\n\r?\n")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
 KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
 )
+_METHODS: Final = {m.encode(): m for m in KNOWN_METHODS}  # decoded once, shared by every request
+_VERSIONS: Final = {b"1.1": "1.1", b"1.0": "1.0"}
+_CONTENT_LENGTH: Final = b"content-length"
+_TRANSFER_ENCODING: Final = b"transfer-encoding"
+_CONNECTION: Final = b"connection"
+_CR_LF: Final = (0x0D, 0x0A)
+_EMPTY: Final = b""
 
 
 class ProtocolError(Exception):
@@ -42,25 +61,41 @@ class IncompleteMessage(ProtocolError):
 
 
 class Request:
-    __slots__ = ("content_length", "expect_continue", "headers", "keep_alive", "method", "target", "version")
+    """A request head. ``headers`` (lower-cased names, stripped values) is built on first use."""
+
+    __slots__ = (
+        "_fields_at", "_head", "_headers", "content_length", "expect_continue", "keep_alive", "method", "target",
+        "version",
+    )
 
     def __init__(
         self,
         method: str,
         target: str,
         version: str,
-        headers: list[tuple[bytes, bytes]],
+        headers: list[tuple[bytes, bytes]] | None,
         keep_alive: bool,
         content_length: int | None,
         expect_continue: bool,
+        head: bytes = b"",
+        fields_at: int = 0,
     ) -> None:
         self.method = method
         self.target = target
         self.version = version
-        self.headers = headers
+        self._headers = headers  # None: parse head[fields_at:] when asked
+        self._head = head
+        self._fields_at = fields_at
         self.keep_alive = keep_alive
         self.content_length = content_length  # None for chunked bodies
         self.expect_continue = expect_continue
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        if self._headers is None:
+            fields = _HEADER_FIELD.findall(self._head, self._fields_at)
+            self._headers = [(name.lower(), value.strip(b" \t")) for name, value in fields]
+        return self._headers
 
     def __repr__(self) -> str:
         return f"Request({self.method} {self.target} HTTP/{self.version}, keep_alive={self.keep_alive})"
@@ -68,9 +103,12 @@ class Request:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Request):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return all(getattr(self, name) == getattr(other, name) for name in _REQUEST_FIELDS)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_REQUEST_FIELDS: Final = ("method", "target", "version", "headers", "keep_alive", "content_length", "expect_continue")
 
 
 class Data:
@@ -148,9 +186,16 @@ class RequestParser:
     HTTP/1.1; nothing else escapes it, whatever the bytes.
     """
 
+    __slots__ = (
+        "_blank_lines", "_body_total", "_buf", "_eof", "_error", "_first_line_len", "_pending_end", "_pos",
+        "_remaining", "_rescan", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
+    )
+
     def __init__(self, limits: Limits | None = None, rescan: bool = False) -> None:
         self.limits = limits or Limits()
-        self._buf = bytearray()
+        # Unconsumed input. A lone read is kept as the bytes it arrived in (no copy); a bytearray
+        # only when reads have to be joined. Empty and shared between requests.
+        self._buf: bytes | bytearray = _EMPTY
         self._pos = 0  # start of unconsumed input in _buf
         self._scan = 0  # where the next search for a line end resumes
         self._eof = False
@@ -176,7 +221,10 @@ class RequestParser:
     @property
     def in_progress(self) -> bool:
         """True while part of a request has been received but not all of it."""
-        return self._state not in (IDLE, DONE, ERROR) or self.buffered > 0
+        state = self._state
+        if state is IDLE or state is DONE or state is ERROR:
+            return len(self._buf) > self._pos
+        return True
 
     def receive_data(self, data: bytes) -> None:
         if self._eof:
@@ -186,14 +234,31 @@ class RequestParser:
         if not data:
             self._eof = True
             return
+        buf = self._buf
+        if self._pos == len(buf):  # all consumed: keep the new read as it is
+            self._buf = data
+            self._pos = self._scan = 0
+            return
+        if not isinstance(buf, bytearray):
+            buf = self._buf = bytearray(buf)
         if self._pos:
             # Drop consumed input once per call, not once per event.
-            del self._buf[: self._pos]
+            del buf[: self._pos]
             self._scan -= self._pos
             self._pos = 0
-        self._buf += data
+        buf += data
 
     def next_event(self) -> Event | None:
+        if self._pending_end:
+            self._pending_end = False
+            return END_OF_MESSAGE
+        if self._state is IDLE and self._pos == len(self._buf) and not self._eof:
+            # Between requests with nothing buffered: the common case, kept cheap. The consumed
+            # input is dropped now rather than on the next read, so idle connections hold none.
+            if self._pos:
+                self._buf = _EMPTY
+                self._pos = self._scan = 0
+            return None
         if self._error is not None:
             raise self._error
         try:
@@ -204,9 +269,6 @@ class RequestParser:
             raise
 
     def _next(self) -> Event | None:
-        if self._pending_end:
-            self._pending_end = False
-            return END_OF_MESSAGE
         state = self._state
         if state in (IDLE, HEAD):
             return self._read_head()
@@ -226,52 +288,64 @@ class RequestParser:
 
     def _read_head(self) -> Event | None:
         buf = self._buf
-        if self._state == IDLE:
-            # RFC 9112 2.2: ignore a few empty lines before a request line.
-            while True:
-                if buf.startswith(b"\r\n", self._pos):
-                    self._pos += 2
-                elif buf.startswith(b"\n", self._pos):
-                    self._pos += 1
-                else:
-                    break
-                self._blank_lines += 1
-                if self._blank_lines > MAX_LEADING_BLANK_LINES:
-                    raise ProtocolError(400, "too many empty lines before the request")
-            if self._pos == len(buf) or (buf[self._pos] == 0x0D and self._pos + 1 == len(buf)):
+        if self._state is IDLE:
+            pos = self._pos
+            if pos < len(buf) and buf[pos] in _CR_LF:
+                self._skip_empty_lines()
+                pos = self._pos
+            if pos == len(buf) or (buf[pos] == 0x0D and pos + 1 == len(buf)):
                 return self._at_boundary()
             self._state = HEAD
-            self._scan = self._pos
+            self._scan = pos
         start = self._pos
         if self._rescan:
             self._scan = start
-        limits = self.limits
         # A head ends with an empty line; resume the search two bytes back in case
         # "\n\r\n" was split between reads.
         from_ = max(self._scan - 2, start)
         self.scanned += len(buf) - from_
+        match = _HEAD_END.search(buf, from_)
+        if match is None:
+            self._head_incomplete(start, from_)
+            return None
+        end = match.end()
+        head = bytes(buf[start : match.start() + 1])  # request line and fields, each with its line end
+        self._pos = end
+        self._scan = end
+        self._blank_lines = 0
+        self._first_line_len = -1
+        return self._parse_head(head)
+
+    def _head_incomplete(self, start: int, from_: int) -> None:
+        """Enforce the limits on a head still arriving, so an endless one is cut off early."""
+        buf = self._buf
+        limits = self.limits
         if self._first_line_len < 0:
             newline = buf.find(b"\n", from_)
             if newline >= 0:
                 self._first_line_len = newline - start
             elif len(buf) - start > limits.max_request_line + 1:
                 raise ProtocolError(414, "request line too long")
-        match = _HEAD_END.search(buf, from_)
-        if match is None:
-            self._scan = len(buf)
-            header_bytes = len(buf) - start - self._first_line_len - 1
-            if self._first_line_len >= 0 and header_bytes > limits.max_header_bytes:
-                raise ProtocolError(431, "request headers too large")
-            if self._eof:
-                raise IncompleteMessage()
-            return None
-        end = match.end()
-        head = bytes(buf[start : match.start()])
-        self._pos = end
-        self._scan = end
-        self._blank_lines = 0
-        self._first_line_len = -1
-        return self._parse_head(head)
+        self._scan = len(buf)
+        header_bytes = len(buf) - start - self._first_line_len - 1
+        if self._first_line_len >= 0 and header_bytes > limits.max_header_bytes:
+            raise ProtocolError(431, "request headers too large")
+        if self._eof:
+            raise IncompleteMessage()
+
+    def _skip_empty_lines(self) -> None:
+        """RFC 9112 2.2: ignore a few empty lines before a request line."""
+        buf = self._buf
+        while True:
+            if buf.startswith(b"\r\n", self._pos):
+                self._pos += 2
+            elif buf.startswith(b"\n", self._pos):
+                self._pos += 1
+            else:
+                return
+            self._blank_lines += 1
+            if self._blank_lines > MAX_LEADING_BLANK_LINES:
+                raise ProtocolError(400, "too many empty lines before the request")
 
     def _at_boundary(self) -> Event | None:
         if self._eof:
@@ -282,62 +356,45 @@ class RequestParser:
         return None
 
     def _parse_head(self, head: bytes) -> Request:
+        """``head`` is the request line and the header fields, each ending with its LF."""
         limits = self.limits
-        lines = head.split(b"\n")
-        line = lines[0]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if len(line) > limits.max_request_line:
-            raise ProtocolError(414, "request line too long")
-        if len(head) - len(lines[0]) > limits.max_header_bytes:
-            raise ProtocolError(431, "request headers too large")
-        match = _REQUEST_LINE.fullmatch(line)
-        if match is None:
-            raise ProtocolError(400, "malformed request line")
-        raw_method, raw_target, raw_version = match.groups()
-        if not _METHOD_TOKEN.fullmatch(raw_method):
-            raise ProtocolError(400, "malformed method")
-        if not _TARGET.fullmatch(raw_target):
-            raise ProtocolError(400, "malformed request target")
-        if raw_version == b"HTTP/1.1":
-            version = "1.1"
-        elif raw_version == b"HTTP/1.0":
-            version = "1.0"
-        else:
-            raise ProtocolError(505, "HTTP version not supported")
-        method = raw_method.decode("ascii")
-        if method not in KNOWN_METHODS:
-            raise ProtocolError(501, "method not implemented")
+        match = _HEAD.fullmatch(head)
+        if (
+            match is None
+            or len(head) > limits.max_request_line
+            or len(head) > limits.max_header_bytes
+            or match[1] not in _METHODS
+        ):
+            self._check_head(head)  # raises the precise error, or returns for a long valid head
+            match = _HEAD.fullmatch(head)
+            assert match is not None
+        method = _METHODS[match[1]]
+        version = _VERSIONS[match[3]]
+        fields_at = match.start(4)
 
-        headers: list[tuple[bytes, bytes]] = []
         content_length: int | None = None
         chunked = False
-        connection_tokens: set[bytes] = set()
+        connection_tokens: list[bytes] = []
         expect_continue = False
-        for raw in lines[1:]:
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            name, value = _split_header(raw)
-            headers.append((name, value))
-            if name == b"content-length":
+        for raw_name, raw_value in _FRAMING_FIELD.findall(head, fields_at):
+            name = raw_name.lower()
+            value = raw_value.strip(b" \t")
+            if name == _CONTENT_LENGTH:
                 if not value.isdigit() or len(value) > 18:
                     raise ProtocolError(400, "invalid Content-Length")
                 length = int(value)
                 if content_length is not None and content_length != length:
                     raise ProtocolError(400, "conflicting Content-Length headers")
                 content_length = length
-            elif name == b"transfer-encoding":
-                codings = [c.strip() for c in value.lower().split(b",")]
-                if chunked or codings[-1] != b"chunked":
-                    raise ProtocolError(501, "unsupported Transfer-Encoding")
-                if len(codings) != 1:
+            elif name == _TRANSFER_ENCODING:
+                if chunked or value.lower() != b"chunked":
                     raise ProtocolError(501, "unsupported Transfer-Encoding")
                 chunked = True
-            elif name == b"connection":
-                connection_tokens.update(t.strip() for t in value.lower().split(b","))
-            elif name == b"expect":
-                if value.lower() != b"100-continue":
-                    raise ProtocolError(417, "unsupported expectation")
+            elif name == _CONNECTION:
+                connection_tokens.extend(t.strip(b" \t") for t in value.lower().split(b","))
+            elif value.lower() != b"100-continue":  # Expect
+                raise ProtocolError(417, "unsupported expectation")
+            else:
                 expect_continue = version == "1.1"
         if chunked and content_length is not None:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
@@ -349,17 +406,36 @@ class RequestParser:
             keep_alive = b"keep-alive" in connection_tokens and b"close" not in connection_tokens
 
         self._body_total = 0
-        target = raw_target.decode("ascii")
+        target = match[2].decode("ascii")  # printable ASCII by the match
         if chunked:
             self._state = CHUNK_SIZE
-            return Request(method, target, version, headers, keep_alive, None, expect_continue)
-        self._remaining = content_length or 0
-        self._state = BODY if self._remaining else IDLE
-        expect_continue = expect_continue and self._remaining > 0
-        request = Request(method, target, version, headers, keep_alive, self._remaining, expect_continue)
-        if self._state == IDLE:
+            return Request(method, target, version, None, keep_alive, None, expect_continue, head, fields_at)
+        remaining = self._remaining = content_length or 0
+        if remaining:
+            self._state = BODY
+        else:
+            self._state = IDLE
             self._pending_end = True
-        return request
+            expect_continue = False
+        return Request(method, target, version, None, keep_alive, remaining, expect_continue, head, fields_at)
+
+    def _check_head(self, head: bytes) -> None:
+        """Raise the ProtocolError a head deserves, in a fixed order; return if it is valid after all."""
+        limits = self.limits
+        line_end = head.find(b"\n")
+        if line_end - (head[line_end - 1] == 0x0D) > limits.max_request_line:
+            raise ProtocolError(414, "request line too long")
+        if len(head) - line_end - 1 > limits.max_header_bytes:
+            raise ProtocolError(431, "request headers too large")
+        match = _REQUEST_LINE.fullmatch(head, 0, line_end)
+        if match is None:
+            raise ProtocolError(400, "malformed request line")
+        if match[3] not in _VERSIONS:
+            raise ProtocolError(505, "HTTP version not supported")
+        if match[1] not in _METHODS:
+            raise ProtocolError(501, "method not implemented")
+        if _HEADER_BLOCK.fullmatch(head, line_end + 1) is None:
+            raise ProtocolError(400, "malformed header field")
 
     # -- bodies ---------------------------------------------------------------------------
 

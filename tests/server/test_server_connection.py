@@ -55,16 +55,24 @@ class FakeSocket:
         self.closed = True
 
     def recv(self, bufsize: int, /) -> bytes:
+        """Like the kernel: the data queued so far comes back together, up to ``bufsize``."""
         self.recv_calls += 1
+        data = bytearray()
+        while self.incoming and isinstance(self.incoming[0], bytes) and self.incoming[0] and len(data) < bufsize:
+            item = self.incoming.popleft()
+            assert isinstance(item, bytes)
+            take = bufsize - len(data)
+            if len(item) > take:
+                self.incoming.appendleft(item[take:])
+            data += item[:take]
+        if data:
+            return bytes(data)
         if not self.incoming:
             raise EAGAIN
         item = self.incoming.popleft()
         if isinstance(item, BaseException):
             raise item
-        if len(item) > bufsize:
-            self.incoming.appendleft(item[bufsize:])
-            item = item[:bufsize]
-        return item
+        return item  # b"": end of input
 
     def send(self, data: bytes | bytearray | memoryview, /) -> int:
         self.send_calls += 1
@@ -230,16 +238,19 @@ def test_end_of_input_on_an_idle_connection_closes_as_eof() -> None:
 def test_end_of_input_mid_headers_closes_without_an_answer() -> None:
     sock = FakeSocket([b"GET / HTTP/1.1\r\nHo", b""])
     conn, _ = make(sock, edge=True)
-    conn.handle_event(EPOLLIN, 0.0)
+    conn.handle_event(EPOLLIN | EPOLLRDHUP, 0.0)  # a queued FIN comes with EPOLLRDHUP
     assert conn.close_reason == "eof"
     assert sock.sent == b""
 
 
 @pytest.mark.parametrize("code", [errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE])
 def test_reset_on_recv(code: int) -> None:
-    sock = FakeSocket([b"GET / HT", OSError(code, "x")])
+    sock = FakeSocket([b"GET / HT"])
     conn, _ = make(sock, edge=True)
     conn.handle_event(EPOLLIN, 0.0)
+    assert conn.close_reason is None
+    sock.incoming.append(OSError(code, "x"))
+    conn.handle_event(EPOLLIN, 0.1)
     assert conn.close_reason == "reset"
 
 
@@ -342,7 +353,7 @@ def test_connection_that_never_sends_times_out_silently() -> None:
     assert sock.sent == b""
 
 
-def test_edge_mode_reads_until_eagain_within_a_budget() -> None:
+def test_edge_mode_reads_until_drained_within_a_budget() -> None:
     body = b"y" * (65536 * (READ_BUDGET + 4))
     sock = FakeSocket([b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body), body])
     conn, _ = make(sock, edge=True, max_body_bytes=len(body))
@@ -351,20 +362,40 @@ def test_edge_mode_reads_until_eagain_within_a_budget() -> None:
     assert conn.needs_another_turn()  # the loop's ready list will come back
     conn.run(0.0)
     assert not sock.incoming
-    assert not conn.needs_another_turn()  # EAGAIN seen
+    assert not conn.needs_another_turn()  # the last read was short: the socket is empty
     # "/" exists but only for GET and HEAD: 405 with Allow (RFC 9110 15.5.6), not 404.
     (status, headers, _), = responses(bytes(sock.sent))
     assert (status, headers["allow"]) == (405, "GET, HEAD")
 
 
 def test_level_mode_reads_once_per_wakeup() -> None:
-    sock = FakeSocket([b"GET / HTTP/1.1\r\n", b"\r\n"])
+    sock = FakeSocket([b"GET / HTTP/1.1\r\n"])
     conn, _ = make(sock)
     conn.handle_event(EPOLLIN, 0.0)
     assert sock.recv_calls == 1
     assert conn.needs_another_turn() is False
+    sock.incoming.append(b"\r\n")
     conn.handle_event(EPOLLIN, 0.0)
     assert bytes(sock.sent) == HELLO_RESPONSE
+    assert sock.recv_calls == 2
+
+
+def test_edge_mode_skips_the_eagain_recv_after_a_short_read() -> None:
+    sock = FakeSocket([GET])
+    conn, _ = make(sock, edge=True)
+    conn.handle_event(EPOLLIN, 0.0)
+    assert bytes(sock.sent) == HELLO_RESPONSE
+    assert sock.recv_calls == 1  # short: nothing left; the next arrival is a new edge
+    assert not conn.needs_another_turn()
+
+
+def test_edge_mode_reads_on_to_the_end_of_input_after_rdhup() -> None:
+    sock = FakeSocket([GET, b""])
+    conn, _ = make(sock, edge=True)
+    conn.handle_event(EPOLLIN | EPOLLRDHUP, 0.0)  # no further edge will announce the FIN
+    assert bytes(sock.sent) == HELLO_RESPONSE
+    assert conn.close_reason == "eof"
+    assert sock.recv_calls == 2
 
 
 def test_expect_100_continue() -> None:
