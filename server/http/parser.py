@@ -24,6 +24,7 @@ _HEADER_FIELD = re.compile(b"(" + _TOKEN + b"):(" + _FIELD_VALUE + rb")\r?\n")
 _HEAD = re.compile(
     b"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/(1\.[01])\r?\n((?:" + _TOKEN + b":" + _FIELD_VALUE + rb"\r?\n)*)"
 )
+_WHOLE_HEAD = re.compile(_HEAD.pattern + rb"\r?\n")  # and the empty line that ends it
 # The fields that frame the body or control the connection, found without touching the others.
 _FRAMING_FIELD = re.compile(
     rb"^(content-length|transfer-encoding|connection|expect):(" + _FIELD_VALUE + rb")\r?$", re.I | re.M
@@ -64,8 +65,8 @@ class Request:
     """A request head. ``headers`` (lower-cased names, stripped values) is built on first use."""
 
     __slots__ = (
-        "_fields_at", "_head", "_headers", "content_length", "expect_continue", "keep_alive", "method", "target",
-        "version",
+        "_fields_at", "_fields_end", "_head", "_headers", "content_length", "expect_continue", "keep_alive",
+        "method", "target", "version",
     )
 
     def __init__(
@@ -79,13 +80,15 @@ class Request:
         expect_continue: bool,
         head: bytes = b"",
         fields_at: int = 0,
+        fields_end: int = 0,
     ) -> None:
         self.method = method
         self.target = target
         self.version = version
-        self._headers = headers  # None: parse head[fields_at:] when asked
+        self._headers = headers  # None: parse head[fields_at:fields_end] when asked
         self._head = head
         self._fields_at = fields_at
+        self._fields_end = fields_end
         self.keep_alive = keep_alive
         self.content_length = content_length  # None for chunked bodies
         self.expect_continue = expect_continue
@@ -93,7 +96,7 @@ class Request:
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         if self._headers is None:
-            fields = _HEADER_FIELD.findall(self._head, self._fields_at)
+            fields = _HEADER_FIELD.findall(self._head, self._fields_at, self._fields_end)
             self._headers = [(name.lower(), value.strip(b" \t")) for name, value in fields]
         return self._headers
 
@@ -262,6 +265,8 @@ class RequestParser:
         if self._error is not None:
             raise self._error
         try:
+            if self._state is IDLE or self._state is HEAD:
+                return self._read_head()
             return self._next()
         except ProtocolError as err:
             self._error = err
@@ -270,8 +275,6 @@ class RequestParser:
 
     def _next(self) -> Event | None:
         state = self._state
-        if state in (IDLE, HEAD):
-            return self._read_head()
         if state == BODY:
             return self._read_body()
         if state == CHUNK_SIZE:
@@ -295,6 +298,15 @@ class RequestParser:
                 pos = self._pos
             if pos == len(buf) or (buf[pos] == 0x0D and pos + 1 == len(buf)):
                 return self._at_boundary()
+            if type(buf) is bytes and not self._rescan:
+                # The common case: a whole, valid head already here. One match parses it; anything
+                # else (incomplete, invalid, over a limit) takes the incremental path below, so a
+                # head is matched this way at most once and the work stays linear.
+                match = _WHOLE_HEAD.match(buf, pos)
+                if match is not None and match.end() - pos <= self._quick_limit():
+                    self._pos = self._scan = match.end()
+                    self._blank_lines = 0
+                    return self._request(match, buf)
             self._state = HEAD
             self._scan = pos
         start = self._pos
@@ -355,28 +367,34 @@ class RequestParser:
             return CONNECTION_CLOSED
         return None
 
+    def _quick_limit(self) -> int:
+        """Heads up to this size are within every limit, so the quick path need not check them."""
+        limits = self.limits
+        return min(limits.max_request_line, limits.max_header_bytes)
+
     def _parse_head(self, head: bytes) -> Request:
         """``head`` is the request line and the header fields, each ending with its LF."""
-        limits = self.limits
         match = _HEAD.fullmatch(head)
-        if (
-            match is None
-            or len(head) > limits.max_request_line
-            or len(head) > limits.max_header_bytes
-            or match[1] not in _METHODS
-        ):
+        if match is None or len(head) > self._quick_limit() or match[1] not in _METHODS:
             self._check_head(head)  # raises the precise error, or returns for a long valid head
             match = _HEAD.fullmatch(head)
             assert match is not None
-        method = _METHODS[match[1]]
+        return self._request(match, head)
+
+    def _request(self, match: re.Match[bytes], head: bytes) -> Request:
+        """The request from a head ``match`` (groups: method, target, version, fields) within ``head``."""
+        limits = self.limits
+        method = _METHODS.get(match[1])
+        if method is None:
+            raise ProtocolError(501, "method not implemented")
         version = _VERSIONS[match[3]]
-        fields_at = match.start(4)
+        fields_at, fields_end = match.span(4)
 
         content_length: int | None = None
         chunked = False
         connection_tokens: list[bytes] = []
         expect_continue = False
-        for raw_name, raw_value in _FRAMING_FIELD.findall(head, fields_at):
+        for raw_name, raw_value in _FRAMING_FIELD.findall(head, fields_at, fields_end):
             name = raw_name.lower()
             value = raw_value.strip(b" \t")
             if name == _CONTENT_LENGTH:
@@ -409,7 +427,9 @@ class RequestParser:
         target = match[2].decode("ascii")  # printable ASCII by the match
         if chunked:
             self._state = CHUNK_SIZE
-            return Request(method, target, version, None, keep_alive, None, expect_continue, head, fields_at)
+            return Request(
+                method, target, version, None, keep_alive, None, expect_continue, head, fields_at, fields_end
+            )
         remaining = self._remaining = content_length or 0
         if remaining:
             self._state = BODY
@@ -417,7 +437,9 @@ class RequestParser:
             self._state = IDLE
             self._pending_end = True
             expect_continue = False
-        return Request(method, target, version, None, keep_alive, remaining, expect_continue, head, fields_at)
+        return Request(
+            method, target, version, None, keep_alive, remaining, expect_continue, head, fields_at, fields_end
+        )
 
     def _check_head(self, head: bytes) -> None:
         """Raise the ProtocolError a head deserves, in a fixed order; return if it is valid after all."""
