@@ -56,7 +56,8 @@ def measure(names: Sequence[str], opts: Options, load: LoadSettings) -> Json:
     scripts = {"keepalive": None, "pipelined": wrk.pipeline_script(opts.workdir, load.depth)}
     results: Json = {w: {} for w in WORKLOADS}
     runs: dict[tuple[str, str], list[Json]] = {}
-    with contextlib.ExitStack() as stack:
+    stack = contextlib.ExitStack()
+    try:
         live: dict[str, Running] = {}
         for name in names:
             try:
@@ -76,6 +77,11 @@ def measure(names: Sequence[str], opts: Options, load: LoadSettings) -> Json:
                             _one_run(live[name], opts, load, scripts[workload]))
                     except Exception as err:
                         results[workload][name] = {"error": str(err)}
+    finally:
+        try:
+            stack.close()
+        except Exception as err:  # e.g. a server that died during its runs: keep what was measured
+            results["stop_error"] = str(err)
     for (workload, name), done in runs.items():
         results[workload].setdefault(name, _summary(done))
     for workload in WORKLOADS:

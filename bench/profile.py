@@ -11,6 +11,7 @@ compares snapshots before and after the idle connections are opened, per connect
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import pstats
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import tracemalloc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import wrk
@@ -40,29 +42,53 @@ def profile_cpu(opts: Options, trigger: str, workload: str, seconds: float, top:
         if not wait_until(lambda: exited(srv.pid), 30.0, 0.1):
             raise RuntimeError("the profiled server did not stop within 30 s")
     out = io.StringIO()
-    out.write(f"cProfile of ours-{trigger}, {workload}, {result.requests} requests in {result.seconds:.1f} s "
-              f"(under cProfile)\n")
+    out.write(f"cProfile of ours-{trigger}, {workload}: {result.requests} requests in {result.seconds:.1f} s "
+              f"(slowed by cProfile)\n")
     stats = pstats.Stats(str(prof), stream=out)
+    out.write(by_place(stats, result.requests, str(opts.repo) + "/"))
     stats.sort_stats("tottime").print_stats(top)
     return out.getvalue()
 
 
-def profile_memory(opts: Options, trigger: str, count: int, top: int) -> str:
-    snaps = opts.workdir / "snapshots"
-    snaps.mkdir(exist_ok=True)
-    traced = Options(opts.repo, opts.workdir, opts.cores, hold_s=600.0,
-                     python=(sys.executable, "-m", "bench.apps.traced", str(snaps)))
+def by_place(stats: pstats.Stats, requests: int, strip: str) -> str:
+    """Own time per source file (C functions by name), as shares of the non-waiting time."""
+    places: dict[str, float] = {}
+    calls = 0
+    for (filename, _line, func), (_cc, ncalls, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        place = func if filename == "~" else filename.removeprefix(strip)
+        places[place] = places.get(place, 0.0) + tottime
+        calls += ncalls
+    waiting = places.pop("<method 'poll' of 'select.epoll' objects>", 0.0)  # mostly blocked, not working
+    busy = sum(places.values())
+    lines = [f"{calls / requests:.0f} Python-visible calls per request; epoll.poll (waiting included) "
+             f"{waiting:.2f} s left out; own time of the rest, {busy:.2f} s:"]
+    for place, seconds in sorted(places.items(), key=lambda kv: -kv[1])[:12]:
+        lines.append(f"  {100 * seconds / busy:5.1f}%  {1e6 * seconds / requests:6.2f} µs/request  {place}")
+    return "\n".join(lines) + "\n\n"
 
-    def snapshot(pid: int, number: int) -> tracemalloc.Snapshot:
-        path = snaps / f"snapshot-{number}.pickle"
+
+@dataclass
+class MemoryPass:
+    opened: int
+    rss_before: int
+    rss_with: int
+    dumps: Path  # done-0 before the connections, done-1 with them
+
+
+def _memory_pass(opts: Options, trigger: str, count: int, trace: bool) -> MemoryPass:
+    dumps = opts.workdir / ("traced" if trace else "mallocstats")
+    dumps.mkdir(exist_ok=True)
+    wrapper = (sys.executable, "-m", "bench.apps.traced", str(dumps), *(["--trace"] if trace else []))
+    held = Options(opts.repo, opts.workdir, opts.cores, hold_s=600.0, python=wrapper)
+
+    def dump(pid: int, number: int) -> None:
         os.kill(pid, signal.SIGUSR1)
-        if not wait_until(path.exists, 60.0, 0.1):
-            raise RuntimeError(f"no tracemalloc snapshot {number} within 60 s")
-        return tracemalloc.Snapshot.load(str(path))
+        if not wait_until((dumps / f"done-{number}").exists, 60.0, 0.1):
+            raise RuntimeError(f"no memory dump {number} within 60 s")
 
-    with running(f"ours-{trigger}", traced) as srv:
+    with running(f"ours-{trigger}", held) as srv:
         one_request(srv.port)
-        before = snapshot(srv.pid, 0)
+        dump(srv.pid, 0)
         rss_before = rss_bytes(srv.pid)
         argv = opts.cores.on_load(holder_argv("idle", srv.port, count, 300))
         with spawned(argv, cwd=opts.repo, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as holder:
@@ -70,19 +96,49 @@ def profile_memory(opts: Options, trigger: str, count: int, top: int) -> str:
             if not wait_until(lambda: held_connections(srv.pid, srv.port) >= opened, 30.0, 0.2):
                 raise RuntimeError("the server did not accept every connection")
             rss_with = rss_bytes(srv.pid)
-            after = snapshot(srv.pid, 1)
+            dump(srv.pid, 1)
             release(holder)
-    diffs = after.compare_to(before, "lineno")
-    traced_total = sum(d.size_diff for d in diffs)
+    return MemoryPass(opened, rss_before, rss_with, dumps)
+
+
+def profile_memory(opts: Options, trigger: str, count: int, top: int) -> str:
+    """Two runs: pymalloc's statistics with the true RSS, then tracemalloc by source line."""
+    plain = _memory_pass(opts, trigger, count, trace=False)
+    traced = _memory_pass(opts, trigger, count, trace=True)
     out = io.StringIO()
-    out.write(f"tracemalloc of ours-{trigger} with {opened} idle keep-alive connections\n")
-    out.write(f"RSS growth {(rss_with - rss_before) / opened:.0f} B/connection (tracemalloc itself adds some); "
-              f"Python allocations traced {traced_total / opened:.0f} B/connection, by line:\n")
+    n = plain.opened
+    out.write(f"ours-{trigger} with {n} idle keep-alive connections: RSS grows "
+              f"{(plain.rss_with - plain.rss_before) / n:.0f} B/connection.\n")
+    before = _pymalloc_totals(plain.dumps / "mallocstats-0.txt")
+    after = _pymalloc_totals(plain.dumps / "mallocstats-1.txt")
+    out.write("pymalloc, per connection:\n")
+    for name, value in after.items():
+        out.write(f"  {(value - before.get(name, 0)) / n:+8.1f} B  {name}\n")
+    diffs = tracemalloc.Snapshot.load(str(traced.dumps / "snapshot-1.pickle")).compare_to(
+        tracemalloc.Snapshot.load(str(traced.dumps / "snapshot-0.pickle")), "lineno")
+    out.write(f"tracemalloc (second run): Python allocations {sum(d.size_diff for d in diffs) / traced.opened:.0f} "
+              "B/connection, by line:\n")
     for diff in diffs[:top]:
         frame = diff.traceback[0]
-        out.write(f"  {diff.size_diff / opened:8.1f} B  {diff.count_diff / opened:5.2f} blocks  "
+        out.write(f"  {diff.size_diff / traced.opened:8.1f} B  {diff.count_diff / traced.opened:5.2f} blocks  "
                   f"{frame.filename.removeprefix(str(opts.repo) + '/')}:{frame.lineno}\n")
     return out.getvalue()
+
+
+def _pymalloc_totals(path: Path) -> dict[str, int]:
+    """The first summary of sys._debugmallocstats(): '# bytes in allocated blocks = 1,234' and the like."""
+    totals: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        name = name.strip("# ").strip()
+        if not sep or name in totals:
+            continue
+        if name.startswith(("bytes in", "bytes lost to", "arenas allocated current")) or name == "Total":
+            with contextlib.suppress(ValueError):
+                totals[name] = int(value.replace(",", "").strip())
+        if name == "Total":
+            break  # what follows is about the arena map and free lists
+    return totals
 
 
 def main(argv: Sequence[str] | None = None) -> int:

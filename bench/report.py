@@ -35,7 +35,8 @@ def _error(entry: Json) -> str | None:
 
 def _cpu_rows(cpu: Json) -> list[list[str]]:
     rows = []
-    for name in ALL_SERVERS:
+    seen = {n for w in ("keepalive", "pipelined") for n in cpu.get(w, {})}
+    for name in [*ALL_SERVERS, *sorted(seen - set(ALL_SERVERS))]:
         cells = [name]
         for workload in ("keepalive", "pipelined"):
             entry = cpu.get(workload, {}).get(name)
@@ -103,7 +104,8 @@ def _lab_rows(lab: Json) -> list[list[str]]:
             continue
         if key == "lab_run_case" and "case" in entry:
             label = label.replace("CASE", entry["case"])
-        note = _error(entry) or entry.get("summary", "") or "ok"
+        note = _error(entry) or entry.get("summary", "") or ("ok" if entry.get("exit_code") == 0 else
+                                                            f"ran; some checks failed (exit {entry.get('exit_code')})")
         if "speedup" in entry:
             note += f" (speedup {entry['speedup']:.2f}x)"
         rows.append([label, _num(entry.get("seconds"), ".1f"), note.replace("|", "/")])
