@@ -228,9 +228,10 @@ class Connection:
         if self.close_reason is None:
             self._settle()
 
-    def begin_shutdown(self, now: float) -> None:
-        """Graceful stop: finish what is in flight, then close."""
+    def begin_shutdown(self, now: float, deadline: float | None = None) -> None:
+        """Graceful stop: finish what is in flight, delivered, by `deadline`; then close."""
         self._shutdown = True
+        self._stop_by = deadline if deadline is not None else now + LINGER_MAX_SECONDS
         if not self._parser.in_progress and not self._has_output() and self._request is None:
             self._abort("eof")
             return
@@ -519,7 +520,10 @@ class Connection:
         """Close, or start the lingering close, once everything owed has been sent."""
         if self._out or self._pending or self._hangup:
             return
-        if self._input_done or (self._peer_eof and self._closing):
+        input_over = self._input_done or (self._peer_eof and self._closing)
+        # Stopping: unsent kernel buffers die with the process's network (a container's goes when
+        # it exits), so linger until the client has read everything and closes.
+        if input_over and not (self._shutdown and not self._peer_eof):
             self._abort(self._close_as or "eof")
         elif self._closing and not self._lingering:
             # Shut our side, then drain what the client still sends (the rest of a body,
@@ -532,5 +536,6 @@ class Connection:
                 self._abort(self._close_as or close_reason_for(err))
                 return
             self._lingering = True
-            self._linger_deadline = now + min(self.settings.header_timeout, LINGER_MAX_SECONDS)
+            self._linger_deadline = self._stop_by if self._shutdown else (
+                now + min(self.settings.header_timeout, LINGER_MAX_SECONDS))
             self.can_recv = True

@@ -319,7 +319,7 @@ class Server:
             self.listener = None
             self._listener_ready = False
         for conn in list(self.conns.values()):
-            conn.begin_shutdown(now)
+            conn.begin_shutdown(now, self._stop_deadline)
             self._after(conn)
 
     def _close_all(self) -> None:

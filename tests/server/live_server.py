@@ -8,6 +8,7 @@ measurement.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import resource
@@ -17,6 +18,7 @@ import socket
 import struct
 import subprocess
 import sys
+import termios
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -172,9 +174,12 @@ class ServerProcess:
         return next((row for row in self.tcp() if row[1] == port), None)
 
     def wait_consumed(self, client: socket.socket) -> None:
-        """Until the server has read everything the client sent (its receive queue is empty)."""
+        """Until the server has read everything the client sent: nothing left unacknowledged on the
+        client's side (SIOCOUTQ) and nothing unread in the server's receive queue."""
 
         def consumed() -> bool:
+            if struct.unpack("i", fcntl.ioctl(client.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]:
+                return False
             row = self.server_side(client)
             return row is None or row[4] == 0
 

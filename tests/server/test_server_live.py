@@ -90,6 +90,39 @@ def test_pipelined_requests_in_one_segment_are_answered_in_order(server: ServerP
     ]
 
 
+def test_tcp_cork_and_no_nodelay_still_answer_pipelined_requests(tmp_path: Path, trigger: str) -> None:
+    with launch(tmp_path, trigger, "--tcp-cork", "--tcp-nodelay", "off") as server, connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n" * 20 + b"GET /bytes/100000 HTTP/1.1\r\n\r\n")
+        reader = Reader(sock)
+        assert [reader.response()[::2] for _ in range(20)] == [(200, HELLO)] * 20
+        assert reader.response()[2] == expected_bytes(100000)
+
+
+def test_idle_keep_alive_connections_are_closed_after_the_idle_timeout(tmp_path: Path, trigger: str) -> None:
+    with launch(tmp_path, trigger, "--idle-timeout", "0.3") as server, connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.response()[0] == 200
+        started = time.monotonic()
+        assert reader.until_eof() == b""  # closed quietly: no response to an idle connection
+        assert 0.25 <= time.monotonic() - started < 2
+        assert server.stats()["closed"]["timeout"] == 1
+
+
+def test_stats_keys_and_listen_backlog(server: ServerProcess) -> None:
+    baseline = server.fds()
+    stats = server.stats()
+    assert set(stats) == {
+        "trigger", "bug", "open_connections", "open_fds", "accepted", "closed", "requests", "bytes_in",
+        "bytes_out", "parse_errors", "rss_bytes",
+    }  # as in docs/architecture.md
+    assert set(stats["closed"]) == {"eof", "reset", "hup", "timeout", "error", "protocol"}
+    assert stats["open_fds"] == baseline + 1  # and the stats request's own connection
+    assert stats["rss_bytes"] > 0
+    (listener,) = [row for row in server.tcp() if row[2] == 0x0A]
+    assert listener[3] >= 1024  # a listening socket's send queue is its backlog
+
+
 def test_keep_alive_rules_for_http_10_and_11(server: ServerProcess) -> None:
     with connect(server.address) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
