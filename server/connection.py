@@ -231,7 +231,8 @@ class Connection:
     def begin_shutdown(self, now: float, deadline: float | None = None) -> None:
         """Graceful stop: finish what is in flight, delivered, by `deadline`; then close."""
         self._shutdown = True
-        self._stop_by = deadline if deadline is not None else now + LINGER_MAX_SECONDS
+        # Read only once lingering starts: until then it holds the stop deadline (no extra slot).
+        self._linger_deadline = deadline if deadline is not None else now + LINGER_MAX_SECONDS
         if not self._parser.in_progress and not self._has_output() and self._request is None:
             self._abort("eof")
             return
@@ -536,6 +537,6 @@ class Connection:
                 self._abort(self._close_as or close_reason_for(err))
                 return
             self._lingering = True
-            self._linger_deadline = self._stop_by if self._shutdown else (
-                now + min(self.settings.header_timeout, LINGER_MAX_SECONDS))
+            if not self._shutdown:  # stopping keeps the stop deadline begin_shutdown set
+                self._linger_deadline = now + min(self.settings.header_timeout, LINGER_MAX_SECONDS)
             self.can_recv = True
