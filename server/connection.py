@@ -8,8 +8,11 @@ The transport is a real socket in the server and a fake one in the unit tests.
 from __future__ import annotations
 
 import errno
+import fcntl
 import select
 import socket
+import struct
+import termios
 from collections import deque
 from collections.abc import Iterator
 from typing import Final, Protocol
@@ -58,6 +61,15 @@ _EDGE_MASKS: Final = tuple(mask | EPOLLET for mask in _LEVEL_MASKS)
 _NO_OUTPUT: Final = b""  # _out while nothing is queued: shared, so idle connections hold no buffer
 _READABLE: Final = EPOLLIN | EPOLLRDHUP
 _HUP_OR_ERR: Final = EPOLLHUP | EPOLLERR
+
+
+def unsent_in_kernel(sock: Transport) -> int:
+    """Bytes the kernel still holds for the peer (TIOCOUTQ); 0 when it cannot tell."""
+    try:
+        (count,) = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))
+    except (OSError, ValueError):
+        return 0
+    return int(count)
 
 
 class Transport(Protocol):
@@ -234,8 +246,11 @@ class Connection:
         # Read only once lingering starts: until then it holds the stop deadline (no extra slot).
         self._linger_deadline = deadline if deadline is not None else now + LINGER_MAX_SECONDS
         if not self._parser.in_progress and not self._has_output() and self._request is None:
-            self._abort("eof")
-            return
+            if not unsent_in_kernel(self.sock):
+                self._abort("eof")
+                return
+            # An answered request whose bytes still wait in the kernel: deliver them first.
+            self._closing = True
         if not self._parser.in_progress:
             self._closing = True
         self.run(now)

@@ -6,6 +6,7 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,6 +306,26 @@ def test_sigterm_during_a_slow_response_finishes_it_and_exits_0(server: ServerPr
         assert reader.until_eof() == b""
     assert (status, len(body)) == (200, n)
     assert body == expected_bytes(n)
+    assert server.wait_exit() == 0
+
+
+def test_sigterm_waits_until_the_kernel_has_delivered_a_finished_response(server: ServerProcess) -> None:
+    # A container's network goes when its process exits, taking unsent kernel buffers with it: a
+    # graceful stop must outlive the bytes the kernel still holds, not just the ones it has queued.
+    n = 12_000  # handed to the kernel at once; the client's small window keeps most of it there
+    with connect(server.address, rcvbuf=2048) as sock:
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\n\r\n" % n)
+        wait_until(lambda: server.stats()["bytes_out"] >= n, "the whole response handed to the kernel")
+        row = server.server_side(sock)
+        assert row is not None and row[3] > 0, "precondition: the kernel still holds part of the response"
+        server.signal(signal.SIGTERM)
+        wait_until(lambda: _refused(server.address), "the listener to close")
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.wait_exit(timeout=0.3)  # still there, delivering
+        reader = Reader(sock)
+        status, _, body = reader.response()
+        assert reader.until_eof() == b""
+    assert (status, body) == (200, expected_bytes(n))
     assert server.wait_exit() == 0
 
 
