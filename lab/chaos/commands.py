@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}))
         else:
-            _print_history(history)
+            _print_history(history, variant)
             print(f"\nverdicts ({history.target}, seed {history.seed}):")
             for verdict in verdicts:
                 mark = "n/a " if not verdict.applicable else "ok  " if verdict.ok else "FAIL"
@@ -83,7 +83,7 @@ def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, see
     return history
 
 
-def _print_history(history: CaseHistory) -> None:
+def _print_history(history: CaseHistory, variant: Variant) -> None:
     print("\nrunner events:")
     for t, text in sorted(history.events):
         print(f"  {t:7.3f}s  {text}")
@@ -92,7 +92,7 @@ def _print_history(history: CaseHistory) -> None:
         print(f"  docker exec clients {' '.join(client.command)}")
         if client.result:
             print(f"  summary: {json.dumps(client.result['summary'])}")
-    for path in sorted((report.reports_dir() / "histories").glob(f"{history.case_id}--*.json")):
+    for path in sorted((report.reports_dir() / "histories").glob(f"{history.case_id}--{variant.label}-*.json")):
         _print_ops(path)
     print("\nprobe timeline (t, fds, ESTABLISHED, CLOSE_WAIT, cpu ticks, RSS MiB):")
     samples = sorted([history.baseline, *history.samples, *([history.settled] if history.settled else [])],
