@@ -62,4 +62,4 @@ bench: ## benchmarks: our server vs nginx, uvicorn and asyncio, C10K, the lab's 
 	@bash bench/run.sh $(ARGS)
 
 lint: venv ## ruff and mypy
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests bench

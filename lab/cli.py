@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -50,17 +52,31 @@ def print_endpoints(lab: Lab, as_json: bool) -> None:
     print(f"  toxiproxy_url  {endpoints.toxiproxy_url}    (Toxiproxy's API)")
 
 
+@contextlib.contextmanager
+def project_lock(project: str) -> Iterator[None]:
+    """One `up` or `down` of a project at a time: two at once race compose into duplicate networks."""
+    settings.STATE_DIR.mkdir(exist_ok=True)
+    with (settings.STATE_DIR / f"{project}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabError(f"another `lab up` or `lab down` of project {project} is running: wait for it, "
+                           "or use another --project") from None
+        yield
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     lab = Lab(config)
-    save_config(config)
-    try:
-        lab.up()
-    except BaseException:
-        if not args.keep_on_failure:
-            lab.down()
-            _saved_config_path(config.project).unlink(missing_ok=True)
-        raise
+    with project_lock(config.project):
+        save_config(config)
+        try:
+            lab.up()
+        except BaseException:
+            if not args.keep_on_failure:
+                lab.down()
+                _saved_config_path(config.project).unlink(missing_ok=True)
+            raise
     print_endpoints(lab, args.json)
     return 0
 
@@ -70,8 +86,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         removed = remove_labelled()
         echo(f"removed {len(removed)} lab resources" + (f": {', '.join(removed)}" if removed else ""))
         return 0
-    Lab(load_config(args.project), build_images=False).down()
-    _saved_config_path(args.project).unlink(missing_ok=True)
+    with project_lock(args.project):
+        Lab(load_config(args.project), build_images=False).down()
+        _saved_config_path(args.project).unlink(missing_ok=True)
     echo(f"lab {args.project} is down")
     return 0
 
