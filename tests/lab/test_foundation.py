@@ -56,7 +56,8 @@ def test_latency_toxic_slows_requests_and_removing_it_restores_them(lab: Lab) ->
     finally:
         toxiproxy.remove_toxic("target", toxic.name)
     after = median_elapsed(url)
-    assert slowed >= before + LATENCY_MS / 1000, (before, slowed)
+    # Toxiproxy holds each response back by the latency; the request's own few ms overlap with it.
+    assert slowed >= LATENCY_MS / 1000 > before, (before, slowed)
     assert after < before + LATENCY_MS / 1000 / 2, (before, after)
 
 
