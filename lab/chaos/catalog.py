@@ -98,7 +98,7 @@ CATALOG: tuple[Scenario, ...] = (
     Scenario("header_flood", "a single 64 MiB header sent as fast as possible",
              (client("malformed", variant="huge_header", size_bytes=64 * MiB, max_duration_s=10,
                      expect=Expect(responses=0, statuses=ERROR_STATUSES)),),
-             limits=Limits(max_rss_growth_bytes=32 * MiB)),
+             limits=Limits(max_rss_growth_bytes=8 * MiB)),
     Scenario("garbage", "random bytes instead of a request", (client("malformed", variant="garbage",
                                                                      size_bytes=4096, expect=REJECTED),)),
     Scenario("non_utf8", "non-UTF-8 bytes in the request line and headers",
