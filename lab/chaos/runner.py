@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -117,15 +116,10 @@ class CaseRunner:
             history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
         try:
             with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
-                canary = Canary(endpoints.direct_url) if scenario.canary else None
-                if canary:
-                    canary.__enter__()
-                try:
+                with Canary(endpoints.direct_url) if scenario.canary else contextlib.nullcontext() as canary:
                     self._run_clients(scenario, seed, history, start)
-                finally:
-                    if canary:
-                        canary.__exit__(None, None, None)
-                        history.canary = canary.samples
+                if canary is not None:
+                    history.canary = canary.samples
                 toxiproxy.reset()
                 history.event(time.monotonic() - start, "clients done, toxics removed")
                 if isinstance(scenario.fault, StopTarget) or not target_state(self.lab).running:
@@ -280,7 +274,3 @@ class CaseRunner:
         except Exception as error:  # the check reports it; the lab goes on
             return f"{type(error).__name__}: {error}"
         return None if result.status == 200 else f"status {result.status}"
-
-
-def shell_join(command: list[str]) -> str:
-    return shlex.join(command)
