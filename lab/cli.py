@@ -6,10 +6,14 @@ import argparse
 import contextlib
 import fcntl
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+
+import docker.errors
+import requests
 
 from lab import images, settings
 from lab.chaos.commands import add_commands as add_chaos_commands
@@ -31,9 +35,12 @@ def save_config(config: settings.LabConfig) -> None:
 
 def load_config(project: str) -> settings.LabConfig:
     path = _saved_config_path(project)
-    if not path.exists():
-        return settings.LabConfig.from_env(project=project)
-    return settings.LabConfig(**json.loads(path.read_text()))
+    if path.exists():
+        try:
+            return settings.LabConfig(**json.loads(path.read_text()))
+        except (ValueError, TypeError):  # written by another version: the environment's defaults will do
+            echo(f"ignoring unreadable {path}")
+    return settings.LabConfig.from_env(project=project)
 
 
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
@@ -155,12 +162,21 @@ def _project(value: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated command still takes down what it started
     try:
         return int(args.handler(args))
     except LabError as error:
         print(f"epoll-lab: error: {error}", file=sys.stderr)
+        return 1
+    except (docker.errors.DockerException, requests.RequestException, OSError, ValueError) as error:
+        print(f"epoll-lab: error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("epoll-lab: interrupted", file=sys.stderr)

@@ -161,6 +161,7 @@ def remove_labelled(*, project: str | None = None) -> list[str]:
     label = f"{settings.LABEL_PROJECT}={project}" if project else f"{settings.LABEL_LAB}=true"
     client = engine.client()
     removed: list[str] = []
+    failed: list[str] = []
     for kind, collection in (("container", client.containers), ("network", client.networks),
                              ("volume", client.volumes)):
         listing = collection.list(all=True, filters={"label": label}) if kind == "container" else (
@@ -173,7 +174,13 @@ def remove_labelled(*, project: str | None = None) -> list[str]:
                     resource.remove(force=True)
             except docker.errors.NotFound:
                 continue  # removed meanwhile by compose or another cleanup
+            except docker.errors.APIError as error:  # keep removing the rest
+                failed.append(f"{kind} {resource.name} ({error.explanation or error})")
+                continue
             removed.append(f"{kind} {resource.name}")
+    if failed:
+        raise LabError(f"could not remove {len(failed)} lab resources: {'; '.join(failed)}; "
+                       "`make lab-down` tries again")
     return removed
 
 

@@ -59,7 +59,10 @@ class Probe:
         if result.exit_code != 0:
             detail = (stderr or b"").decode(errors="replace").strip()
             raise LabError(f"probe snapshot failed (exit {result.exit_code}): {detail or 'no message'}")
-        return Snapshot.from_json(json.loads(stdout))
+        try:
+            return Snapshot.from_json(json.loads(stdout or b""))
+        except (ValueError, KeyError, TypeError) as error:
+            raise LabError(f"probe snapshot unreadable: {error}") from None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from lab.chaos.session import LabSession, Variant
 from lab.chaos.zoo import BY_BUG, ZOO
 from lab.compose import echo
 from lab.errors import LabError
+from lab.instance import leftovers
 
 HISTORY_DIR = "/tmp/epoll-lab-history"  # inside the clients container
 OP_LINES_PER_CONNECTION = 30
@@ -41,6 +42,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = _case(args.case)
     if args.bug and args.bug not in BY_BUG:
         raise LabError(f"no bug {args.bug!r}; known: {', '.join(BY_BUG)}")
+    if args.project and leftovers(project=args.project):
+        raise LabError(f"project {args.project} is already running a lab: `lab run` brings up and removes its own, "
+                       "so name a free project (or none)")
     base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
                                        target_image=args.target_image, target_port=args.target_port)
     variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
@@ -149,13 +153,15 @@ def _run_suite(args: argparse.Namespace, directory: Path) -> None:
     if args.seed is not None:
         command += ["--lab-seed", str(args.seed)]
     echo(f"running {' '.join(command[2:])} (results in {directory})")
-    subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
+    done = subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
+    if done.returncode not in (0, 1):  # 1: some cases failed, which is what a scorecard shows
+        raise LabError(f"the suite did not run through (pytest exit {done.returncode}); see its output above")
 
 
 def scorecard_json(results: list[report.CaseResult]) -> dict[str, Any]:
     return {"target": next((r.target for r in results if r.target), ""),
             "summary": {outcome: sum(1 for r in results if r.outcome == outcome)
-                        for outcome in ("pass", "fail", "skip")},
+                        for outcome in ("pass", "fail", "skip", "error")},
             "cases": [{"id": r.id, "variant": r.variant, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
                        "messages": list(r.messages), "seed": r.seed}
                       for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))]}

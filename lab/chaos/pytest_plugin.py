@@ -87,7 +87,13 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
          ) -> list[Verdict]:
     """Run one case, judge it, and write its result and timeline; returns the verdicts."""
     started = time.monotonic()
-    history = session.run(scenario, variant, seed, fresh=fresh)
+    try:
+        history = session.run(scenario, variant, seed, fresh=fresh)
+    except Exception as error:  # the lab could not run the case: a scorecard must show it, not skip it
+        report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="error",
+                                               messages=(f"{type(error).__name__}: {error}",), seed=seed,
+                                               duration_s=time.monotonic() - started, bug=variant.bug))
+        raise
     verdicts = judge(scenario, history)
     report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
                                           variant.bug))

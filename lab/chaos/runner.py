@@ -164,17 +164,22 @@ class CaseRunner:
         if scenario.cpu_during_s:
             time.sleep(scenario.cpu_during_s)  # let the clients reach their steady state (part of the scenario)
             history.busy_cpu = self._cpu_window(scenario.limits.busy_window_s)
-        if scenario.fault is not None:
-            self._apply_fault(scenario.fault, history, start)
-        deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            if scenario.fault is not None:
+                self._apply_fault(scenario.fault, history, start)
+        finally:  # the clients finish (they are bounded) before anything else touches the lab
+            deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
                            for run, outcome in zip(scenario.clients, outcomes, strict=True)]
 
     def _exec_client(self, run: ClientRun, command: list[str]) -> ClientOutcome:
+        limit = run.max_duration_s() + EXEC_SLACK_S
+        # `timeout` inside the container: killing the local `docker exec` would leave the client running.
+        bounded = ["timeout", "-s", "KILL", str(int(limit)), *command]
         try:
-            done = self.lab.exec("clients", command, timeout=run.max_duration_s() + EXEC_SLACK_S)
+            done = self.lab.exec("clients", bounded, timeout=limit + 5)
         except LabError as error:
             return ClientOutcome(run, command, None, None, str(error))
         result: dict[str, Any] | None = None
@@ -226,11 +231,22 @@ class CaseRunner:
         return engine.client().networks.get(f"{self.lab.config.project}_lab")
 
     def _restore_after(self, scenario: Scenario) -> None:
-        """Whatever a fault left behind is undone, so the next case starts from a whole lab."""
-        self.lab.toxiproxy().reset()
+        """Whatever a fault left behind is undone, so the next case starts from a whole lab.
+
+        Each step runs even when an earlier one fails; the first failure is raised at the end.
+        """
+        steps: list[Callable[[], None]] = [self.lab.toxiproxy().reset]
         if scenario.fault is not None:
-            self._lift(scenario.fault)
-            self.lab.ensure_running("clients")
+            fault = scenario.fault
+            steps = [lambda: self._lift(fault), lambda: self.lab.ensure_running("clients"), *steps]
+        errors: list[Exception] = []
+        for step in steps:
+            try:
+                step()
+            except Exception as error:  # keep undoing; report the first failure
+                errors.append(error)
+        if errors:
+            raise LabError(f"could not restore the lab after {scenario.id}: {errors[0]}")
 
     # -- measuring after -------------------------------------------------------------------------
     def _settle(self, scenario: Scenario, history: CaseHistory) -> None:
@@ -259,7 +275,7 @@ class CaseRunner:
             first = probe.snapshot()
             time.sleep(seconds)  # the measuring window itself
             return CpuWindow(first, probe.snapshot())
-        except LabError:
+        except Exception:  # an unobservable target: the checks say so (see crash)
             return None
 
     def _stats(self) -> dict[str, Any] | None:
