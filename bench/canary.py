@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.idle import holder_argv, parse_ready, release
 from bench.procs import held_connections, read_line, spawned, wait_until
-from bench.servers import Options, Running, running
+from bench.servers import Options, Running, per_server
 
 Json = dict[str, Any]
 HEADER_TIMEOUT_S = 60.0  # long enough that the slowloris connections stay for the whole measurement
@@ -47,11 +47,4 @@ def _measure_one(srv: Running, opts: Options, slow: int, seconds: float) -> Json
 
 def measure(names: Sequence[str], opts: Options, slow: int = 2000, seconds: float = 5.0) -> Json:
     patient = dataclasses.replace(opts, hold_s=HEADER_TIMEOUT_S)
-    results: Json = {}
-    for name in names:
-        try:
-            with running(name, patient) as srv:
-                results[name] = _measure_one(srv, patient, slow, seconds)
-        except Exception as err:
-            results[name] = {"error": str(err)}
-    return results
+    return per_server(names, patient, lambda srv: _measure_one(srv, patient, slow, seconds))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.procs import CLK_TCK, cpu_ticks, held_connections, read_line, rss_bytes, spawned, wait_until
-from bench.servers import Options, Running, running
+from bench.servers import Options, Running, per_server
 
 Json = dict[str, Any]
 OPEN_TIMEOUT_S = 90.0
@@ -81,11 +81,4 @@ def _measure_one(srv: Running, opts: Options, count: int, window_s: float) -> Js
 
 def measure(names: Sequence[str], opts: Options, count: int = 10_000, window_s: float = 5.0) -> Json:
     held = dataclasses.replace(opts, hold_s=600.0)  # no keep-alive timeout may close them mid-measurement
-    results: Json = {}
-    for name in names:
-        try:
-            with running(name, held) as srv:
-                results[name] = _measure_one(srv, held, count, window_s)
-        except Exception as err:
-            results[name] = {"error": str(err)}
-    return results
+    return per_server(names, held, lambda srv: _measure_one(srv, held, count, window_s))

@@ -7,9 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.procs import Cores, child_pids, free_port, raise_nofile, spawned, wait_listening, wait_until
 
@@ -132,3 +133,16 @@ def running(name: str, opts: Options) -> Iterator[Running]:
         yield Running(name, port, pid, log)
         if proc.poll() not in (None, 0):  # 0: stopped on purpose (the profiler does)
             raise RuntimeError(f"{name} exited with {proc.returncode} during the measurement: {log_tail(log)}")
+
+
+def per_server(names: Sequence[str], opts: Options,
+               measure_one: Callable[[Running], dict[str, Any]]) -> dict[str, Any]:
+    """`measure_one` on each server in turn; a server that fails gets {"error": ...} and the rest go on."""
+    results: dict[str, Any] = {}
+    for name in names:
+        try:
+            with running(name, opts) as srv:
+                results[name] = measure_one(srv)
+        except Exception as err:
+            results[name] = {"error": str(err)}
+    return results

@@ -84,19 +84,29 @@ class CaseRunner:
         except Exception:  # anything wrong with the target means restart it
             return False
 
-    def _quiet_baseline(self) -> Snapshot:
-        """The target's state once earlier connections (the readiness checks, a previous case) are gone."""
+    def _poll_probe(self, condition: Callable[[Snapshot], bool], *, timeout: float, interval: float,
+                    what: str) -> tuple[Snapshot | None, str | None]:
+        """Snapshots until `condition` holds or `timeout` passes: the last snapshot, and the error if it never did."""
         probe = self.lab.probe()
         last: list[Snapshot] = []
 
-        def quiet() -> bool:
+        def holds() -> bool:
             snapshot = probe.snapshot()
             last[:] = [snapshot]
-            return snapshot.sockets("ESTABLISHED") == 0 and snapshot.sockets("CLOSE_WAIT") == 0
+            return condition(snapshot)
 
-        with contextlib.suppress(LabError):  # a server that leaks never gets quiet: take it as it is
-            wait_until(quiet, timeout=QUIET_BASELINE_S, what="a quiet target")
-        return last[0] if last else probe.snapshot()
+        try:
+            wait_until(holds, timeout=timeout, interval=interval, what=what)
+        except LabError as error:
+            return (last[0] if last else None), str(error)
+        return last[0], None
+
+    def _quiet_baseline(self) -> Snapshot:
+        """The target's state once earlier connections (the readiness checks, a previous case) are gone."""
+        # A server that leaks never gets quiet: then the baseline is what it is now.
+        last, _ = self._poll_probe(lambda s: s.sockets("ESTABLISHED") == 0 and s.sockets("CLOSE_WAIT") == 0,
+                                   timeout=QUIET_BASELINE_S, interval=0.1, what="a quiet target")
+        return last if last is not None else self.lab.probe().snapshot()
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, scenario: Scenario, seed: int, *, fresh: bool = False) -> CaseHistory:
@@ -251,22 +261,18 @@ class CaseRunner:
     # -- measuring after -------------------------------------------------------------------------
     def _settle(self, scenario: Scenario, history: CaseHistory) -> None:
         """Poll until fds and sockets are back to the baseline, or the settle deadline passes."""
-        probe, baseline = self.lab.probe(), history.baseline
+        baseline = history.baseline
         began = time.monotonic()
-        last: list[Snapshot] = []
 
-        def settled() -> bool:
-            snapshot = probe.snapshot()
-            last[:] = [snapshot]
+        def settled(snapshot: Snapshot) -> bool:
             return (snapshot.fds <= baseline.fds
                     and snapshot.sockets("CLOSE_WAIT") <= baseline.sockets("CLOSE_WAIT")
                     and snapshot.sockets("ESTABLISHED") <= baseline.sockets("ESTABLISHED"))
 
-        try:
-            wait_until(settled, timeout=scenario.limits.settle_s, interval=0.2, what="the target to settle")
-        except LabError as error:
-            history.probe_errors.append(str(error))
-        history.settled = last[0] if last else None
+        history.settled, error = self._poll_probe(settled, timeout=scenario.limits.settle_s, interval=0.2,
+                                                  what="the target to settle")
+        if error:
+            history.probe_errors.append(error)
         history.settle_elapsed_s = time.monotonic() - began
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:

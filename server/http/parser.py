@@ -129,30 +129,28 @@ class Data:
     __hash__ = None  # type: ignore[assignment]
 
 
-class EndOfMessage:
+class _Marker:
+    """An event with no data: equal to any other of its own type."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "EndOfMessage()"
+        return f"{type(self).__name__}()"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, EndOfMessage)
+        return type(other) is type(self)
 
     __hash__ = None  # type: ignore[assignment]
 
 
-class ConnectionClosed:
+class EndOfMessage(_Marker):
+    __slots__ = ()
+
+
+class ConnectionClosed(_Marker):
     """End of input at a message boundary: a clean close."""
 
     __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ConnectionClosed()"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ConnectionClosed)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 Event = Request | Data | EndOfMessage | ConnectionClosed
