@@ -56,7 +56,7 @@ scorecard: prepare ## case × target outcomes (TARGET_IMAGE=... TARGET_PORT=...,
 
 scorecard-nginx: prepare ## the catalog against nginx (Debian nginx-light, the lab's deadlines)
 	@$(LAB) images --extra nginx
-	@$(LAB) scorecard --target-image epoll-lab/nginx:dev --target-port 8080 $(ARGS)
+	@$(LAB) scorecard --target-image epoll-lab/nginx:$${LAB_IMAGE_TAG:-dev} --target-port 8080 $(ARGS)
 
 bench: ## benchmarks: our server vs nginx, uvicorn and asyncio, C10K, the lab's own speed (results/)
 	@bash bench/run.sh $(ARGS)

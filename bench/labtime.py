@@ -21,9 +21,10 @@ from typing import Any
 
 from bench.procs import spawned
 from bench.servers import log_tail
+from lab import settings
 
 Json = dict[str, Any]
-SERVICE_IMAGES = ("epoll-lab/server:dev", "epoll-lab/clients:dev", "epoll-lab/probe:dev")
+SERVICE_IMAGES = (settings.SERVER_IMAGE, settings.CLIENTS_IMAGE, settings.PROBE_IMAGE)
 LAB_LABEL = "io.epoll-lab.lab=true"
 STEP_TIMEOUT_S = float(os.environ.get("BENCH_LAB_TIMEOUT", "900"))
 DOWN_TIMEOUT_S = 180.0

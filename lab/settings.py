@@ -29,10 +29,12 @@ PUBLIC_BASE_IMAGE = "debian:bookworm-slim"
 PUBLIC_TOXIPROXY_IMAGE = f"ghcr.io/shopify/toxiproxy:{TOXIPROXY_VERSION}"
 OFFLINE_BASE_IMAGE = "epoll-lab/base:bookworm"
 OFFLINE_TOXIPROXY_IMAGE = f"epoll-lab/toxiproxy:{TOXIPROXY_VERSION}"
-SERVER_IMAGE = "epoll-lab/server:dev"
-CLIENTS_IMAGE = "epoll-lab/clients:dev"
-PROBE_IMAGE = "epoll-lab/probe:dev"
-NGINX_IMAGE = "epoll-lab/nginx:dev"
+# LAB_IMAGE_TAG keeps two checkouts of the lab (a branch beside main) from rebuilding each other's images.
+IMAGE_TAG = os.environ.get("LAB_IMAGE_TAG") or "dev"
+SERVER_IMAGE = f"epoll-lab/server:{IMAGE_TAG}"
+CLIENTS_IMAGE = f"epoll-lab/clients:{IMAGE_TAG}"
+PROBE_IMAGE = f"epoll-lab/probe:{IMAGE_TAG}"
+NGINX_IMAGE = f"epoll-lab/nginx:{IMAGE_TAG}"
 
 TRIGGERS = ("level", "edge")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
