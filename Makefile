@@ -7,7 +7,7 @@ PROJECT ?= epoll-lab
 LAB := $(PY) -m lab
 
 .DEFAULT_GOAL := help
-.PHONY: help prepare venv images lab-up lab-down lab-status lab-logs test unit chaos zoo repro scorecard \
+.PHONY: help prepare venv images lab-up lab-down lab-clean lab-status lab-logs test unit chaos zoo repro scorecard \
 	scorecard-nginx lint bench
 
 help: ## list the targets
@@ -25,7 +25,10 @@ images: venv ## build the lab's images (offline stand-ins when no registry answe
 lab-up: prepare ## bring a lab up and print its endpoints (PROJECT=..., LAB_TARGET_IMAGE=..., LAB_TARGET_PORT=...)
 	@$(LAB) up --project $(PROJECT)
 
-lab-down: venv ## take every lab down: nothing with the lab's labels is left
+lab-down: venv ## take down the lab that `make lab-up` started (PROJECT=...); other labs are left alone
+	@$(LAB) down --project $(PROJECT)
+
+lab-clean: venv ## sweep every lab on the machine, a running test session's too: nothing with the lab's labels is left
 	@$(LAB) down --all
 
 lab-status: venv ## print the running lab's endpoints (add ARGS=--json)
