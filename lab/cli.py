@@ -15,11 +15,11 @@ from pathlib import Path
 import docker.errors
 import requests
 
-from lab import images, settings
+from lab import engine, images, settings
 from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
 from lab.errors import LabError
-from lab.instance import Lab, leftovers, remove_labelled
+from lab.instance import Lab, labs_everywhere, leftovers, remove_labelled_everywhere
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -45,7 +45,8 @@ def load_config(project: str) -> settings.LabConfig:
 
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
     return settings.LabConfig.from_env(project=args.project, target_image=args.target_image,
-                                       target_port=args.target_port, trigger=args.trigger, bug=args.bug)
+                                       target_port=args.target_port, trigger=args.trigger, bug=args.bug,
+                                       docker_host=engine.choose(args.engine))
 
 
 def print_endpoints(lab: Lab, as_json: bool) -> None:
@@ -90,7 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     if args.all:
-        removed = remove_labelled()
+        removed = remove_labelled_everywhere()
         echo(f"removed {len(removed)} lab resources" + (f": {', '.join(removed)}" if removed else ""))
         return 0
     with project_lock(args.project):
@@ -101,10 +102,22 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.all:
+        labs = labs_everywhere()
+        if args.json:
+            print(json.dumps(labs, indent=2))
+            return 0
+        for host, projects in labs.items():
+            print(f"engine {host}: " + (", ".join(f"{name} ({count} containers)" for name, count in projects.items())
+                                        or "no labs"))
+        return 0
+    config = load_config(args.project)
+    if config.docker_host:
+        engine.use(config.docker_host)
     found = leftovers(project=args.project)
     if not any(item.startswith("container ") for item in found):
         raise LabError(f"lab {args.project} is not running: start it with `make lab-up`")
-    lab = Lab(load_config(args.project), build_images=False)
+    lab = Lab(config, build_images=False)
     print_endpoints(lab, args.json)
     return 0
 
@@ -125,6 +138,8 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-port", type=int, help="the port it listens on inside its container")
     parser.add_argument("--trigger", choices=settings.TRIGGERS, help="epoll mode of the bundled server")
     parser.add_argument("--bug", help="run a bug-zoo variant of the bundled server")
+    parser.add_argument("--engine", help="Docker endpoint or context to run on (default: the least loaded of "
+                                         "LAB_DOCKER_HOSTS)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,9 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true")
     up.add_argument("--keep-on-failure", action="store_true", help="leave a lab that failed to start, for its logs")
     down = command("down", cmd_down, "take a lab down")
-    down.add_argument("--all", action="store_true", help="remove everything with the lab's labels")
+    down.add_argument("--all", action="store_true",
+                      help="remove everything with the lab's labels, on every engine of LAB_DOCKER_HOSTS")
     status = command("status", cmd_status, "print a running lab's endpoints")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--all", action="store_true", help="list the labs on every engine of LAB_DOCKER_HOSTS")
     logs = command("logs", cmd_logs, "print the lab's container logs")
     logs.add_argument("--tail", type=int, default=200)
     image_cmd = command("images", cmd_images, "build the lab's images (offline stand-ins when no registry)")

@@ -23,6 +23,7 @@ Log = Callable[[str], None]
 SOURCE_LABEL = "io.epoll-lab.source"
 BUILD_TIMEOUT_S = 900
 PULL_TIMEOUT_S = 300
+COPY_TIMEOUT_S = 600
 TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2"
 
 
@@ -59,11 +60,62 @@ EXTRA_IMAGES = {
 }
 
 
-def ensure_images(log: Log, *, offline: bool | None = None, extra: tuple[str, ...] = ()) -> None:
-    """Make every image the lab runs present and current; build only what changed."""
+def ensure_images(log: Log, *, offline: bool | None = None, extra: tuple[str, ...] = (),
+                  also: tuple[str, ...] = ()) -> None:
+    """Make every image the lab runs present and current on this process's engine; build only what changed.
+
+    With several engines (LAB_DOCKER_HOSTS) the first one builds, and any other one loads the images
+    from it (`docker save | docker load`: no registry needed). `also`: more tags to carry over, such
+    as a third-party target image that only the first engine has.
+    """
     unknown = [name for name in extra if name not in EXTRA_IMAGES]
     if unknown:
         raise LabError(f"no extra image {unknown[0]!r}; known: {', '.join(EXTRA_IMAGES)}")
+    primary, here = engine.configured_hosts()[0], engine.current()
+    if here == primary:
+        _build_here(log, offline=offline, extra=extra)
+        return
+    with engine.using(primary):
+        _build_here(log, offline=offline, extra=extra)
+    tags = (settings.toxiproxy_image(), *(spec.tag for spec in LAB_IMAGES),
+            *(EXTRA_IMAGES[name].tag for name in extra), *also)
+    copy_images(primary, here, tags, log)
+
+
+def copy_images(source: str, destination: str, tags: tuple[str, ...], log: Log) -> None:
+    """Load into `destination` each tag whose image differs from `source`'s, in one save | load."""
+    with engine.using(source):
+        wanted = {tag: engine.image_id(tag) for tag in tags}
+    with engine.using(destination):
+        stale = [tag for tag, image in wanted.items() if image is not None and engine.image_id(tag) != image]
+    if not stale:
+        return
+    log(f"copying {', '.join(stale)} from engine {engine.describe(source)} to {engine.describe(destination)}")
+    docker_cli = engine.require_docker_cli()
+    save = subprocess.Popen([docker_cli, *_host_flag(source), "save", *stale], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert save.stdout is not None
+        load = subprocess.run([docker_cli, *_host_flag(destination), "load", "-q"], stdin=save.stdout,
+                              capture_output=True, timeout=COPY_TIMEOUT_S, check=False)
+        save.stdout.close()
+        save.wait(timeout=COPY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"copying images to engine {engine.describe(destination)} took over "
+                       f"{COPY_TIMEOUT_S} s") from None
+    finally:
+        if save.poll() is None:
+            save.kill()
+    if save.returncode != 0 or load.returncode != 0:
+        detail = load.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"save exit {save.returncode}"]
+        raise LabError(f"copying images to engine {engine.describe(destination)} failed: {detail[0]}")
+
+
+def _host_flag(host: str) -> list[str]:
+    return ["-H", host] if host else []
+
+
+def _build_here(log: Log, *, offline: bool | None, extra: tuple[str, ...]) -> None:
     base = ensure_base_image(log, offline=offline)
     ensure_toxiproxy_image(base, log, offline=offline)
     for spec in (*LAB_IMAGES, *(EXTRA_IMAGES[name] for name in extra)):

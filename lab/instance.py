@@ -40,6 +40,8 @@ class Lab:
 
     def __init__(self, config: settings.LabConfig, *, log: Callable[[str], None] = echo,
                  build_images: bool = True) -> None:
+        if config.docker_host:
+            engine.use(config.docker_host)  # this process talks to the lab's engine from now on
         self.config = config
         self.compose = Compose(config.project, config.compose_env())
         self._log = log
@@ -61,7 +63,7 @@ class Lab:
     def up(self) -> Endpoints:
         engine.client()  # a clear error first if there is no engine
         if self._build_images:
-            images.ensure_images(self._log)
+            images.ensure_images(self._log, also=() if self.config.bundled_target else (str(self.config.target_image),))
         self._log(f"starting lab {self.config.project}")
         self.compose.run("up", "-d", "--remove-orphans", "--quiet-pull")
         return self.wait_ready()
@@ -192,3 +194,34 @@ def leftovers(*, project: str | None = None) -> list[str]:
     found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
     found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]
     return found
+
+
+def remove_labelled_everywhere() -> list[str]:
+    """`remove_labelled` on every configured engine (LAB_DOCKER_HOSTS); goes on past an engine that fails."""
+    hosts = engine.configured_hosts()
+    removed: list[str] = []
+    failed: list[str] = []
+    for host in hosts:
+        try:
+            with engine.using(host):
+                gone = remove_labelled()
+        except LabError as error:
+            failed.append(f"engine {engine.describe(host)}: {error}")
+            continue
+        removed += [f"{item} (engine {engine.describe(host)})" if len(hosts) > 1 else item for item in gone]
+    if failed:
+        raise LabError("; ".join(failed))
+    return removed
+
+
+def labs_everywhere() -> dict[str, dict[str, int]]:
+    """Per engine, the lab projects it runs and how many containers each has."""
+    labs: dict[str, dict[str, int]] = {}
+    for host in engine.configured_hosts():
+        with engine.using(host):
+            projects: dict[str, int] = {}
+            for container in engine.client().containers.list(all=True, filters={"label": f"{settings.LABEL_LAB}=true"}):
+                project = container.labels.get(settings.LABEL_PROJECT, "?")
+                projects[project] = projects.get(project, 0) + 1
+        labs[engine.describe(host)] = dict(sorted(projects.items()))
+    return labs

@@ -87,6 +87,7 @@ class LabConfig:
     target_nofile: int = 8192
     run_id: str = "manual"
     host_ports: dict[str, int] = field(default_factory=dict)  # fixed published ports, else random
+    docker_host: str = ""  # the engine the lab runs on ("": the environment's own); a lab never spans two
 
     @property
     def bundled_target(self) -> bool:
@@ -121,6 +122,8 @@ class LabConfig:
             "LAB_PROBE_IMAGE": PROBE_IMAGE,
             "LAB_CLIENTS_IMAGE": CLIENTS_IMAGE,
         }
+        if self.docker_host:
+            env["DOCKER_HOST"] = self.docker_host
         names = {"direct": "LAB_DIRECT_HOST_PORT", "proxied": "LAB_PROXIED_HOST_PORT",
                  "toxiproxy": "LAB_TOXIPROXY_HOST_PORT"}
         for key, port in self.host_ports.items():

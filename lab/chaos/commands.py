@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab import settings
+from lab import engine, settings
 from lab.chaos import catalog, report
 from lab.chaos.checks import judge
 from lab.chaos.history import CaseHistory
@@ -46,7 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise LabError(f"project {args.project} is already running a lab: `lab run` brings up and removes its own, "
                        "so name a free project (or none)")
     base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
-                                       target_image=args.target_image, target_port=args.target_port)
+                                       target_image=args.target_image, target_port=args.target_port,
+                                       docker_host=engine.choose(args.engine))
     variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
     session = LabSession(base, log=echo, record_dir=HISTORY_DIR)
     try:
@@ -145,7 +146,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 def _run_suite(args: argparse.Namespace, directory: Path) -> None:
     env = {**os.environ, "LAB_REPORTS_DIR": str(directory)}
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", args.workers,
-               "tests/zoo" if args.zoo else "tests/chaos"]
+               *(selected_tests(args) or ["tests/zoo" if args.zoo else "tests/chaos"])]
     if args.target_image:
         command += ["--target-image", args.target_image]
     if args.target_port:
@@ -156,6 +157,18 @@ def _run_suite(args: argparse.Namespace, directory: Path) -> None:
     done = subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
     if done.returncode not in (0, 1):  # 1: some cases failed, which is what a scorecard shows
         raise LabError(f"the suite did not run through (pytest exit {done.returncode}); see its output above")
+
+
+def selected_tests(args: argparse.Namespace) -> list[str]:
+    """pytest node ids for --cases (and --trigger): a short scorecard of a few cases."""
+    if not args.cases:
+        return []
+    if args.zoo:
+        raise LabError("--cases picks catalog cases; the zoo runs its own")
+    scenarios = [_case(case_id) for case_id in args.cases.split(",") if case_id]
+    bundled = settings.LabConfig.from_env(target_image=args.target_image).bundled_target
+    return [f"tests/chaos/test_catalog.py::test_case[{label}-{scenario.id}]" for scenario in scenarios
+            for label in ((args.trigger,) if args.trigger else scenario.triggers if bundled else ("any",))]
 
 
 def scorecard_json(results: list[report.CaseResult]) -> dict[str, Any]:
@@ -252,3 +265,5 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     card.add_argument("--seed", type=int)
     card.add_argument("--workers", default="auto", help="pytest-xdist workers (default: auto)")
     card.add_argument("--results", help="only print the results already in this folder")
+    card.add_argument("--cases", help="only these catalog cases (comma-separated ids)")
+    card.add_argument("--trigger", choices=settings.TRIGGERS, help="with --cases: only this trigger mode")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lab import engine
 from lab.chaos import report
 from lab.chaos.checks import Verdict, judge
 from lab.chaos.scenario import Scenario
@@ -66,7 +67,9 @@ def bundled_target() -> bool:
 @pytest.fixture(scope="session")
 def lab_session() -> Iterator[LabSession]:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker still takes its lab down
-    session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos")), log=lambda _: None)
+    host = engine.for_worker(os.environ.get("PYTEST_XDIST_WORKER"))  # workers spread over LAB_DOCKER_HOSTS
+    session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos"), docker_host=host),
+                         log=lambda _: None)
     try:
         yield session
     finally:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import engine
 from lab.chaos.checks import Verdict
 from lab.chaos.history import CaseHistory
 from lab.settings import REPO_ROOT
@@ -49,17 +50,19 @@ class CaseResult:
     seed: int | None = None
     duration_s: float = 0.0
     bug: str | None = None
+    engine: str = ""  # the Docker engine it ran on (LAB_DOCKER_HOSTS), "local" for the environment's own
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "variant": self.variant, "target": self.target, "outcome": self.outcome,
                 "failed_checks": list(self.failed_checks), "messages": list(self.messages), "seed": self.seed,
-                "duration_s": round(self.duration_s, 2), "bug": self.bug}
+                "duration_s": round(self.duration_s, 2), "bug": self.bug, "engine": self.engine}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
         return cls(id=data["id"], variant=data["variant"], target=data["target"], outcome=data["outcome"],
                    failed_checks=tuple(data["failed_checks"]), messages=tuple(data["messages"]),
-                   seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"))
+                   seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"),
+                   engine=data.get("engine", ""))
 
 
 def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], duration_s: float,
@@ -68,7 +71,7 @@ def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], durat
     return CaseResult(id=history.case_id, variant=variant, target=history.target,
                       outcome="fail" if failed else "pass", failed_checks=tuple(v.check for v in failed),
                       messages=tuple(f"{v.check}: {v.message}" for v in failed), seed=history.seed,
-                      duration_s=duration_s, bug=bug)
+                      duration_s=duration_s, bug=bug, engine=engine.describe(engine.current()))
 
 
 def append_result(result: CaseResult, directory: Path | None = None) -> None:
