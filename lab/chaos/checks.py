@@ -109,8 +109,11 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
         windows.append(("after the case", history.idle_cpu, scenario.limits.max_idle_cpu))
     held = scenario.held_cpu
     if held is not None and history.held_cpu is not None:
-        holding = min(history.held_cpu.start.sockets("ESTABLISHED"), history.held_cpu.end.sockets("ESTABLISHED"))
-        windows.append((f"while {holding} connections were held", history.held_cpu, held.bound))
+        window = history.held_cpu
+        holding = min(window.start.sockets("ESTABLISHED"), window.end.sockets("ESTABLISHED"))
+        canary = sum(1 for sample in history.canary if window.start.t <= sample.t <= window.end.t)
+        label = f"while {holding} connections were held" + (f" ({canary} canary requests)" if canary else "")
+        windows.append((label, window, held.bound_with(canary, window.seconds)))
     if not windows:
         return _na("cpu_spin", "no CPU window could be measured (see crash)")
     text = ", ".join(f"{w.cpu_share:.1%} of a core over {w.seconds:.1f} s {label} (limit {limit:.0%})"

@@ -190,14 +190,24 @@ class CaseRunner:
                            for run, outcome in zip(scenario.clients, outcomes, strict=True)]
 
     def _held_cpu_window(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
-        """Once the target holds the case's connections, the CPU it uses over the window."""
-        _, error = self._poll_probe(lambda s: s.sockets("ESTABLISHED") >= held.connections, timeout=HOLD_WAIT_S,
-                                    interval=0.1, what=f"the target to hold {held.connections} connections")
+        """Once the target holds the case's connections, and no more arrive, the CPU it uses over the window."""
+        previous_count = [0]
+
+        def held_steady(snapshot: Snapshot) -> bool:
+            # Connects still pouring in are accept work, not a hold: wait until the count stops rising.
+            count = snapshot.sockets("ESTABLISHED")
+            steady = count >= held.connections and count <= previous_count[0] + max(2, count // 100)
+            previous_count[0] = count
+            return steady
+
+        last, error = self._poll_probe(held_steady, timeout=HOLD_WAIT_S, interval=0.1,
+                                       what=f"the target to hold {held.connections} connections, steadily")
         if error:
             history.held_error = error
             history.event(time.monotonic() - start, f"no held CPU window: {error}")
             return
-        history.event(time.monotonic() - start, f"{held.connections} connections held: CPU window")
+        holding = last.sockets("ESTABLISHED") if last else held.connections
+        history.event(time.monotonic() - start, f"{holding} connections held: CPU window of {held.window_s:g} s")
         history.held_cpu = self._cpu_window(held.window_s)
 
     def _exec_client(self, run: ClientRun, command: list[str]) -> ClientOutcome:

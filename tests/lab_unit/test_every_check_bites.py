@@ -122,3 +122,13 @@ def test_memory_growth_names_the_rule() -> None:
 def test_without_held_connections_only_the_constant_is_allowed() -> None:
     assert "memory_growth" in failed(SCENARIO, healthy(samples=[snap(1.0, rss_mib=14 + 9)]))
     assert "memory_growth" not in failed(SCENARIO, healthy(samples=[snap(1.0, rss_mib=14 + 7)]))
+
+
+def test_canary_requests_in_a_held_window_are_allowed_their_work() -> None:
+    scenario = _case(IDLE_FLOOD, held_cpu=HeldCpu(2000), canary=True)
+    busy = window(1.0, 0.08, t=3.0, established=2000)
+    canary = [CanarySample(3.0 + i / 40, 0.002) for i in range(40)]  # 40 requests inside the window
+    history = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=busy, canary=canary)
+    assert "(40 canary requests)" in passed(scenario, history)["cpu_spin"]  # 5% + 40 × 2 ms / 1 s = 13%
+    assert "cpu_spin" in failed(scenario, replace(history, canary=canary[:5]))  # 5 requests: 5% + 1%
+    assert "cpu_spin" in failed(scenario, replace(history, held_cpu=window(1.0, 0.5, t=3.0, established=2000)))
