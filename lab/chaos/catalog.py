@@ -130,7 +130,8 @@ CATALOG: tuple[Scenario, ...] = (
     Scenario("fast_sender", "pipelined floods and a 4 MiB POST beside a canary (starvation, edge-triggered reads)",
              (client("pipelined", connections=4, requests=1000),
               client("well_behaved", requests=1, path="/echo", body_bytes=4 * MiB, max_duration_s=20)),
-             canary=True, limits=Limits(canary_max_s=1.5, canary_p50_s=0.2)),
+             # The 4 MiB body is held while it arrives and again as the echoed response: 4 copies at most.
+             canary=True, limits=Limits(canary_max_s=1.5, canary_p50_s=0.2, max_rss_growth_bytes=24 * MiB)),
     # -- Toxiproxy faults (every client through the proxy) -----------------------------------------
     Scenario("latency_jitter", "100 ms ± 50 ms each way",
              (client("well_behaved", connections=4, route="proxied", requests=3),),

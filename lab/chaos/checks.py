@@ -110,23 +110,26 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
     held = scenario.held_cpu
     if held is not None and history.held_cpu is not None:
         window = history.held_cpu
-        holding = min(window.start.sockets("ESTABLISHED"), window.end.sockets("ESTABLISHED"))
+        holding, left = window.start.sockets("ESTABLISHED"), window.end.sockets("ESTABLISHED")
         canary = sum(1 for sample in history.canary if window.start.t <= sample.t <= window.end.t)
-        label = f"while {holding} connections were held" + (f" ({canary} canary requests)" if canary else "")
+        notes = [f"{left} at its end"] if left < holding else []
+        notes += [f"{canary} canary requests"] if canary else []
+        label = f"while {holding} connections were held" + (f" ({', '.join(notes)})" if notes else "")
         windows.append((label, window, held.bound_with(canary, window.seconds)))
     if not windows:
         return _na("cpu_spin", "no CPU window could be measured (see crash)")
-    text = ", ".join(f"{w.cpu_share:.1%} of a core over {w.seconds:.1f} s {label} (limit {limit:.0%})"
-                     for label, w, limit in windows)
+    texts = [f"{w.cpu_share:.1%} of a core over {w.seconds:.1f} s {label} (limit {limit:.0%})"
+             for label, w, limit in windows]
     if held is not None and history.held_cpu is None:
-        text += f"; no window while held: {history.held_error or 'not measured'}"
-    for label, window, limit in windows:
+        texts.append(f"no window while held: {history.held_error or 'not measured'}")
+    for number, (label, window, limit) in enumerate(windows):
         if window.cpu_share > limit:
+            others = "; ".join(text for n, text in enumerate(texts) if n != number)
             return _fail("cpu_spin", history,
                          f"target used {window.cpu_share:.0%} of a core over {window.seconds:.1f} s {label} "
                          f"({_what_ran(scenario)}; expected at most {limit:.0%}: an event loop with nothing "
-                         f"to do sleeps in epoll_wait) — {text}")
-    return Verdict("cpu_spin", ok=True, message=text)
+                         f"to do sleeps in epoll_wait)" + (f"; also {others}" if others else ""))
+    return Verdict("cpu_spin", ok=True, message="; ".join(texts))
 
 
 def peak_held_connections(history: CaseHistory) -> int:
