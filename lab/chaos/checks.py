@@ -114,7 +114,8 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
         canary = sum(1 for sample in history.canary if window.start.t <= sample.t <= window.end.t)
         notes = [f"{left} at its end"] if left < holding else []
         notes += [f"{canary} canary requests"] if canary else []
-        label = f"while {holding} connections were held" + (f" ({', '.join(notes)})" if notes else "")
+        held_text = "1 connection was" if holding == 1 else f"{holding} connections were"
+        label = f"while {held_text} held" + (f" ({', '.join(notes)})" if notes else "")
         windows.append((label, window, held.bound_with(canary, window.seconds)))
     if not windows:
         return _na("cpu_spin", "no CPU window could be measured (see crash)")

@@ -174,12 +174,13 @@ class CaseRunner:
 
         threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
                    for index, run in enumerate(scenario.clients)]
+        if scenario.held_cpu is not None:  # beside the clients and the fault: a window may fall inside a fault
+            threads.append(threading.Thread(target=self._held_cpu_window, args=(scenario.held_cpu, history, start),
+                                            name="held-cpu", daemon=True))
         for thread in threads:
             thread.start()
         history.event(time.monotonic() - start, "clients started")
         try:
-            if scenario.held_cpu is not None:
-                self._held_cpu_window(scenario.held_cpu, history, start)
             if scenario.fault is not None:
                 self._apply_fault(scenario.fault, history, start)
         finally:  # the clients finish (they are bounded) before anything else touches the lab
@@ -207,7 +208,10 @@ class CaseRunner:
             history.event(time.monotonic() - start, f"no held CPU window: {error}")
             return
         holding = last.sockets("ESTABLISHED") if last else held.connections
-        history.event(time.monotonic() - start, f"{holding} connections held: CPU window of {held.window_s:g} s")
+        history.event(time.monotonic() - start, f"{holding} connections held")
+        if held.after_s:
+            time.sleep(held.after_s)  # the case's declared delay (e.g. until a fault has set in)
+        history.event(time.monotonic() - start, f"CPU window of {held.window_s:g} s")
         history.held_cpu = self._cpu_window(held.window_s)
 
     def _exec_client(self, run: ClientRun, command: list[str]) -> ClientOutcome:

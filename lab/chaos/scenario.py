@@ -153,9 +153,10 @@ IDLE_CPU_SHARE = 0.05
 class HeldCpu:
     """CPU the target may use while it holds the case's connections (the clients still connected).
 
-    The runner waits (polling the probe) until the target holds `connections` ESTABLISHED sockets,
-    then measures over `window_s`. The bound is `share` of one core, plus `cpu_s_per_mib` CPU seconds
-    for each MiB the clients move per second (`mib_per_s`, from the case's plan) when the hold is busy.
+    The runner waits (polling the probe) until the target holds `connections` ESTABLISHED sockets and
+    their count stops rising, then measures over `window_s` (after `after_s`), beside any fault. The
+    bound is `share` of one core, plus `cpu_s_per_mib` CPU seconds for each MiB the clients move per
+    second (`mib_per_s`, from the case's plan) when the hold is busy, plus the canary's requests.
     """
 
     connections: int  # ESTABLISHED sockets the target must hold before the window starts
@@ -165,6 +166,7 @@ class HeldCpu:
     # ~200 µs a piece, several times that, and still far below a loop that spins on EPOLLOUT.
     cpu_s_per_mib: float = 0.05
     window_s: float = 1.0  # once the connections are held, a second is enough to see a spin
+    after_s: float = 0.0  # start the window this long after the hold (a fault applied meanwhile has set in)
     # The canary's requests in the window are work too. One on a fresh connection (accept, parse, answer,
     # close) costs the bundled server a few hundred µs; measured here with 2,000 held: 4 ticks for 44
     # canary requests, ≤ 0.9 ms each at the 10 ms tick resolution. 2 ms each covers that resolution.
