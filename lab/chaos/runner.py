@@ -175,7 +175,7 @@ class CaseRunner:
         threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
                    for index, run in enumerate(scenario.clients)]
         if scenario.held_cpu is not None:  # beside the clients and the fault: a window may fall inside a fault
-            threads.append(threading.Thread(target=self._held_cpu_window, args=(scenario.held_cpu, history, start),
+            threads.append(threading.Thread(target=self._held_cpu_guarded, args=(scenario.held_cpu, history, start),
                                             name="held-cpu", daemon=True))
         for thread in threads:
             thread.start()
@@ -189,6 +189,12 @@ class CaseRunner:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
         history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
                            for run, outcome in zip(scenario.clients, outcomes, strict=True)]
+
+    def _held_cpu_guarded(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
+        try:
+            self._held_cpu_window(held, history, start)
+        except Exception as error:  # an unobservable target: cpu_spin says so, the case goes on
+            history.held_error = f"{type(error).__name__}: {error}"
 
     def _held_cpu_window(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
         """Once the target holds the case's connections, and no more arrive, the CPU it uses over the window."""
