@@ -193,6 +193,7 @@ def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
         allowed = outcome.run.expect.statuses
         for connection in outcome.connections():
             where = f"{outcome.run.behaviour} #{connection.index}"
+            # A case that allows any status (a fault may cut the stream anywhere) does not judge framing.
             if connection.protocol_error is not None and allowed is not None:
                 problems.append(f"{where}: bytes that are not a valid HTTP response ({connection.protocol_error}) "
                                 f"after {len(connection.responses)} responses")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -132,3 +133,11 @@ def test_canary_requests_in_a_held_window_are_allowed_their_work() -> None:
     assert "(40 canary requests)" in passed(scenario, history)["cpu_spin"]  # 5% + 40 × 2 ms / 1 s = 13%
     assert "cpu_spin" in failed(scenario, replace(history, canary=canary[:5]))  # 5 requests: 5% + 1%
     assert "cpu_spin" in failed(scenario, replace(history, held_cpu=window(1.0, 0.5, t=3.0, established=2000)))
+
+
+def test_a_history_with_typed_results_is_still_plain_json() -> None:
+    scenario = _case(PIPELINED, held_cpu=HeldCpu(1))
+    history = _healthy_for(scenario)
+    encoded = json.loads(json.dumps(history.to_json()))
+    assert encoded["clients"][0]["result"]["connections"][0]["responses"][0]["status"] == 200
+    assert encoded["held_cpu"]["cpu_share"] == 0.01
