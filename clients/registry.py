@@ -154,6 +154,13 @@ class Behaviour:
             values[name] = by_name[name].parse(text)
         return values
 
+    def expected_responses(self) -> int | None:
+        """Complete responses one connection must get from a correct server, given the attributes.
+
+        None: the behaviour cannot know (the lab's case must then say it).
+        """
+        return None
+
     def int(self, name: str) -> int:
         value = self.values[name]
         assert isinstance(value, int) and not isinstance(value, bool)

@@ -35,6 +35,9 @@ class HalfClose(Behaviour):
     def validate(self) -> None:
         check_path(self.text("path"))
 
+    def expected_responses(self) -> int:
+        return 1
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         request, expect = route_request(self.text("path"), context.host, context.rng, self.int("body_bytes"))
         if expect is not None:
@@ -50,6 +53,9 @@ class AbortMidRequest(Behaviour):
     name = "abort_mid_request"
     summary = "part of a POST /echo, then shutdown(SHUT_WR) (a FIN); reads whatever the server answers"
     attributes = (send_bytes_attribute(), body_attribute(), max_duration(10))
+
+    def expected_responses(self) -> int:
+        return 0  # it gives up before a whole exchange
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield Send(request_prefix(self, context))
@@ -75,6 +81,9 @@ class ResetMidRequest(Behaviour):
         ),
         max_duration(10),
     )
+
+    def expected_responses(self) -> int:
+        return 0  # it gives up before a whole exchange
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield Send(request_prefix(self, context))
@@ -106,6 +115,9 @@ class ResetMidResponse(Behaviour):
     summary = "GET /bytes/N, read after_bytes of the response, then SO_LINGER (1, 0) and close: a real RST"
     attributes = response_attributes()
 
+    def expected_responses(self) -> int:
+        return 0  # it gives up before a whole exchange
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield from partial_response(self, context)
         yield Reset()
@@ -119,6 +131,9 @@ class CloseAfterPartialResponse(Behaviour):
         "response bytes are still queued, as for any real client that gives up)"
     )
     attributes = response_attributes()
+
+    def expected_responses(self) -> int:
+        return 0  # it gives up before a whole exchange
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield from partial_response(self, context)

@@ -24,6 +24,9 @@ class WellBehaved(Behaviour):
     def validate(self) -> None:
         check_path(self.text("path"))
 
+    def expected_responses(self) -> int:
+        return self.int("requests")
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         for _ in range(self.int("requests")):
             request, expect = route_request(
@@ -52,6 +55,9 @@ class Pipelined(Behaviour):
     def validate(self) -> None:
         check_path(self.text("path"))
 
+    def expected_responses(self) -> int:
+        return self.int("requests")
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         requests = []
         for _ in range(self.int("requests")):
@@ -72,6 +78,9 @@ class ConnectAndClose(Behaviour):
     summary = "connect, then close at once without sending anything (a FIN)"
     attributes = (max_duration(10),)
 
+    def expected_responses(self) -> int:
+        return 0
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield Close()
 
@@ -84,6 +93,9 @@ class ConnectAndIdle(Behaviour):
         Attribute("idle_s", "seconds", 30.0, "how long to idle before closing", minimum=0, maximum=3600),
         max_duration(60),
     )
+
+    def expected_responses(self) -> int:
+        return 0  # nothing asked; a 408 on the close is allowed, not owed
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield Pause(self.seconds("idle_s"))

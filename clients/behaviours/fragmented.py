@@ -57,6 +57,9 @@ class Fragmented(Behaviour):
         cut_count = min(self.int("fragments") - 1, len(request) - 1)
         return split_at(request, context.rng.sample(range(1, len(request)), cut_count))
 
+    def expected_responses(self) -> int:
+        return 1
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         request, expect = route_request("/echo", context.host, context.rng, self.int("body_bytes"))
         assert expect is not None

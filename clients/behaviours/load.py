@@ -27,6 +27,9 @@ class Flood(Behaviour):
         max_duration(30),
     )
 
+    def expected_responses(self) -> int:
+        return 0 if self.flag("idle") else 1
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         if not self.flag("idle"):
             request, expect = route_request("/", context.host, context.rng, 0)
@@ -47,6 +50,9 @@ class ConnectStorm(Behaviour):
         Attribute("request", "flag", False, "true: send GET / and read the response before closing"),
         max_duration(30),
     )
+
+    def expected_responses(self) -> int:
+        return 1 if self.flag("request") else 0
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         if self.flag("request"):

@@ -105,6 +105,10 @@ class Malformed(Behaviour):
         chosen = self.text("variant")
         return context.rng.choice(VARIANTS) if chosen == "random" else chosen
 
+    def expected_responses(self) -> int | None:
+        # A rejection is owed, except to a head that never ends (cut off) or a seeded mix of both.
+        return None if self.text("variant") in ("random", "endless_headers") else 1
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         variant = self.variant(context)
         if variant == "endless_headers":  # whole lines, unlike slowloris's byte trickle

@@ -46,6 +46,9 @@ class Slowloris(Behaviour):
     )
     attributes = (chunk_bytes(1), interval(200), max_duration(60))
 
+    def expected_responses(self) -> int:
+        return 0  # the request never ends; a 408 on the cut-off is allowed, not owed
+
     def plan(self, context: PlanContext) -> Iterator[Step]:
         yield from trickle(endless_header(context), self.int("chunk_bytes"), self.seconds("interval_ms"))
 
@@ -60,6 +63,9 @@ class SlowBody(Behaviour):
         interval(200),
         max_duration(60),
     )
+
+    def expected_responses(self) -> int:
+        return 1
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         request, expect = route_request("/echo", context.host, context.rng, self.int("body_bytes"))
@@ -134,6 +140,9 @@ class SlowReader(Behaviour):
 
     def connect_options(self) -> ConnectOptions:
         return ConnectOptions(rcvbuf_bytes=self.int("rcvbuf_bytes"))
+
+    def expected_responses(self) -> int:
+        return 1 if self.text("mode") == "slow" else 0  # stop: it never reads the whole response
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         request, expect = route_request(f"/bytes/{self.int('response_bytes')}", context.host, context.rng, 0)

@@ -15,6 +15,7 @@ from lab.chaos.scenario import (
     WRITE_TIMEOUT_S,
     DisconnectClients,
     Expect,
+    HeldCpu,
     KillClients,
     Limits,
     PauseClients,
@@ -68,27 +69,31 @@ CATALOG: tuple[Scenario, ...] = (
               client("reset_mid_request", connections=5, pause_ms=20, expect=ANYTHING)),
              requires=frozenset({"stats"}), limits=PROMPT),
     # -- slow and stuck clients --------------------------------------------------------------------
-    Scenario("slow_reader", "a 256 KiB response read 4 KiB every 10 ms through a small window",
-             (client("slow_reader", response_bytes=256 * 1024, rcvbuf_bytes=4096, read_bytes=4096,
-                     read_interval_ms=10, max_duration_s=20),)),
+    Scenario("slow_reader", "a 512 KiB response read 4 KiB every 10 ms through a small window",
+             (client("slow_reader", response_bytes=512 * 1024, rcvbuf_bytes=4096, read_bytes=4096,
+                     read_interval_ms=10, max_duration_s=20),),
+             held_cpu=HeldCpu(1, mib_per_s=0.25)),  # ~2 s at ~260 KiB/s (measured): CPU bounded per MiB moved
     Scenario("stopped_reader", "a 16 MiB response the client stops reading after 64 KiB",
              (client("slow_reader", mode="stop", response_bytes=16 * MiB, stop_after_bytes=65536,
                      max_duration_s=15,
-                     expect=Expect(responses=0, statuses=None, cut_off_s=WRITE_TIMEOUT_S + GRACE_S)),)),
+                     expect=Expect(responses=0, statuses=None, cut_off_s=WRITE_TIMEOUT_S + GRACE_S)),),
+             held_cpu=HeldCpu(1)),  # a full send buffer must not wake the loop (no EPOLLOUT spin)
     Scenario("paused_client", "`docker pause` of the clients container while it reads a 16 MiB response",
              (client("slow_reader", response_bytes=16 * MiB, rcvbuf_bytes=65536, read_bytes=16384,
                      read_interval_ms=50, max_duration_s=20, expect=ANYTHING),),
-             fault=PauseClients(hold_s=WRITE_TIMEOUT_S + 2)),
+             fault=PauseClients(hold_s=WRITE_TIMEOUT_S + 2),
+             held_cpu=HeldCpu(1, after_s=1.0)),  # inside the pause: unread data queued, nothing to do
     Scenario("slowloris", "5 connections trickling headers a byte at a time, with a canary",
              (client("slowloris", connections=5, interval_ms=100, max_duration_s=10, expect=CUT_OFF_HEADERS),),
-             canary=True),
+             canary=True, held_cpu=HeldCpu(5)),
     Scenario("slow_body", "a 512-byte body trickled 16 bytes every 50 ms, with a canary",
              (client("slow_body", body_bytes=512, chunk_bytes=16, interval_ms=50, max_duration_s=15),),
-             canary=True),
+             canary=True, held_cpu=HeldCpu(1)),
     Scenario("connect_and_idle", "connections that never send a byte must be closed by the server",
              (client("connect_and_idle", connections=3, idle_s=15, max_duration_s=15,
                      expect=Expect(responses=0, statuses=frozenset({408}),
-                                   cut_off_s=IDLE_TIMEOUT_S + GRACE_S)),)),
+                                   cut_off_s=IDLE_TIMEOUT_S + GRACE_S)),),
+             held_cpu=HeldCpu(3)),
     # -- hostile bytes -----------------------------------------------------------------------------
     Scenario("huge_headers", "a 64 KiB header value", (client("malformed", variant="huge_header",
                                                               size_bytes=65536, expect=REJECTED),)),
@@ -107,19 +112,27 @@ CATALOG: tuple[Scenario, ...] = (
              tuple(client("malformed", variant=variant, expect=REJECTED)
                    for variant in ("nul_bytes", "cl_and_te", "negative_cl", "conflicting_cl", "bad_version"))),
     # -- load --------------------------------------------------------------------------------------
-    Scenario("idle_connections_2000", "2,000 idle connections held open, with a canary",
-             (client("flood", connections=2000, concurrency=2000, hold_s=3, idle=True, max_duration_s=20,
-                     expect=ANYTHING),), canary=True),
-    Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET /",
-             (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=30,
-                     expect=ANYTHING),), canary=True),
+    # One GET / each, then idle keep-alive: a connection that never sends is cut at the 2 s header
+    # timeout, before 2,000 can be open at once (they take ~3 s to open here); kept-alive ones stay
+    # until the client closes at 4.5 s (the idle timeout is 5 s), so they are held together. The CPU
+    # window starts at 1,800 (the last few dozen connects trail behind) and ends before the first close.
+    Scenario("idle_connections_2000", "2,000 idle keep-alive connections held open, with a canary",
+             (client("flood", connections=2000, concurrency=2000, hold_s=4.5, idle=False, max_duration_s=20),),
+             canary=True, held_cpu=HeldCpu(1800)),
+    # Every GET answered, all 1,000: at most 50 connects are in flight against a backlog of at least
+    # 1,024 (the lab's targets), so a correct server refuses or drops none of them.
+    Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET / that must be answered",
+             (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=30),),
+             canary=True),
+    # The target can hold ~55 of them (64 fds less its own); the rest wait in the backlog or are refused.
     Scenario("fd_exhaustion", "300 idle connections against a target limited to 64 fds; CPU measured meanwhile",
              (client("flood", connections=300, concurrency=300, hold_s=4, idle=True, max_duration_s=20,
-                     expect=ANYTHING),), target_nofile=64, cpu_during_s=0.5),
+                     expect=ANYTHING),), target_nofile=64, held_cpu=HeldCpu(40)),
     Scenario("fast_sender", "pipelined floods and a 4 MiB POST beside a canary (starvation, edge-triggered reads)",
              (client("pipelined", connections=4, requests=1000),
               client("well_behaved", requests=1, path="/echo", body_bytes=4 * MiB, max_duration_s=20)),
-             canary=True, limits=Limits(canary_max_s=1.5, canary_p50_s=0.2)),
+             # The 4 MiB body is held while it arrives and again as the echoed response: 4 copies at most.
+             canary=True, limits=Limits(canary_max_s=1.5, canary_p50_s=0.2, max_rss_growth_bytes=24 * MiB)),
     # -- Toxiproxy faults (every client through the proxy) -----------------------------------------
     Scenario("latency_jitter", "100 ms ± 50 ms each way",
              (client("well_behaved", connections=4, route="proxied", requests=3),),
@@ -152,7 +165,8 @@ CATALOG: tuple[Scenario, ...] = (
                      max_duration_s=20, expect=ANYTHING),), fault=KillClients(when_established=3)),
     Scenario("client_disconnected", "the clients container taken off the network for 3 s while connected",
              (client("slow_body", connections=3, body_bytes=100_000, chunk_bytes=16, interval_ms=50,
-                     max_duration_s=8, expect=ANYTHING),), fault=DisconnectClients(when_established=3, hold_s=3)),
+                     max_duration_s=8, expect=ANYTHING),), fault=DisconnectClients(when_established=3, hold_s=3),
+             held_cpu=HeldCpu(3, after_s=1.0)),  # inside the disconnection: half-open peers, nothing to do
     Scenario("target_stopped", "`docker stop` of the target during a slow 1 MiB response: exit 0, response whole",
              (client("slow_reader", response_bytes=MiB, rcvbuf_bytes=65536, read_bytes=16384, read_interval_ms=40,
                      max_duration_s=20),),

@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.chaos.history import CaseHistory
+from lab.chaos.history import CaseHistory, CpuWindow
 from lab.chaos.scenario import Scenario, StopTarget
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
@@ -103,19 +103,42 @@ def _registry_forgets(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
-    limit = scenario.limits.max_idle_cpu
-    windows = [("after the case", history.idle_cpu), ("while the clients held on", history.busy_cpu)]
-    measured = [(label, window) for label, window in windows if window is not None]
-    if not measured:
+    """CPU after the case (an idle loop sleeps) and, where the case holds connections, while held."""
+    windows: list[tuple[str, CpuWindow, float]] = []
+    if history.idle_cpu is not None:
+        windows.append(("after the case", history.idle_cpu, scenario.limits.max_idle_cpu))
+    held = scenario.held_cpu
+    if held is not None and history.held_cpu is not None:
+        window = history.held_cpu
+        holding, left = window.start.sockets("ESTABLISHED"), window.end.sockets("ESTABLISHED")
+        canary = sum(1 for sample in history.canary if window.start.t <= sample.t <= window.end.t)
+        notes = [f"{left} at its end"] if left < holding else []
+        notes += [f"{canary} canary requests"] if canary else []
+        held_text = "1 connection was" if holding == 1 else f"{holding} connections were"
+        label = f"while {held_text} held" + (f" ({', '.join(notes)})" if notes else "")
+        windows.append((label, window, held.bound_with(canary, window.seconds)))
+    if not windows:
         return _na("cpu_spin", "no CPU window could be measured (see crash)")
-    for label, window in measured:
+    texts = [f"{w.cpu_share:.1%} of a core over {w.seconds:.1f} s {label} (limit {limit:.0%})"
+             for label, w, limit in windows]
+    if held is not None and history.held_cpu is None:
+        texts.append(f"no window while held: {history.held_error or 'not measured'}")
+    for number, (label, window, limit) in enumerate(windows):
         if window.cpu_share > limit:
+            others = "; ".join(text for n, text in enumerate(texts) if n != number)
             return _fail("cpu_spin", history,
                          f"target used {window.cpu_share:.0%} of a core over {window.seconds:.1f} s {label} "
-                         f"({_what_ran(scenario)}; expected at most {limit:.0%}: an idle event loop sleeps "
-                         "in epoll_wait)")
-    return Verdict("cpu_spin", ok=True,
-                   message=", ".join(f"{w.cpu_share:.0%} {label}" for label, w in measured))
+                         f"({_what_ran(scenario)}; expected at most {limit:.0%}: an event loop with nothing "
+                         f"to do sleeps in epoll_wait)" + (f"; also {others}" if others else ""))
+    return Verdict("cpu_spin", ok=True, message="; ".join(texts))
+
+
+def peak_held_connections(history: CaseHistory) -> int:
+    """The most ESTABLISHED sockets the probe saw over the baseline during the case."""
+    seen = [sample.sockets("ESTABLISHED") for sample in history.samples]
+    if history.held_cpu is not None:
+        seen += [history.held_cpu.start.sockets("ESTABLISHED"), history.held_cpu.end.sockets("ESTABLISHED")]
+    return max([0, *seen]) - history.baseline.sockets("ESTABLISHED")
 
 
 def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -125,12 +148,18 @@ def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
     if not readings:
         return _na("memory_growth", "no reading of the target's memory during the case")
     growth = max(readings) - history.baseline.rss_bytes
-    limit = scenario.limits.max_rss_growth_bytes
+    held = max(0, peak_held_connections(history))
+    limits = scenario.limits
+    limit = limits.max_rss_growth(held)
+    rule = (f"{limits.max_rss_growth_bytes / MiB:g} MiB + {limits.rss_per_connection_bytes / 1024:g} KiB × "
+            f"{held} connections held at the peak = {limit / MiB:.1f} MiB")
+    per_connection = f", {growth / held / 1024:.1f} KiB per held connection" if held else ""
     if growth <= limit:
-        return Verdict("memory_growth", ok=True, message=f"peak RSS growth {growth / MiB:.1f} MiB")
+        return Verdict("memory_growth", ok=True,
+                       message=f"peak RSS growth {growth / MiB:.1f} MiB{per_connection} (limit {rule})")
     return _fail("memory_growth", history,
                  f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {max(readings) / MiB:.0f} MiB "
-                 f"(+{growth / MiB:.0f} MiB, expected at most +{limit / MiB:.0f} MiB) during {_what_ran(scenario)}")
+                 f"(+{growth / MiB:.1f} MiB{per_connection}; expected at most {rule}) during {_what_ran(scenario)}")
 
 
 def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -157,48 +186,60 @@ def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
+    """Every response judged: its status, its body byte for byte where the answer is known, its framing."""
     problems: list[str] = []
+    judged = 0
     for outcome in history.clients:
         allowed = outcome.run.expect.statuses
         for connection in outcome.connections():
-            for number, response in enumerate(connection["responses"], 1):
-                status = response["status"]
-                if allowed is not None and status not in allowed:
-                    problems.append(f"{outcome.run.behaviour} #{connection['index']} response {number}: "
-                                    f"status {status}, expected {_statuses(allowed)}")
-                elif response.get("expected_ok") is False and response.get("complete") and status == 200:
-                    problems.append(f"{outcome.run.behaviour} #{connection['index']} response {number}: body of "
-                                    f"{response['body_len']} bytes differs from what was expected byte for byte")
+            where = f"{outcome.run.behaviour} #{connection.index}"
+            # A case that allows any status (a fault may cut the stream anywhere) does not judge framing.
+            if connection.protocol_error is not None and allowed is not None:
+                problems.append(f"{where}: bytes that are not a valid HTTP response ({connection.protocol_error}) "
+                                f"after {len(connection.responses)} responses")
+            for number, response in enumerate(connection.responses, 1):
+                judged += 1
+                if allowed is not None and response.status not in allowed:
+                    problems.append(f"{where} response {number}: status {response.status}, "
+                                    f"expected {_statuses(allowed)}")
+                elif response.wrong_body:
+                    problems.append(f"{where} response {number}: body of {response.body_len} bytes differs "
+                                    "from what was expected byte for byte")
     if not problems:
-        return Verdict("wrong_response", ok=True)
+        return Verdict("wrong_response", ok=True, message=f"{judged} responses judged")
     return _fail("wrong_response", history, _first(problems))
 
 
 def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
+    """Every response the clients' plans ask for arrives whole, on every connection."""
     problems: list[str] = []
+    counts: list[str] = []
     for outcome in history.clients:
         if outcome.exit_code is None:
             problems.append(f"{outcome.run.describe()} did not finish within its deadline")
             continue
         if outcome.result is None:
-            if scenario.fault is None or scenario.fault.kind not in ("kill_clients",):
+            if scenario.fault is None or scenario.fault.kind != "kill_clients":  # a killed client prints nothing
                 problems.append(f"{outcome.run.describe()} failed (exit {outcome.exit_code}): "
                                 f"{outcome.stderr.strip().splitlines()[-1:] or 'no message'}")
             continue
-        want = outcome.run.expect
+        want, statuses = outcome.run.must_get(), outcome.run.expect.statuses
+        counts.append(outcome.counts_text())
+        if len(outcome.connections()) < outcome.run.connections:
+            problems.append(f"{outcome.run.behaviour}: {len(outcome.connections())} of {outcome.run.connections} "
+                            "connections reported")
         for connection in outcome.connections():
-            good = sum(1 for r in connection["responses"]
-                       if r.get("complete") and (want.statuses is None or r["status"] in want.statuses))
-            if good < want.responses:
+            good = connection.complete_responses(statuses)
+            if good < want:
                 problems.append(
-                    f"{outcome.run.behaviour} #{connection['index']}: {good} of {want.responses} responses complete "
-                    f"after {connection['elapsed_s']:.1f} s (closed by {connection['closed_by']}"
-                    f"{', ' + connection['error'] if connection.get('error') else ''})")
+                    f"{outcome.run.behaviour} #{connection.index}: {good} of {want} responses complete "
+                    f"after {connection.elapsed_s:.1f} s (closed by {connection.closed_by}"
+                    f"{', ' + connection.error if connection.error else ''})")
     if history.after_request_error is not None:
         problems.append(f"a fresh GET / after the case failed: {history.after_request_error}")
     if not problems:
-        return Verdict("stall", ok=True)
-    return _fail("stall", history, _first(problems))
+        return Verdict("stall", ok=True, message="; ".join(counts))
+    return _fail("stall", history, _first(problems) + (f" — {'; '.join(counts)}" if counts else ""))
 
 
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -210,12 +251,15 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
     failed = [s for s in samples if s.latency_s is None]
     limits = scenario.limits
     if failed:
+        first = failed[0]
         return _fail("slow_canary", history,
                      f"{len(failed)} of {len(samples)} canary requests failed during {_what_ran(scenario)} "
-                     f"(first: {failed[0].error})")
+                     f"(first: {first.error}{' on a kept-alive connection' if first.keep_alive else ''})")
     latencies = sorted(s.latency_s for s in samples if s.latency_s is not None)
     p50, worst = statistics.median(latencies), latencies[-1]
-    text = f"canary p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms over {len(latencies)} requests"
+    kept = sum(1 for s in samples if s.keep_alive)
+    text = (f"canary p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms over {len(latencies)} requests "
+            f"({kept} on kept-alive connections)")
     if worst > limits.canary_max_s or p50 > limits.canary_p50_s:
         return _fail("slow_canary", history,
                      f"{text} during {_what_ran(scenario)} (expected p50 ≤ {limits.canary_p50_s * 1000:.0f} ms "
@@ -232,12 +276,12 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
         limit = outcome.run.expect.cut_off_s
         assert limit is not None
         for connection in outcome.connections():
-            by_server = connection["closed_by"] in ("server_fin", "server_reset")
-            if not by_server or connection["elapsed_s"] > limit:
+            by_server = connection.closed_by_server
+            if not by_server or connection.elapsed_s > limit:
                 problems.append(
-                    f"{outcome.run.behaviour} #{connection['index']} was "
-                    f"{'cut off' if by_server else 'still connected'} after {connection['elapsed_s']:.1f} s "
-                    f"(closed by {connection['closed_by']}; expected the server to close it within {limit:g} s)")
+                    f"{outcome.run.behaviour} #{connection.index} was "
+                    f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "
+                    f"(closed by {connection.closed_by}; expected the server to close it within {limit:g} s)")
     if not problems:
         return Verdict("no_timeout", ok=True)
     return _fail("no_timeout", history, _first(problems))

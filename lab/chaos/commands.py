@@ -11,15 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lab import engine, settings
-from lab.chaos import catalog, report
+from lab.chaos import catalog, report, scorecard
 from lab.chaos.checks import judge
 from lab.chaos.history import CaseHistory
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant
-from lab.chaos.zoo import BY_BUG, ZOO
+from lab.chaos.zoo import BY_BUG
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import leftovers
@@ -96,7 +95,8 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
         print(f"\nclient {index}: {client.run.describe()} [{client.run.route}] exit {client.exit_code}")
         print(f"  docker exec clients {' '.join(client.command)}")
         if client.result:
-            print(f"  summary: {json.dumps(client.result['summary'])}")
+            print(f"  {client.counts_text()}")
+            print(f"  summary: {json.dumps(dict(client.result.summary))}")
     for path in sorted((report.reports_dir() / "histories").glob(f"{history.case_id}--{variant.label}-*.json")):
         _print_ops(path)
     print("\nprobe timeline (t, fds, ESTABLISHED, CLOSE_WAIT, cpu ticks, RSS MiB):")
@@ -137,9 +137,10 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     if not results:
         raise LabError(f"no case results in {directory}: did the suite run?")
     if args.zoo:
-        print(json.dumps(zoo_json(results), indent=1) if args.json else zoo_table(results))
+        print(json.dumps(scorecard.zoo_json(results), indent=1) if args.json else scorecard.zoo_table(results))
     else:
-        print(json.dumps(scorecard_json(results), indent=1) if args.json else scorecard_table(results))
+        print(json.dumps(scorecard.scorecard_json(results), indent=1) if args.json
+              else scorecard.scorecard_table(results))
     return 0
 
 
@@ -169,74 +170,6 @@ def selected_tests(args: argparse.Namespace) -> list[str]:
     bundled = settings.LabConfig.from_env(target_image=args.target_image).bundled_target
     return [f"tests/chaos/test_catalog.py::test_case[{label}-{scenario.id}]" for scenario in scenarios
             for label in ((args.trigger,) if args.trigger else scenario.triggers if bundled else ("any",))]
-
-
-def scorecard_json(results: list[report.CaseResult]) -> dict[str, Any]:
-    return {"target": next((r.target for r in results if r.target), ""),
-            "summary": {outcome: sum(1 for r in results if r.outcome == outcome)
-                        for outcome in ("pass", "fail", "skip", "error")},
-            "cases": [{"id": r.id, "variant": r.variant, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
-                       "messages": list(r.messages), "seed": r.seed}
-                      for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))]}
-
-
-def catalog_order(case_id: str) -> int:
-    ids = [s.id for s in catalog.CATALOG]
-    return ids.index(case_id) if case_id in ids else len(ids)
-
-
-def _matrix(results: list[report.CaseResult], row: Callable[[report.CaseResult], str], rows: list[str]) -> str:
-    columns = sorted({r.variant for r in results})
-    cells = {(row(r), r.variant): r for r in results}
-    width = max(len(name) for name in rows) + 2
-    lines = [f"{'case':{width}}" + "".join(f"{c:28}" for c in columns)]
-    for name in rows:
-        line = f"{name:{width}}"
-        for column in columns:
-            result = cells.get((name, column))
-            text = "—" if result is None else result.outcome if result.outcome != "fail" else (
-                "FAIL " + ",".join(result.failed_checks))
-            line += f"{text:28}"
-        lines.append(line.rstrip())
-    return "\n".join(lines)
-
-
-def scorecard_table(results: list[report.CaseResult]) -> str:
-    rows = sorted({r.id for r in results}, key=catalog_order)
-    data = scorecard_json(results)
-    counts = ", ".join(f"{count} {outcome}" for outcome, count in data["summary"].items())
-    return f"scorecard: {data['target']}\n{_matrix(results, lambda r: r.id, rows)}\n{counts}"
-
-
-def zoo_json(results: list[report.CaseResult]) -> dict[str, Any]:
-    variants = []
-    for entry in ZOO:
-        own = [r for r in results if r.bug == entry.bug]
-        failed = sorted({check for r in own for check in r.failed_checks})
-        variants.append({"bug": entry.bug, "trigger": entry.trigger, "ran": bool(own),
-                         "detected": bool(entry.catches & set(failed)), "failed_checks": failed,
-                         "cases": {r.id: list(r.failed_checks) for r in own}, "symptom": entry.symptom})
-    clean = [r for r in results if r.bug is None]
-    ran = [v for v in variants if v["ran"]]
-    return {"detected": sum(1 for v in ran if v["detected"]), "variants_run": len(ran),
-            "score": f"{sum(1 for v in ran if v['detected'])}/{len(ran)}",
-            "clean_false_alarms": [{"id": r.id, "variant": r.variant, "failed_checks": list(r.failed_checks)}
-                                   for r in clean if r.outcome == "fail"],
-            "clean_cases_run": len(clean), "variants": variants}
-
-
-def zoo_table(results: list[report.CaseResult]) -> str:
-    data = zoo_json(results)
-    lines = [f"{'bug':20} {'trigger':8} {'detected':9} failed checks (per case)"]
-    for variant in data["variants"]:
-        per_case = "; ".join(f"{case}: {','.join(checks) or 'none'}" for case, checks in variant["cases"].items())
-        lines.append(f"{variant['bug']:20} {variant['trigger']:8} {'yes' if variant['detected'] else 'NO':9} "
-                     f"{per_case or 'not run'}")
-    alarms = data["clean_false_alarms"]
-    lines.append(f"clean server: {data['clean_cases_run']} cases, "
-                 f"{len(alarms)} false alarms" + (f": {alarms}" if alarms else ""))
-    lines.append(f"detection score: {data['score']} variants flagged")
-    return "\n".join(lines)
 
 
 def _case(case_id: str) -> Scenario:

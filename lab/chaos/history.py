@@ -5,29 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.chaos.client_result import ConnectionResult, RunResult
 from lab.chaos.scenario import ClientRun
 from lab.probe import Snapshot
 
 
 @dataclass
 class ClientOutcome:
-    """One `python -m clients run`: its declared expectations and its JSON result (None if it failed)."""
+    """One `python -m clients run`: its declared expectations and its result (None if it failed)."""
 
     run: ClientRun
     command: list[str]
     exit_code: int | None  # None: it did not finish within its deadline
-    result: dict[str, Any] | None
+    result: RunResult | None
     stderr: str = ""
 
-    def connections(self) -> list[dict[str, Any]]:
-        return list(self.result["connections"]) if self.result else []
+    def connections(self) -> tuple[ConnectionResult, ...]:
+        return self.result.connections if self.result else ()
+
+    def responses_got(self) -> int:
+        """Complete responses with an allowed status, counted up to what each connection must get."""
+        want, statuses = self.run.must_get(), self.run.expect.statuses
+        return sum(min(want, c.complete_responses(statuses)) for c in self.connections())
+
+    def responses_owed(self) -> int:
+        return self.run.must_get() * self.run.connections
+
+    def counts_text(self) -> str:
+        """The counts for people, e.g. "40/40 responses (20×2 pipelined)"."""
+        return f"{self.responses_got()}/{self.responses_owed()} responses ({self.run.plan_text()})"
 
 
 @dataclass(frozen=True)
 class CanarySample:
     t: float
-    latency_s: float | None  # None: the request failed
+    latency_s: float | None  # None: the request failed (error says how)
     error: str | None = None
+    keep_alive: bool = False  # a request after the first on one connection (else a fresh connection)
 
 
 @dataclass(frozen=True)
@@ -72,7 +86,8 @@ class CaseHistory:
     settled: Snapshot | None = None  # the last snapshot of the settle wait
     settle_elapsed_s: float = 0.0
     idle_cpu: CpuWindow | None = None
-    busy_cpu: CpuWindow | None = None  # measured while clients still ran (Scenario.cpu_during_s)
+    held_cpu: CpuWindow | None = None  # while the clients held their connections (Scenario.held_cpu)
+    held_error: str | None = None  # why no held window was measured (the target never held them)
     target_after: TargetState | None = None
     stop_elapsed_s: float | None = None  # StopTarget: how long `docker stop` took
     after_request_error: str | None = None  # a fresh GET / once the case is over; None: it worked
@@ -93,13 +108,15 @@ class CaseHistory:
             "baseline": self.baseline.to_json(),
             "samples": [sample.to_json() for sample in self.samples],
             "clients": [{"run": client.run.describe(), "route": client.run.route, "command": client.command,
-                         "exit_code": client.exit_code, "result": client.result, "stderr": client.stderr[-2000:]}
+                         "exit_code": client.exit_code, "result": client.result.to_json() if client.result else None,
+                         "stderr": client.stderr[-2000:]}
                         for client in self.clients],
-            "canary": [{"t": s.t, "latency_s": s.latency_s, "error": s.error} for s in self.canary],
+            "canary": [{"t": s.t, "latency_s": s.latency_s, "error": s.error, "keep_alive": s.keep_alive}
+                       for s in self.canary],
             "events": [{"t": t, "event": text} for t, text in self.events],
             "settled": self.settled.to_json() if self.settled else None,
             "settle_elapsed_s": self.settle_elapsed_s,
-            "idle_cpu": window(self.idle_cpu), "busy_cpu": window(self.busy_cpu),
+            "idle_cpu": window(self.idle_cpu), "held_cpu": window(self.held_cpu), "held_error": self.held_error,
             "target_before": self.target_before.__dict__,
             "target_after": self.target_after.__dict__ if self.target_after else None,
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,

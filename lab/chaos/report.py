@@ -51,27 +51,41 @@ class CaseResult:
     duration_s: float = 0.0
     bug: str | None = None
     engine: str = ""  # the Docker engine it ran on (LAB_DOCKER_HOSTS), "local" for the environment's own
+    responses_got: int | None = None  # complete responses with allowed statuses, over every client
+    responses_owed: int | None = None  # what the clients' plans ask for
+    plan: str = ""  # e.g. "1000×4 pipelined; 1×1 well_behaved"
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "variant": self.variant, "target": self.target, "outcome": self.outcome,
                 "failed_checks": list(self.failed_checks), "messages": list(self.messages), "seed": self.seed,
-                "duration_s": round(self.duration_s, 2), "bug": self.bug, "engine": self.engine}
+                "duration_s": round(self.duration_s, 2), "bug": self.bug, "responses_got": self.responses_got,
+                "responses_owed": self.responses_owed, "plan": self.plan, "engine": self.engine}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
         return cls(id=data["id"], variant=data["variant"], target=data["target"], outcome=data["outcome"],
                    failed_checks=tuple(data["failed_checks"]), messages=tuple(data["messages"]),
                    seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"),
-                   engine=data.get("engine", ""))
+                   responses_got=data.get("responses_got"), responses_owed=data.get("responses_owed"),
+                   plan=data.get("plan", ""), engine=data.get("engine", ""))
+
+    @property
+    def counts(self) -> str:
+        """Responses got / owed, e.g. "40/40"; "" when not known."""
+        return "" if self.responses_owed is None else f"{self.responses_got}/{self.responses_owed}"
 
 
 def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], duration_s: float,
               bug: str | None) -> CaseResult:
     failed = [v for v in verdicts if v.failed]
+    clients = history.clients
     return CaseResult(id=history.case_id, variant=variant, target=history.target,
                       outcome="fail" if failed else "pass", failed_checks=tuple(v.check for v in failed),
                       messages=tuple(f"{v.check}: {v.message}" for v in failed), seed=history.seed,
-                      duration_s=duration_s, bug=bug, engine=engine.describe(engine.current()))
+                      duration_s=duration_s, bug=bug, responses_got=sum(c.responses_got() for c in clients),
+                      responses_owed=sum(c.responses_owed() for c in clients),
+                      plan="; ".join(c.run.plan_text() for c in clients),
+                      engine=engine.describe(engine.current()))
 
 
 def append_result(result: CaseResult, directory: Path | None = None) -> None:

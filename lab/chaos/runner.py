@@ -11,11 +11,13 @@ from typing import Any
 
 from lab import engine
 from lab.chaos.canary import Canary
+from lab.chaos.client_result import ClientResultError, RunResult
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
 from lab.chaos.scenario import (
     ClientRun,
     DisconnectClients,
     Fault,
+    HeldCpu,
     KillClients,
     PauseClients,
     ProxyDownUp,
@@ -34,6 +36,8 @@ SAMPLE_INTERVAL_S = 0.5
 EXEC_SLACK_S = 20.0  # docker exec start-up and a loaded machine, on top of a run's own bound
 QUIET_BASELINE_S = 3.0
 FAULT_WAIT_S = 15.0
+HOLD_WAIT_S = 10.0  # the clients have this long to get their connections held before the CPU window
+HELLO = b"hello, epoll\n"  # GET / on the bundled server (and the lab's nginx image)
 
 
 def client_command(run: ClientRun, address: str, seed: int, record: str | None = None) -> list[str]:
@@ -126,7 +130,9 @@ class CaseRunner:
             history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
         try:
             with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
-                with Canary(endpoints.direct_url) if scenario.canary else contextlib.nullcontext() as canary:
+                canary_body = HELLO if self.lab.config.bundled_target else None
+                with (Canary(endpoints.direct_url, expect_body=canary_body) if scenario.canary
+                      else contextlib.nullcontext()) as canary:
                     self._run_clients(scenario, seed, history, start)
                 if canary is not None:
                     history.canary = canary.samples
@@ -168,12 +174,12 @@ class CaseRunner:
 
         threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
                    for index, run in enumerate(scenario.clients)]
+        if scenario.held_cpu is not None:  # beside the clients and the fault: a window may fall inside a fault
+            threads.append(threading.Thread(target=self._held_cpu_guarded, args=(scenario.held_cpu, history, start),
+                                            name="held-cpu", daemon=True))
         for thread in threads:
             thread.start()
         history.event(time.monotonic() - start, "clients started")
-        if scenario.cpu_during_s:
-            time.sleep(scenario.cpu_during_s)  # let the clients reach their steady state (part of the scenario)
-            history.busy_cpu = self._cpu_window(scenario.limits.busy_window_s)
         try:
             if scenario.fault is not None:
                 self._apply_fault(scenario.fault, history, start)
@@ -184,6 +190,36 @@ class CaseRunner:
         history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
                            for run, outcome in zip(scenario.clients, outcomes, strict=True)]
 
+    def _held_cpu_guarded(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
+        try:
+            self._held_cpu_window(held, history, start)
+        except Exception as error:  # an unobservable target: cpu_spin says so, the case goes on
+            history.held_error = f"{type(error).__name__}: {error}"
+
+    def _held_cpu_window(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
+        """Once the target holds the case's connections, and no more arrive, the CPU it uses over the window."""
+        previous_count = [0]
+
+        def held_steady(snapshot: Snapshot) -> bool:
+            # Connects still pouring in are accept work, not a hold: wait until the count stops rising.
+            count = snapshot.sockets("ESTABLISHED")
+            steady = count >= held.connections and count <= previous_count[0] + max(2, count // 100)
+            previous_count[0] = count
+            return steady
+
+        last, error = self._poll_probe(held_steady, timeout=HOLD_WAIT_S, interval=0.1,
+                                       what=f"the target to hold {held.connections} connections, steadily")
+        if error:
+            history.held_error = error
+            history.event(time.monotonic() - start, f"no held CPU window: {error}")
+            return
+        holding = last.sockets("ESTABLISHED") if last else held.connections
+        history.event(time.monotonic() - start, f"{holding} connections held")
+        if held.after_s:
+            time.sleep(held.after_s)  # the case's declared delay (e.g. until a fault has set in)
+        history.event(time.monotonic() - start, f"CPU window of {held.window_s:g} s")
+        history.held_cpu = self._cpu_window(held.window_s)
+
     def _exec_client(self, run: ClientRun, command: list[str]) -> ClientOutcome:
         limit = run.max_duration_s() + EXEC_SLACK_S
         # `timeout` inside the container: killing the local `docker exec` would leave the client running.
@@ -192,13 +228,14 @@ class CaseRunner:
             done = self.lab.exec("clients", bounded, timeout=limit + 5)
         except LabError as error:
             return ClientOutcome(run, command, None, None, str(error))
-        result: dict[str, Any] | None = None
+        result: RunResult | None = None
+        stderr = done.stderr.decode(errors="replace")
         if done.returncode == 0:
             try:
-                result = json.loads(done.stdout)
-            except ValueError:
-                result = None
-        return ClientOutcome(run, command, done.returncode, result, done.stderr.decode(errors="replace"))
+                result = RunResult.from_json(json.loads(done.stdout))
+            except (ValueError, ClientResultError) as error:  # the check reports a client without a result
+                stderr += f"\nunreadable result: {error}"
+        return ClientOutcome(run, command, done.returncode, result, stderr)
 
     # -- faults ----------------------------------------------------------------------------------
     def _apply_fault(self, fault: Fault, history: CaseHistory, start: float) -> None:

@@ -7,7 +7,7 @@ import pytest
 from clients.registry import get_behaviour
 from lab.chaos import catalog
 from lab.chaos.runner import client_command
-from lab.chaos.scenario import Scenario
+from lab.chaos.scenario import Scenario, client
 from lab.chaos.zoo import ZOO
 from server.bugs import BUGS
 
@@ -20,6 +20,44 @@ def test_every_client_run_is_valid_for_its_behaviour(scenario: Scenario) -> None
         assert run.max_duration_s() == resolved["max_duration_s"]
         command = client_command(run, "target:8080", seed=1)
         assert command[:5] == ["python3", "-m", "clients", "run", run.behaviour]
+
+
+@pytest.mark.parametrize("scenario", catalog.CATALOG, ids=lambda s: s.id)
+def test_every_client_knows_how_many_responses_it_must_get(scenario: Scenario) -> None:
+    for run in scenario.clients:
+        count = run.responses_per_connection()
+        assert count is not None, (f"{scenario.id}: {run.describe()} cannot tell how many responses to expect; "
+                                   "give it Expect(responses=...)")
+        assert count >= 0
+
+
+def test_counts_come_from_the_plans() -> None:
+    assert catalog.get("pipelined").clients[0].plan_text() == "20×2 pipelined"
+    assert [run.plan_text() for run in catalog.get("fast_sender").clients] == ["1000×4 pipelined", "1×1 well_behaved"]
+    assert catalog.get("well_behaved").clients[0].plan_text() == "3×4 well_behaved"
+    assert catalog.get("connect_storm").clients[0].plan_text() == "1×1000 connect_storm"  # every GET answered
+    assert catalog.get("idle_connections_2000").clients[0].plan_text() == "1×2000 flood"  # then idle keep-alive
+
+
+def test_behaviours_state_their_count_from_their_attributes() -> None:
+    assert client("flood", idle=False).must_get() == 1
+    assert client("connect_storm").must_get() == 0
+    assert client("slow_reader", mode="stop").must_get() == 0
+    assert client("malformed", variant="garbage").must_get() == 1
+    assert client("malformed").responses_per_connection() is None  # random: may be an endless head
+    with pytest.raises(ValueError, match=r"Expect\(responses=\.\.\.\)"):
+        client("malformed", variant="endless_headers").must_get()
+
+
+HOLDING = ("idle_connections_2000", "slowloris", "slow_body", "connect_and_idle", "slow_reader", "stopped_reader",
+           "fd_exhaustion", "paused_client", "client_disconnected")
+
+
+@pytest.mark.parametrize("case_id", HOLDING)
+def test_cases_that_hold_connections_measure_cpu_meanwhile(case_id: str) -> None:
+    held = catalog.get(case_id).held_cpu
+    assert held is not None and held.connections >= 1
+    assert held.bound <= 0.1  # a spinning loop takes a whole core
 
 
 def test_every_bug_of_the_server_is_in_the_zoo_with_cases_from_the_catalog() -> None:

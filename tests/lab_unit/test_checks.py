@@ -3,57 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from lab.chaos.checks import CHECK_NAMES, judge
-from lab.chaos.history import CanarySample, CaseHistory, ClientOutcome, CpuWindow, TargetState
-from lab.chaos.scenario import ANYTHING, Expect, Scenario, StopTarget, client
-from lab.probe import Snapshot
-
-REPRO = "python -m lab run some_case --seed 7"
-
-
-def snap(t: float = 0.0, *, fds: int = 8, established: int = 0, close_wait: int = 0, cpu: int = 10,
-         rss_mib: int = 14) -> Snapshot:
-    return Snapshot(t=t, pids=(1,), fds=fds, fd_kinds={}, tcp={"LISTEN": 1, "ESTABLISHED": established,
-                                                                "CLOSE_WAIT": close_wait},
-                    cpu_ticks=cpu, clk_tck=100, rss_bytes=rss_mib << 20, start_ticks=5)
-
-
-def response(status: int = 200, *, ok: bool | None = True, complete: bool = True) -> dict[str, Any]:
-    return {"status": status, "body_len": 13, "body_sha256": "x", "complete": complete, "expected_ok": ok}
-
-
-def connection(*responses: dict[str, Any], closed_by: str = "client", elapsed_s: float = 0.1,
-               error: str | None = None) -> dict[str, Any]:
-    return {"index": 0, "responses": list(responses), "closed_by": closed_by, "elapsed_s": elapsed_s,
-            "error": error}
-
-
-def outcome(run: Any, *connections: dict[str, Any], exit_code: int | None = 0) -> ClientOutcome:
-    result = {"connections": list(connections), "summary": {}} if exit_code == 0 else None
-    return ClientOutcome(run, ["python3", "-m", "clients"], exit_code, result, "" if exit_code == 0 else "boom")
-
-
-RUN = client("connect_and_close", connections=3, expect=ANYTHING)
-SCENARIO = Scenario("some_case", "test", (RUN,))
-
-
-def healthy(**changes: Any) -> CaseHistory:
-    up = TargetState(running=True, started_at="T0")
-    history = CaseHistory(case_id="some_case", seed=7, target="bundled", repro=REPRO, baseline=snap(),
-                          target_before=up, samples=[snap(1.0), snap(2.0)], clients=[outcome(RUN, connection())],
-                          settled=snap(3.0), idle_cpu=CpuWindow(snap(3.0, cpu=20), snap(4.5, cpu=21)),
-                          target_after=up)
-    for key, value in changes.items():
-        setattr(history, key, value)
-    return history
-
-
-def failed(scenario: Scenario, history: CaseHistory) -> dict[str, str]:
-    return {v.check: v.message for v in judge(scenario, history) if v.failed}
+from lab.chaos.history import CanarySample, TargetState
+from lab.chaos.scenario import Expect, Scenario, StopTarget, client
+from tests.lab_unit.histories import (
+    REPRO,
+    SCENARIO,
+    answered,
+    connection,
+    failed,
+    healthy,
+    outcome,
+    passed,
+    response,
+    snap,
+    window,
+)
 
 
 def test_a_healthy_history_passes_every_check() -> None:
@@ -77,15 +45,15 @@ def test_stale_connections_are_counted_against_the_baseline() -> None:
     assert "2 ESTABLISHED sockets" in failed(SCENARIO, history)["stale_connection"]
 
 
-def test_cpu_spin_after_the_case_and_while_clients_hold_on() -> None:
-    spinning = CpuWindow(snap(3.0, cpu=0), snap(4.0, cpu=95))
-    assert "95% of a core" in failed(SCENARIO, healthy(idle_cpu=spinning))["cpu_spin"]
-    assert "while the clients held on" in failed(SCENARIO, healthy(busy_cpu=spinning))["cpu_spin"]
+def test_cpu_spin_after_the_case() -> None:
+    assert "95% of a core" in failed(SCENARIO, healthy(idle_cpu=window(1.5, 0.95)))["cpu_spin"]
+    assert "cpu_spin" in failed(SCENARIO, healthy(idle_cpu=window(1.5, 0.08)))  # tight: 5% of a core
+    assert "0.0% of a core over 1.5 s after the case" in passed(SCENARIO, healthy())["cpu_spin"]
 
 
 def test_memory_growth_uses_the_peak_and_the_case_limit() -> None:
     history = healthy(samples=[snap(1.0, rss_mib=14 + 100), snap(2.0)])
-    assert "+100 MiB" in failed(SCENARIO, history)["memory_growth"]
+    assert "+100.0 MiB" in failed(SCENARIO, history)["memory_growth"]
     roomy = replace(SCENARIO, limits=replace(SCENARIO.limits, max_rss_growth_bytes=200 << 20))
     assert "memory_growth" not in failed(roomy, history)
 
@@ -111,18 +79,34 @@ def test_stop_target_wants_exit_zero_within_the_deadline() -> None:
 
 
 def test_wrong_response_for_a_bad_status_or_a_bad_body() -> None:
-    run = client("well_behaved")
+    run = client("well_behaved", requests=1)
     scenario = Scenario("some_case", "test", (run,))
     good = healthy(clients=[outcome(run, connection(response()))])
     assert not failed(scenario, good)
+    assert passed(scenario, good)["wrong_response"] == "1 responses judged"
     bad_body = healthy(clients=[outcome(run, connection(response(ok=False)))])
     assert "differs from what was expected" in failed(scenario, bad_body)["wrong_response"]
     bad_status = healthy(clients=[outcome(run, connection(response(500, ok=False)))])
     assert "status 500, expected 200" in failed(scenario, bad_status)["wrong_response"]
 
 
+def test_every_response_is_judged_not_only_the_first() -> None:
+    run = client("pipelined", requests=20)
+    scenario = Scenario("some_case", "test", (run,))
+    nineteenth_wrong = [response()] * 18 + [response(ok=False), response()]
+    found = failed(scenario, healthy(clients=[outcome(run, connection(*nineteenth_wrong))]))
+    assert "pipelined #0 response 19: body of 13 bytes differs" in found["wrong_response"]
+
+
+def test_bytes_that_are_not_a_response_are_a_wrong_response() -> None:
+    run = client("well_behaved", requests=1)
+    scenario = Scenario("some_case", "test", (run,))
+    garbled = healthy(clients=[outcome(run, connection(response(), protocol_error="bad status line"))])
+    assert "not a valid HTTP response (bad status line)" in failed(scenario, garbled)["wrong_response"]
+
+
 def test_stall_when_responses_are_missing_or_the_client_never_finished() -> None:
-    run = client("pipelined", requests=2, expect=Expect(responses=2))
+    run = client("pipelined", requests=2)
     scenario = Scenario("some_case", "test", (run,))
     short = healthy(clients=[outcome(run, connection(response(), closed_by="deadline", elapsed_s=10.0))])
     assert "1 of 2 responses complete after 10.0 s (closed by deadline)" in failed(scenario, short)["stall"]
@@ -132,15 +116,64 @@ def test_stall_when_responses_are_missing_or_the_client_never_finished() -> None
     assert "a fresh GET / after the case failed" in failed(SCENARIO, after)["stall"]
 
 
+def test_one_of_twenty_pipelined_responses_is_a_stall() -> None:
+    run = client("pipelined", connections=2, requests=20)  # no Expect: the plan says 20 per connection
+    scenario = Scenario("pipelined", "test", (run,))
+    one_of_twenty = outcome(run, connection(*[response()] * 20, index=0),
+                            connection(response(), index=1, closed_by="server_fin"))
+    message = failed(scenario, healthy(clients=[one_of_twenty]))["stall"]
+    assert "pipelined #1: 1 of 20 responses complete" in message
+    assert "21/40 responses (20×2 pipelined)" in message
+    whole = healthy(clients=[answered(run)])
+    assert passed(scenario, whole)["stall"] == "40/40 responses (20×2 pipelined)"
+
+
+def test_a_connect_storm_without_answers_is_a_stall() -> None:
+    run = client("connect_storm", connections=1000, concurrency=50, request=True)
+    scenario = Scenario("connect_storm", "test", (run,))
+    silent = healthy(clients=[answered(run, 0, closed_by="server_fin")])
+    message = failed(scenario, silent)["stall"]
+    assert "connect_storm #0: 0 of 1 responses complete" in message and "(and 999 more)" in message
+    assert "0/1000 responses (1×1000 connect_storm)" in message
+    assert "stall" not in failed(scenario, healthy(clients=[answered(run)]))
+
+
+def test_a_connection_the_client_never_reported_is_a_stall() -> None:
+    run = client("well_behaved", connections=2, requests=1)
+    scenario = Scenario("some_case", "test", (run,))
+    found = failed(scenario, healthy(clients=[outcome(run, connection(response()))]))
+    assert "1 of 2 connections reported" in found["stall"]
+
+
+def test_a_case_may_lower_the_plans_count_explicitly() -> None:
+    run = client("well_behaved", requests=3, expect=Expect(responses=1))
+    scenario = Scenario("some_case", "test", (run,))
+    assert "stall" not in failed(scenario, healthy(clients=[outcome(run, connection(response()))]))
+
+
 def test_slow_canary_on_failures_or_latency() -> None:
     scenario = replace(SCENARIO, canary=True)
-    fast = [CanarySample(t, 0.005) for t in range(20)]
-    assert "slow_canary" not in failed(scenario, healthy(canary=fast))
+    fast = [CanarySample(t, 0.005, keep_alive=t % 2 == 1) for t in range(20)]
+    assert "(10 on kept-alive connections)" in passed(scenario, healthy(canary=fast))["slow_canary"]
     slow = [*fast, CanarySample(21, 2.5)]
     assert "max 2500 ms" in failed(scenario, healthy(canary=slow))["slow_canary"]
     broken = [*fast, CanarySample(21, None, "ConnectionResetError")]
     assert "1 of 21 canary requests failed" in failed(scenario, healthy(canary=broken))["slow_canary"]
     assert "made no request" in failed(scenario, healthy(canary=[]))["slow_canary"]
+
+
+def test_slow_canary_bounds_are_tight() -> None:
+    scenario = replace(SCENARIO, canary=True)
+    sluggish = [CanarySample(t, 0.06) for t in range(20)]  # 60 ms each: a loop that lags
+    assert "p50 60 ms" in failed(scenario, healthy(canary=sluggish))["slow_canary"]
+    one_hiccup = [*[CanarySample(t, 0.005) for t in range(20)], CanarySample(21, 0.6)]
+    assert "max 600 ms" in failed(scenario, healthy(canary=one_hiccup))["slow_canary"]
+
+
+def test_a_wrong_body_on_a_kept_alive_canary_connection_fails() -> None:
+    scenario = replace(SCENARIO, canary=True)
+    samples = [CanarySample(0, 0.005), CanarySample(1, None, "body b'' (0 bytes)", keep_alive=True)]
+    assert "on a kept-alive connection" in failed(scenario, healthy(canary=samples))["slow_canary"]
 
 
 @pytest.mark.parametrize(("closed_by", "elapsed_s", "caught"), [

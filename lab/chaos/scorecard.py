@@ -1,0 +1,99 @@
+"""Case results to tables: the scorecard (case × variant) and the zoo's detection report. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lab.chaos import catalog
+from lab.chaos.checks import CHECK_NAMES
+from lab.chaos.report import CaseResult
+from lab.chaos.zoo import ZOO
+
+CELL = 30
+
+
+def catalog_order(case_id: str) -> int:
+    ids = [s.id for s in catalog.CATALOG]
+    return ids.index(case_id) if case_id in ids else len(ids)
+
+
+def scorecard_json(results: list[CaseResult]) -> dict[str, Any]:
+    return {"target": next((r.target for r in results if r.target), ""),
+            "summary": {outcome: sum(1 for r in results if r.outcome == outcome)
+                        for outcome in ("pass", "fail", "skip", "error")},
+            "cases": [{"id": r.id, "variant": r.variant, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
+                       "messages": list(r.messages), "seed": r.seed, "plan": r.plan,
+                       "responses": None if r.responses_owed is None else {"got": r.responses_got,
+                                                                           "owed": r.responses_owed}}
+                      for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))]}
+
+
+def cell_text(result: CaseResult | None) -> str:
+    """The outcome, failed checks and response counts, e.g. "pass 40/40" or "FAIL stall 1/40"."""
+    if result is None:
+        return "—"
+    text = result.outcome if result.outcome != "fail" else "FAIL " + ",".join(result.failed_checks)
+    return f"{text} {result.counts}" if result.counts and result.outcome in ("pass", "fail") else text
+
+
+def _matrix(results: list[CaseResult], row: Callable[[CaseResult], str], rows: list[str]) -> str:
+    columns = sorted({r.variant for r in results})
+    cells = {(row(r), r.variant): r for r in results}
+    width = max(len(name) for name in rows) + 2
+    lines = [f"{'case':{width}}" + "".join(f"{c:{CELL}}" for c in columns)]
+    for name in rows:
+        line = f"{name:{width}}" + "".join(f"{cell_text(cells.get((name, column))):{CELL}}" for column in columns)
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def scorecard_table(results: list[CaseResult]) -> str:
+    rows = sorted({r.id for r in results}, key=catalog_order)
+    data = scorecard_json(results)
+    counts = ", ".join(f"{count} {outcome}" for outcome, count in data["summary"].items())
+    return f"scorecard: {data['target']}\n{_matrix(results, lambda r: r.id, rows)}\n{counts}"
+
+
+def checks_caught(results: list[CaseResult]) -> dict[str, list[str]]:
+    """For each check, the zoo variants (bugs) it flagged in some case; clean runs are not counted."""
+    caught: dict[str, set[str]] = {check: set() for check in CHECK_NAMES}
+    for result in results:
+        if result.bug is None:
+            continue
+        for check in result.failed_checks:
+            caught.setdefault(check, set()).add(result.bug)
+    return {check: sorted(bugs) for check, bugs in caught.items()}
+
+
+def zoo_json(results: list[CaseResult]) -> dict[str, Any]:
+    variants = []
+    for entry in ZOO:
+        own = [r for r in results if r.bug == entry.bug]
+        failed = sorted({check for r in own for check in r.failed_checks})
+        variants.append({"bug": entry.bug, "trigger": entry.trigger, "ran": bool(own),
+                         "detected": bool(entry.catches & set(failed)), "failed_checks": failed,
+                         "cases": {r.id: list(r.failed_checks) for r in own}, "symptom": entry.symptom})
+    clean = [r for r in results if r.bug is None]
+    ran = [v for v in variants if v["ran"]]
+    return {"detected": sum(1 for v in ran if v["detected"]), "variants_run": len(ran),
+            "score": f"{sum(1 for v in ran if v['detected'])}/{len(ran)}",
+            "clean_false_alarms": [{"id": r.id, "variant": r.variant, "failed_checks": list(r.failed_checks)}
+                                   for r in clean if r.outcome == "fail"],
+            "clean_cases_run": len(clean), "variants": variants, "checks": checks_caught(results)}
+
+
+def zoo_table(results: list[CaseResult]) -> str:
+    data = zoo_json(results)
+    lines = [f"{'bug':20} {'trigger':8} {'detected':9} failed checks (per case)"]
+    for variant in data["variants"]:
+        per_case = "; ".join(f"{case}: {','.join(checks) or 'none'}" for case, checks in variant["cases"].items())
+        lines.append(f"{variant['bug']:20} {variant['trigger']:8} {'yes' if variant['detected'] else 'NO':9} "
+                     f"{per_case or 'not run'}")
+    alarms = data["clean_false_alarms"]
+    lines.append(f"clean server: {data['clean_cases_run']} cases, "
+                 f"{len(alarms)} false alarms" + (f": {alarms}" if alarms else ""))
+    lines.append("checks that fired on a variant:")
+    lines += [f"  {check:17} {', '.join(bugs) or 'NONE'}" for check, bugs in data["checks"].items()]
+    lines.append(f"detection score: {data['score']} variants flagged")
+    return "\n".join(lines)
