@@ -67,7 +67,7 @@ def _crashed_by(client: Callable[[ServerProcess], None]) -> Symptom:
 @_crashed_by
 def reset_mid_request(server: ServerProcess) -> None:
     sock = connect(server.address)
-    sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\npartial")
     server.wait_consumed(sock)
     reset(sock)
 
@@ -75,7 +75,7 @@ def reset_mid_request(server: ServerProcess) -> None:
 @_crashed_by
 def reset_mid_response(server: ServerProcess) -> None:
     sock = connect(server.address)
-    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\n\r\n")
+    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\nHost: t\r\n\r\n")
     wait_until(lambda: (row := server.server_side(sock)) is not None and row[3] > 0, "output queued")
     reset(sock)
 
@@ -85,7 +85,7 @@ def ignore_send_count(server: ServerProcess) -> str | None:
     # A small receive window makes the server's segments small, so its sends come back partial
     # (on loopback a 64 KiB send is otherwise one segment, taken whole or not at all).
     with connect(server.address, rcvbuf=8192) as sock:
-        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nConnection: close\r\n\r\n" % n)
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % n)
         # A slow reader: read nothing until the server's send queue has filled.
         wait_until(lambda: (row := server.server_side(sock)) is not None and row[3] > 1 << 18, "a full send queue")
         data = Reader(sock).until_eof()
@@ -98,7 +98,7 @@ def ignore_send_count(server: ServerProcess) -> str | None:
 def unbounded_headers(server: ServerProcess) -> str | None:
     rss_before = server.rss()
     with connect(server.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n" + (b"X-Pad: " + b"a" * 1000 + b"\r\n") * 6000)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n" + (b"X-Pad: " + b"a" * 1000 + b"\r\n") * 6000)
         server.wait_consumed(sock)
         answered = bool(select.select([sock], [], [], 0)[0])
     grown = server.rss() - rss_before
@@ -120,7 +120,7 @@ def no_timeouts(server: ServerProcess) -> str | None:
 def edge_single_recv(server: ServerProcess) -> str | None:
     body = bytes(range(256)) * 4096  # 1 MiB in one burst: more than one recv per edge
     with connect(server.address) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         try:
             status, _, got = Reader(sock).response(timeout=1.5)
         except TimeoutError:
