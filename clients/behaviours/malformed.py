@@ -101,6 +101,16 @@ def _head_error(host: str, rng: random.Random, size: int) -> bytes:
     return f"HEAD / HTTP/1.1\r\nHost: {host}\r\nBad Field Line\r\n\r\n".encode()
 
 
+DECLARED_BODY_BYTES = 64 << 20  # over any sane body limit (the lab's server: 8 MiB; nginx: 1 MiB)
+
+
+def _body_after_error(host: str, rng: random.Random, size: int) -> bytes:
+    """POST /echo declaring a 64 MiB body, then size_bytes of it: the 413 is sent while the body still
+    arrives, so a server that closes at once (no lingering close) resets it away."""
+    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: {DECLARED_BODY_BYTES}\r\n\r\n"
+    return head.encode() + rng.randbytes(size)
+
+
 # -- RFC 9112 probes that a server must accept: (request, the body it must answer with) -----------------
 
 
@@ -139,6 +149,7 @@ BUILDERS: dict[str, Callable[[str, random.Random, int], bytes]] = {
     "http10_te": _http10_te,
     "te_not_final": _te_not_final,
     "head_error": _head_error,
+    "body_after_error": _body_after_error,
 }
 # Well-formed probes: the request and the body a correct server answers with (checked byte for byte).
 ACCEPTED: dict[str, Callable[[str, random.Random, int], tuple[bytes, bytes]]] = {
@@ -156,9 +167,9 @@ class Malformed(Behaviour):
         "one malformed request (garbage, non-UTF-8 or NUL bytes, a huge header, a header section that "
         "never ends, Content-Length with Transfer-Encoding, negative or conflicting Content-Length, a bad "
         "version; RFC 9112 probes: missing, duplicate or invalid Host, HTTP/1.0 with Transfer-Encoding, "
-        "chunked not final, HEAD of an error) or an RFC 9112 probe a server must accept (absolute-form "
-        "target, query string, a chunked body in 2-byte chunks: answer checked byte for byte), then the "
-        "response read"
+        "chunked not final, HEAD of an error; a body still arriving after its 413) or an RFC 9112 probe "
+        "a server must accept (absolute-form target, query string, a chunked body in 2-byte chunks: "
+        "answer checked byte for byte), then the response read"
     )
     attributes = (
         Attribute(
@@ -172,7 +183,8 @@ class Malformed(Behaviour):
             "size_bytes",
             "bytes",
             65536,
-            "size of the huge header value and of the garbage; body bytes of query_string and tiny_chunks",
+            "size of the huge header value and of the garbage; body bytes of query_string, tiny_chunks and "
+            "body_after_error",
             minimum=1,
             maximum=1 << 26,
         ),

@@ -380,6 +380,8 @@ def check_malformed(variant: str, request: bytes, size: int) -> None:
     elif variant == "te_not_final":
         (value,) = [line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"transfer-")]
         assert value.split(b",")[-1].strip() != b"chunked"
+    elif variant == "body_after_error":
+        assert int(dict(line.split(b": ", 1) for line in headers)[b"Content-Length"]) > len(request) > size
     elif variant == "head_error":
         assert request_line.startswith(b"HEAD ") and any(b":" not in line for line in headers)
     else:
@@ -401,6 +403,7 @@ MALFORMED = [
     "http10_te",
     "te_not_final",
     "head_error",
+    "body_after_error",
 ]
 
 
