@@ -349,10 +349,15 @@ class RequestParser:
             newline = buf.find(b"\n", from_)
             if newline >= 0:
                 self._first_line_len = newline - start
+                # The same limit whether the line came whole or in pieces (found by the fuzzer).
+                if newline - start - (newline > start and buf[newline - 1] == 0x0D) > limits.max_request_line:
+                    raise ProtocolError(414, "request line too long")
             elif len(buf) - start > limits.max_request_line + 1:
                 raise ProtocolError(414, "request line too long")
         self._scan = len(buf)
-        header_bytes = len(buf) - start - self._first_line_len - 1
+        # A CR at the very end may open the empty line that ends the head, which a whole head does
+        # not count: leave it out, so the limit falls the same however the head was split.
+        header_bytes = len(buf) - start - self._first_line_len - 1 - (buf[-1] == 0x0D)
         if self._first_line_len >= 0 and header_bytes > limits.max_header_bytes:
             raise ProtocolError(431, "request headers too large")
         if self._eof:

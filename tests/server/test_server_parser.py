@@ -251,6 +251,10 @@ INVALID: list[tuple[str, bytes, int]] = [
      b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
     # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing: 400 and close (as nginx).
     ("http/1.0 chunked", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    # Found by the fuzzer (tests/server/fuzz_parser.py): the status must not depend on how input is split.
+    ("long request line with its line end", b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nX", 414),
+    ("malformed fields exactly at the header limit",
+     b"GET / HTTP/1.1\r\nHost: t\r\nBad" + b"x" * (400 - 9 - 3 - 2) + b"\r\n\r\n", 400),
     # RFC 9112 3.2: Host is required in HTTP/1.1, once, and must be a valid uri-host[:port].
     ("no host", b"GET / HTTP/1.1\r\n\r\n", 400),
     ("no host, other fields", b"GET / HTTP/1.1\r\nX-Host: t\r\nHostname: t\r\n\r\n", 400),

@@ -117,9 +117,9 @@ def test_a_chunked_body_of_tiny_chunks_costs_about_its_size(server: ServerProces
     body = expected_bytes(size)
     chunks = b"".join(b"2\r\n" + body[i : i + 2] + b"\r\n" for i in range(0, size, 2))
     before = _kib(server, "VmRSS")
-    with connect(server.address) as sock:
+    with connect(server.address, timeout=60) as sock:  # 7 MB of framing: slow on a busy machine
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
-        status, _, got = Reader(sock).response()
+        status, _, got = Reader(sock).response(timeout=60)
     peak = _kib(server, "VmHWM")  # the most the server held at once, the body's whole life included
     assert (status, got) == (200, body)
     # One buffer for the body, its copy for the reply and the reply itself: ~3x, plus reads and slack.
