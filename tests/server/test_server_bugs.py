@@ -341,3 +341,32 @@ def test_empty_bug_environment_means_the_clean_server(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "s", env={"SERVER_BUG": "no_timeouts"}) as server:
         assert server.stats()["bug"] == "no_timeouts"
 
+
+
+def test_the_flags_come_from_the_one_table() -> None:
+    from server.bugs import NONE, TABLE, Bugs
+
+    assert list(BUGS) == [variant.name for variant in TABLE]
+    assert all(variant.source for variant in TABLE)  # every variant says where the mistake comes from
+    for variant in TABLE:
+        bugs = Bugs(variant.name)
+        assert [name for name in BUGS if getattr(bugs, name)] == [variant.name]
+        assert not getattr(NONE, variant.name)
+    with pytest.raises(AttributeError, match="no bug flag"):
+        _ = NONE.no_such_bug
+    with pytest.raises(ValueError, match="unknown bug"):
+        Bugs("no_such_bug")
+
+
+def test_variants_outside_the_hot_path_leave_the_clean_classes_alone() -> None:
+    from server.bugs import Bugs, HostBlindParser, RescanningParser
+    from server.connection import Connection, connection_class
+    from server.http.parser import Limits, RequestParser
+
+    assert connection_class(Bugs()) is Connection
+    assert type(Bugs().parser(Limits())) is RequestParser
+    assert type(Bugs("unbounded_headers").parser(Limits())) is RescanningParser
+    assert type(Bugs("no_host_check").parser(Limits())) is HostBlindParser
+    for name in ("pipeline_drop", "no_linger", "chunk_list", "no_timeouts"):
+        cls = connection_class(Bugs(name))
+        assert cls is not Connection and issubclass(cls, Connection) and "__dict__" not in dir(cls)
