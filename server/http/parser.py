@@ -34,6 +34,7 @@ _HOST = re.compile(
     rb"(?:\[[0-9A-Fa-f:.]+\]|\[[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
     rb"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]{0,5})?"
 )
+_COMMON_HOST = re.compile(rb"[A-Za-z0-9\-._~!$&'()*+,;=]*(?::[0-9]{0,5})?")  # the usual reg-name[:port], fast
 # Absolute-form target (RFC 9112 3.2.2): scheme "://" authority, then path and query.
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)(.*)", re.S)
 _HEADER_NAME = re.compile(_TOKEN)
@@ -498,7 +499,7 @@ class RequestParser:
                 raise ProtocolError(400, "no Host field")
             return None
         assert host is not None
-        if _HOST.fullmatch(host) is None:
+        if _COMMON_HOST.fullmatch(host) is None and _HOST.fullmatch(host) is None:
             raise ProtocolError(400, "invalid Host field")
         return host.decode("ascii")
 
