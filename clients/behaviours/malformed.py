@@ -158,6 +158,11 @@ ACCEPTED: dict[str, Callable[[str, random.Random, int], tuple[bytes, bytes]]] = 
     "tiny_chunks": _tiny_chunks,
 }
 VARIANTS = (*BUILDERS, *ACCEPTED, "endless_headers")
+# What "random" picks from: the original malformations only, so a seed picks what it always picked.
+RANDOM_VARIANTS = (
+    "garbage", "non_utf8", "nul_bytes", "huge_header", "cl_and_te", "negative_cl", "conflicting_cl", "bad_version",
+    "endless_headers",
+)
 
 
 @register
@@ -176,7 +181,8 @@ class Malformed(Behaviour):
             "variant",
             "choice",
             "random",
-            "which malformation; random: seeded per connection",
+            "which malformation or RFC 9112 probe; random: one of the original malformations, seeded per "
+            "connection",
             choices=("random", *VARIANTS),
         ),
         Attribute(
@@ -201,7 +207,7 @@ class Malformed(Behaviour):
 
     def variant(self, context: PlanContext) -> str:
         chosen = self.text("variant")
-        return context.rng.choice(VARIANTS) if chosen == "random" else chosen
+        return context.rng.choice(RANDOM_VARIANTS) if chosen == "random" else chosen
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         variant = self.variant(context)
