@@ -8,7 +8,7 @@ LAB := $(PY) -m lab
 
 .DEFAULT_GOAL := help
 .PHONY: help prepare venv images lab-up lab-down lab-clean lab-status lab-logs test unit chaos zoo repro scorecard \
-	scorecard-nginx lint bench
+	scorecard-nginx lint bench fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,11 @@ scorecard-nginx: prepare ## the catalog against nginx (Debian nginx-light, the l
 
 bench: ## benchmarks: our server vs nginx, uvicorn and asyncio, C10K, the lab's own speed (results/)
 	@bash bench/run.sh $(ARGS)
+
+fuzz: venv ## fuzz the request parser, coverage-guided (atheris): FUZZ_SECONDS=300 by default; corpus in reports/fuzz/
+	@mkdir -p reports/fuzz
+	@$(PY) -m tests.server.fuzz_parser -max_total_time=$(or $(FUZZ_SECONDS),300) -print_final_stats=1 \
+		-artifact_prefix=reports/fuzz/ reports/fuzz/corpus
 
 lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests bench

@@ -131,7 +131,8 @@ def summarize_connection(history: ConnectionHistory) -> dict[str, Any]:
             closed_by, closed_at = event, op.t
             break
     expected = [op.args for op in ops if op.kind == "expect"]
-    responses, protocol_error = parse_responses(stream, ended=closed_by == "server_fin")
+    sent_stream = b"".join(op.data or b"" for op in ops if op.kind == "send")
+    responses, protocol_error = parse_responses(stream, ended=closed_by == "server_fin", sent=sent_stream)
     encoded_responses = []
     for position, response in enumerate(responses):
         digest = sha256_hex(response.body)

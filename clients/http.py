@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import deque
 from dataclasses import dataclass, field
 
 MAX_HEADER_BYTES = 64 * 1024
+# A request line at the start of a line of what was sent: the method of each request, in order.
+_REQUEST_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) [^ \r\n]+ HTTP/[0-9]\.[0-9]\r?$", re.M)
+UNPARSEABLE = 0  # the status of a "response" that is bytes no response can start with
+
+
+def request_methods(sent: bytes) -> list[str]:
+    """The methods of the requests in a sent byte stream, in order (to know which responses have no body)."""
+    return [method.decode("latin-1") for method in _REQUEST_LINE.findall(sent)]
 
 
 def build_request(
@@ -53,7 +63,11 @@ class ResponseReader:
     """Feed it received bytes in any split; it yields responses as they complete.
 
     ``finish()`` at end of input closes a read-until-close body and returns any partial response.
+    ``methods`` are the methods of the requests sent, in order, when known: a response to HEAD has
+    no body whatever its Content-Length (RFC 9110 9.3.2), so a body after it is not a response.
     """
+
+    methods: deque[str] = field(default_factory=deque)
 
     _buffer: bytearray = field(default_factory=bytearray)
     _current: Response | None = None
@@ -132,8 +146,9 @@ class ResponseReader:
         status = int(parts[1])
         self._current = Response(status, headers)
         lowered = {name.lower(): value for name, value in headers}
-        self._chunked = "chunked" in lowered.get("transfer-encoding", "").lower()
-        if status < 200 or status in (204, 304) or self._chunked:
+        head_only = status >= 200 and bool(self.methods) and self.methods.popleft() == "HEAD"
+        self._chunked = not head_only and "chunked" in lowered.get("transfer-encoding", "").lower()
+        if status < 200 or status in (204, 304) or self._chunked or head_only:
             self._remaining = 0
         elif "content-length" in lowered:
             if not lowered["content-length"].isdigit():
@@ -187,14 +202,26 @@ class ResponseReader:
         return response
 
 
-def parse_responses(stream: bytes, ended: bool) -> tuple[list[Response], str | None]:
-    """All responses in a received byte stream (pure); ``ended`` when the server closed it."""
-    reader = ResponseReader()
+def parse_responses(stream: bytes, ended: bool, sent: bytes = b"") -> tuple[list[Response], str | None]:
+    """All responses in a received byte stream (pure); ``ended`` when the server closed it.
+
+    ``sent`` is what the client sent, for the methods of its requests (HEAD: no body). Bytes after
+    the last response that cannot start one (a body after a HEAD response, garbage), or that a
+    closed stream leaves unparsed, become a response with status ``UNPARSEABLE`` (0), so a check
+    that judges statuses sees them.
+    """
+    reader = ResponseReader(methods=deque(request_methods(sent)))
     responses = reader.feed(stream)
-    if ended:
+    leftover = bytes(reader._buffer) if reader._current is None else b""
+    if leftover and not b"HTTP/".startswith(leftover[:5]):  # whether or not the stream ended
+        responses.append(Response(UNPARSEABLE, [], leftover))
+        reader.error = reader.error or f"{len(leftover)} bytes that start no response"
+    elif ended:
         last = reader.finish()
         if last is not None:
             responses.append(last)
+        elif reader.error is not None and leftover:
+            responses.append(Response(UNPARSEABLE, [], leftover))
     else:
         partial = reader.partial()
         if partial is not None:

@@ -1,53 +1,259 @@
-"""The bug zoo: classic epoll-server mistakes, one per variant, selected with --bug NAME.
+"""The bug zoo: classic event-loop server mistakes, one per variant, selected with --bug NAME.
 
-The clean code path is the default. Each deviation point in the code is guarded by
-``bugs.<name>`` and commented ``# BUG ZOO: <name>`` so the variants are easy to find and
-everything else stays identical.
+One table (``TABLE``) lists every variant: its name, what goes wrong, where real servers shipped
+the same mistake, and how it is put into the server. A variant is one of:
+
+- a parser subclass (``parser``), so the sans-I/O parser itself carries no zoo switch;
+- a connection mixin (``connection``), put in front of ``Connection`` by ``connection_class``,
+  so the clean connection's hot path carries no check for it;
+- a flag checked where the mistake lives (``bugs.<name>``, commented ``# BUG ZOO: <name>``), for
+  the few that sit inside a loop no method boundary separates.
+
+The flags are derived from the table: ``Bugs(name).<variant>`` is True for the selected one only.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import select
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
-BUGS: Final = {
-    "no_eof_check": "recv returning b'' is not treated as end of input: CPU spin and CLOSE_WAIT",
-    "leak_on_disconnect": "closed connections are unregistered but their sockets never closed",
-    "unguarded_io": "ECONNRESET/EPIPE/ENOTCONN from recv, send and shutdown crash the server",
-    "ignore_send_count": "send()'s return value is ignored: large responses to slow readers are truncated",
-    "unbounded_headers": "no header size limit, and the whole buffer is rescanned on every read",
-    "no_timeouts": "no header, idle or write timeouts",
-    "edge_single_recv": "edge-triggered mode reads once per event instead of until EAGAIN",
-    "emfile_ignored": "EMFILE on accept is caught and ignored: the loop spins",
-}
+from server.http.parser import Limits, RequestParser
+
+if TYPE_CHECKING:
+    from server.connection import Connection
+
+    _Mixin = Connection
+else:
+    _Mixin = object
+
+_EPOLLOUT: Final = select.EPOLLOUT
+_HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+
+
+# -- parser variants --------------------------------------------------------------------------------
+
+
+class RescanningParser(RequestParser):
+    """unbounded_headers: every read searches the whole head again (quadratic in its size)."""
+
+    __slots__ = ()
+
+    def receive_data(self, data: bytes) -> None:
+        super().receive_data(data)
+        self._scan = self._pos  # forget where the last search stopped
+
+
+class HostBlindParser(RequestParser):
+    """no_host_check: Host is neither required, nor counted, nor validated."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _check_host(host: bytes | None, hosts: int, version: str) -> str | None:
+        return None if host is None else host.decode("latin-1")
+
+
+# -- connection variants (mixins in front of Connection) ----------------------------------------------
+
+
+class _NoTimeouts(_Mixin):
+    __slots__ = ()
+
+    def _settle(self) -> None:
+        super()._settle()
+        self.deadline = None
+
+
+class _PipelineDrop(_Mixin):
+    __slots__ = ()
+
+    def _respond(self) -> None:
+        super()._respond()
+        parser = self._parser  # the read buffer is "reset" after each request, whatever it still held
+        parser._buf = b""
+        parser._pos = parser._scan = 0
+
+
+class _EpolloutIdle(_Mixin):
+    __slots__ = ()
+
+    def event_mask(self) -> int:
+        return super().event_mask() | _EPOLLOUT  # writability wanted even with nothing to write
+
+
+class _HupClosesNow(_Mixin):
+    __slots__ = ()
+
+    def handle_event(self, events: int, now: float) -> None:
+        if events & _HANGUP:
+            self._abort("hup")  # without reading what the peer sent before its FIN
+            return
+        super().handle_event(events, now)
+
+
+class _IdleFromAccept(_Mixin):
+    __slots__ = ()
+
+    def _settle(self) -> None:
+        super()._settle()
+        idle = not (self._lingering or self._out or self._pending or self._fresh or self._parser.in_progress)
+        if idle:
+            self.deadline = self.opened_at + self.settings.idle_timeout
+
+
+class _NoBackpressure(_Mixin):
+    __slots__ = ()
+
+    def _backlogged(self) -> bool:
+        return False
+
+    def _wants_input(self) -> bool:
+        if self._peer_eof:
+            return False
+        return self._lingering or (self._need_data and not self._closing)
+
+
+class _NoLinger(_Mixin):
+    __slots__ = ()
+
+    def _finish_if_done(self, now: float) -> None:
+        if self._closing and not (self._out or self._pending or self._hangup):
+            self._abort(self._close_as or "eof")  # close() with the rest of the request unread: RST
+            return
+        super()._finish_if_done(now)
+
+
+class ChunkList(bytearray):
+    """chunk_list: the body kept as a list of the chunks it arrived in (an object per chunk)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+
+    def __iadd__(self, data: object) -> ChunkList:
+        assert isinstance(data, bytes)
+        self.chunks.append(data)
+        return self
+
+    def __len__(self) -> int:
+        return sum(map(len, self.chunks))
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class _ChunkListBody(_Mixin):
+    __slots__ = ()
+
+    def _new_body(self) -> bytearray:
+        return ChunkList()
+
+
+class _HeadErrorBody(_Mixin):
+    __slots__ = ()
+
+    def _fail(self, status: int, reason: str, head_only: bool = False) -> None:
+        super()._fail(status, reason, False)
+
+
+# The first zoo (issue 6) was built from the textbook list of epoll mistakes; a source is given where
+# one was checked, else ORIGINAL says so.
+ORIGINAL: Final = "first zoo (issue 6): textbook epoll mistake, no single source checked"
+
+# -- the table ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    summary: str
+    source: str  # where a real server shipped the same mistake
+    parser: type[RequestParser] | None = None
+    connection: type | None = None  # a mixin put in front of Connection
+
+
+TABLE: Final = (
+    Variant("no_eof_check", "recv returning b'' is not treated as end of input: CPU spin and CLOSE_WAIT",
+            "nodejs/node#11307 (100% CPU with sockets idling in CLOSE_WAIT)"),
+    Variant("leak_on_disconnect", "closed connections are unregistered but their sockets never closed",
+            ORIGINAL),
+    Variant("unguarded_io", "ECONNRESET/EPIPE/ENOTCONN from recv, send and shutdown crash the server",
+            ORIGINAL),
+    Variant("ignore_send_count", "send()'s return value is ignored: large responses to slow readers are truncated",
+            ORIGINAL),
+    Variant("unbounded_headers", "no header size limit, and the whole buffer is rescanned on every read",
+            ORIGINAL, parser=RescanningParser),
+    Variant("no_timeouts", "no header, idle or write timeouts",
+            ORIGINAL, connection=_NoTimeouts),
+    Variant("edge_single_recv", "edge-triggered mode reads once per event instead of until EAGAIN",
+            "memcached/memcached#476 (edge-triggered: act only after EAGAIN)"),
+    Variant("emfile_ignored", "EMFILE on accept is caught and ignored: the loop spins",
+            "sozu-proxy/sozu#82 (listener stays readable when no fd is left: CPU load for nothing)"),
+    # -- the second zoo (issue 10) ------------------------------------------------------------------
+    Variant("pipeline_drop", "the read buffer is emptied after each request: pipelined requests are lost",
+            "yhirose/cpp-httplib#1271 (pipelined requests dropped if in the same TCP frame); "
+            "warmcat/libwebsockets#638 (rx buffer cleared after the first pipelined request)",
+            connection=_PipelineDrop),
+    Variant("epollout_idle", "EPOLLOUT stays registered with nothing to send: level mode wakes up forever",
+            "libuv/libuv#3671 (uv__drain does not stop POLLOUT: 100% CPU; fixed by libuv#3675); "
+            "obgm/libcoap#551 (EPOLLOUT left enabled after connect: spin)",
+            connection=_EpolloutIdle),
+    Variant("accept_once", "one accept per listener event: edge mode leaves the rest of the backlog waiting",
+            "tokio-rs/mio#845 (edge-triggered listener, one accept per event: connections not accepted); "
+            "memcached/memcached#476"),
+    Variant("hup_closes_now", "EPOLLRDHUP/HUP closes at once without reading or answering what was sent",
+            "netty/netty#3729 (read all pending data when EPOLLRDHUP is received, else data is lost); "
+            "netty/netty#4325 (EPOLLRDHUP and EPOLLIN together)",
+            connection=_HupClosesNow),
+    Variant("idle_from_accept", "the keep-alive deadline runs from accept, not from the last activity",
+            "sanic-org/sanic#128 (requests forcibly closed 60 s after the connection opens); "
+            "http-kit/http-kit#481 (connect timeout instead of idle timeout on a reused connection)",
+            connection=_IdleFromAccept),
+    Variant("no_backpressure", "reads and queues responses however much output is waiting: memory grows",
+            "spray/spray-can#23 (stop reading at a pipelining limit: back pressure); "
+            "anmonteiro/httpun#40 (no read back pressure: out of memory)",
+            connection=_NoBackpressure),
+    Variant("no_linger", "close() right after an error response while the body still arrives: RST, not the 4xx",
+            "cherrypy/cherrypy#622 (client may not receive output if the request body is not read); "
+            "libevent/libevent#321 (max body size and reset connections); rwf2/Rocket#2783",
+            connection=_NoLinger),
+    Variant("chunk_list", "a chunked body kept as a list of chunk objects: 2-byte chunks cost ~20x the body",
+            "apache/pekko-http#1195 (millions of 1-byte chunks); h2o/picohttpparser#81; "
+            "epoll-lab issue 10 (this server: 2 MB body in 2-byte chunks, 19.8 -> 55.6 MiB)",
+            connection=_ChunkListBody),
+    Variant("no_host_check", "HTTP/1.1 without Host, two Hosts or an invalid Host are served (RFC 9112 3.2)",
+            "golang/go#13624; nodejs/node#39033; aspnet/KestrelHttpServer#839 (requests without Host accepted)",
+            parser=HostBlindParser),
+    Variant("head_error_body", "error responses to HEAD carry a body (RFC 9110 9.3.2)",
+            "h2o/h2o#300 (HEAD response has a body, 404 included); nghttp2/nghttp2#2144 "
+            "(nghttpx: no error body for HEAD); arangodb/arangodb#193",
+            connection=_HeadErrorBody),
+)
+BY_NAME: Final = {variant.name: variant for variant in TABLE}
+BUGS: Final = {variant.name: variant.summary for variant in TABLE}
 
 
 class Bugs:
-    """Which deviation is active; every flag is False for the real server."""
-
-    __slots__ = (
-        "edge_single_recv",
-        "emfile_ignored",
-        "ignore_send_count",
-        "leak_on_disconnect",
-        "name",
-        "no_eof_check",
-        "no_timeouts",
-        "unbounded_headers",
-        "unguarded_io",
-    )
+    """Which deviation is active. One boolean attribute per variant in ``TABLE``, set in ``__init__``;
+    every one is False for the real server."""
 
     def __init__(self, name: str | None = None) -> None:
-        if name is not None and name not in BUGS:
-            raise ValueError(f"unknown bug {name!r}; known: {', '.join(BUGS)}")
+        if name is not None and name not in BY_NAME:
+            raise ValueError(f"unknown bug {name!r}; known: {', '.join(BY_NAME)}")
         self.name = name
-        self.no_eof_check = name == "no_eof_check"
-        self.leak_on_disconnect = name == "leak_on_disconnect"
-        self.unguarded_io = name == "unguarded_io"
-        self.ignore_send_count = name == "ignore_send_count"
-        self.unbounded_headers = name == "unbounded_headers"
-        self.no_timeouts = name == "no_timeouts"
-        self.edge_single_recv = name == "edge_single_recv"
-        self.emfile_ignored = name == "emfile_ignored"
+        self.variant = BY_NAME.get(name) if name is not None else None
+        for variant in TABLE:
+            setattr(self, variant.name, variant.name == name)
+
+    def __getattr__(self, attr: str) -> bool:
+        """Only reached for a name that is no flag (flags are plain attributes): say so."""
+        raise AttributeError(f"no bug flag {attr!r}; known: {', '.join(BY_NAME)}")
+
+    def parser(self, limits: Limits) -> RequestParser:
+        if self.variant is not None and self.variant.parser is not None:
+            return self.variant.parser(limits)
+        return RequestParser(limits)
 
 
 NONE: Final = Bugs()

@@ -18,7 +18,7 @@ from typing import Final
 
 from server.bugs import Bugs
 from server.config import Config
-from server.connection import EPOLLET, EPOLLIN, Connection, Settings
+from server.connection import EPOLLET, EPOLLIN, Connection, Settings, connection_class
 from server.http.parser import Limits
 from server.log import EventLog
 from server.routes import Router
@@ -73,6 +73,7 @@ class Server:
             tcp_cork=config.tcp_cork,
             bugs=self.bugs,
         )
+        self.connection_class = connection_class(self.bugs)
         self.log = log or EventLog(None)
         self.listener: socket.socket | None = listener
         self.listen_fd = listener.fileno()
@@ -215,7 +216,8 @@ class Server:
         listener = self.listener
         if listener is None or self._accept_paused_until is not None:
             return
-        for _ in range(ACCEPT_BUDGET):
+        budget = 1 if self.bugs.accept_once else ACCEPT_BUDGET  # BUG ZOO: accept_once
+        for _ in range(budget):
             try:
                 sock, addr = listener.accept()
             except BlockingIOError:
@@ -232,13 +234,14 @@ class Server:
                 self._pause_accept(now)  # ENOBUFS, ENOMEM: back off instead of spinning
                 return
             self._add(sock, addr, now)
-        self._listener_ready = self.edge  # budget ran out: level mode is told again, edge is not
+        # Budget ran out: level mode is told again, edge is not. BUG ZOO: accept_once waits for a new edge.
+        self._listener_ready = self.edge and not self.bugs.accept_once
 
     def _add(self, sock: socket.socket, addr: object, now: float) -> None:
         sock.setblocking(False)
         if self.config.tcp_nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Connection(sock, self.settings, self.router, self.stats, now)
+        conn = self.connection_class(sock, self.settings, self.router, self.stats, now)
         if self.log.enabled and isinstance(addr, tuple):
             conn.peer = f"{addr[0]}:{addr[1]}"
         self.conns[conn.fd] = conn

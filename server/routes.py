@@ -57,10 +57,10 @@ class Router:
 
     def wants_body(self, request: Request) -> bool:
         """Only /echo keeps the body; other routes let the connection drop it as it arrives."""
-        return request.method == "POST" and request.target == "/echo"
+        return request.method == "POST" and path_of(request.target) == "/echo"
 
-    def handle(self, request: Request, body: bytes) -> Reply:
-        if request.target == "/":
+    def handle(self, request: Request, body: bytes | bytearray) -> Reply:
+        if request.target == "/" or path_of(request.target) == "/":
             key = (request.method, request.keep_alive, request.version)
             reply = self._root.get(key)
             if reply is None:
@@ -68,9 +68,9 @@ class Router:
             return reply
         return self._route(request, body)
 
-    def _route(self, request: Request, body: bytes) -> Reply:
+    def _route(self, request: Request, body: bytes | bytearray) -> Reply:
         method = request.method
-        target = request.target
+        target = path_of(request.target)
         keep_alive = request.keep_alive
         http10 = request.version == "1.0"
         head_only = method == "HEAD"
@@ -82,7 +82,7 @@ class Router:
             if target == "/__lab/stats":
                 return self._ok(self._stats_json(), keep_alive, http10, head_only, "application/json")
         elif method == "POST" and target == "/echo":
-            return self._ok(body, keep_alive, http10, False, "application/octet-stream")
+            return self._ok(bytes(body), keep_alive, http10, False, "application/octet-stream")
         allowed = _allowed(target)
         if allowed:
             return self._status(405, keep_alive, http10, head_only, (("Allow", allowed),))
@@ -113,6 +113,12 @@ class Router:
         if n <= _CHUNK:
             return Reply(head, pattern(0, n))
         return Reply(head, stream=pattern_stream(n))
+
+
+def path_of(target: str) -> str:
+    """The target without its query: routes match on the path alone (``/?x=1`` is ``/``)."""
+    query = target.find("?")
+    return target if query < 0 else target[:query]
 
 
 def _allowed(target: str) -> str:

@@ -1,13 +1,20 @@
-"""Requests no correct server may accept as they are."""
+"""Requests no correct server may accept as they are, and RFC 9112 probes (issue 10).
+
+The probes are requests at the edge of the protocol: malformed ones that RFC 9112 requires a server
+to reject (a 4xx, then close), and well-formed ones that it requires a server to accept (a 200 with
+a body the client knows byte for byte).
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
 
+from clients.behaviours.common import HELLO
 from clients.behaviours.slow import endless_header_lines
+from clients.http import byte_pattern, sha256_hex
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
-from clients.steps import Close, Pause, ReadResponses, Send, Step
+from clients.steps import Close, Expect, Pause, ReadResponses, Send, Step
 
 BAD_VERSIONS = ("HTTP/9.9", "HTTP/1.1x", "HTTP/", "HTTQ/1.1", "http/1.1", "HTTP/1.1 extra")
 
@@ -52,6 +59,80 @@ def _bad_version(host: str, rng: random.Random, size: int) -> bytes:
     return f"GET / {rng.choice(BAD_VERSIONS)}\r\nHost: {host}\r\n\r\n".encode()
 
 
+# -- RFC 9112 probes that a server must reject -----------------------------------------------------
+
+
+def _missing_host(host: str, rng: random.Random, size: int) -> bytes:
+    """3.2: an HTTP/1.1 request without Host: 400."""
+    return b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+
+def _duplicate_host(host: str, rng: random.Random, size: int) -> bytes:
+    """3.2: two Host field lines: 400."""
+    return f"GET / HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\n\r\n".encode()
+
+
+INVALID_HOSTS = ("exa mple", "user@example", "example/path", "example:80x", "example:1:2", "[::1", "ex%zzample")
+
+
+def _invalid_host(host: str, rng: random.Random, size: int) -> bytes:
+    """3.2: a Host that is no uri-host[:port] (seeded: a space, userinfo, a path, a bad port...): 400."""
+    return f"GET / HTTP/1.1\r\nHost: {rng.choice(INVALID_HOSTS)}\r\n\r\n".encode()
+
+
+def _http10_te(host: str, rng: random.Random, size: int) -> bytes:
+    """6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing: 400 and close (nginx: 400)."""
+    return (
+        f"POST /echo HTTP/1.0\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        "5\r\nhello\r\n0\r\n\r\n"
+    ).encode()
+
+
+def _te_not_final(host: str, rng: random.Random, size: int) -> bytes:
+    """6.3: chunked not the final transfer coding leaves the length unknown: 400 and close."""
+    codings = rng.choice(("chunked, identity", "identity", "chunked, gzip"))
+    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: {codings}\r\n\r\n"
+    return head.encode() + b"5\r\nhello\r\n0\r\n\r\n"
+
+
+def _head_error(host: str, rng: random.Random, size: int) -> bytes:
+    """RFC 9110 9.3.2: HEAD with a malformed field line gets a 400 with no body (a body shows as a
+    protocol error: bytes after the response)."""
+    return f"HEAD / HTTP/1.1\r\nHost: {host}\r\nBad Field Line\r\n\r\n".encode()
+
+
+DECLARED_BODY_BYTES = 64 << 20  # over any sane body limit (the lab's server: 8 MiB; nginx: 1 MiB)
+
+
+def _body_after_error(host: str, rng: random.Random, size: int) -> bytes:
+    """POST /echo declaring a 64 MiB body, then size_bytes of it: the 413 is sent while the body still
+    arrives, so a server that closes at once (no lingering close) resets it away."""
+    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: {DECLARED_BODY_BYTES}\r\n\r\n"
+    return head.encode() + rng.randbytes(size)
+
+
+# -- RFC 9112 probes that a server must accept: (request, the body it must answer with) -----------------
+
+
+def _absolute_form(host: str, rng: random.Random, size: int) -> tuple[bytes, bytes]:
+    """3.2.2: an absolute-form target is accepted; the route is its path."""
+    return f"GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode(), HELLO
+
+
+def _query_string(host: str, rng: random.Random, size: int) -> tuple[bytes, bytes]:
+    """A query string does not change the route: GET /bytes/N?q is GET /bytes/N."""
+    request = f"GET /bytes/{size}?x={rng.randrange(1000)}&y HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    return request.encode(), byte_pattern(size)
+
+
+def _tiny_chunks(host: str, rng: random.Random, size: int) -> tuple[bytes, bytes]:
+    """A chunked POST /echo of size_bytes in 2-byte chunks (7 wire bytes per 2 body bytes)."""
+    body = rng.randbytes(size)
+    chunks = b"".join(b"%x\r\n%b\r\n" % (len(body[i : i + 2]), body[i : i + 2]) for i in range(0, size, 2))
+    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    return head.encode() + chunks + b"0\r\n\r\n", body
+
+
 # Each builder gets the Host value, the connection's random source and the size attribute.
 BUILDERS: dict[str, Callable[[str, random.Random, int], bytes]] = {
     "garbage": _garbage,
@@ -62,8 +143,26 @@ BUILDERS: dict[str, Callable[[str, random.Random, int], bytes]] = {
     "negative_cl": _negative_cl,
     "conflicting_cl": _conflicting_cl,
     "bad_version": _bad_version,
+    "missing_host": _missing_host,
+    "duplicate_host": _duplicate_host,
+    "invalid_host": _invalid_host,
+    "http10_te": _http10_te,
+    "te_not_final": _te_not_final,
+    "head_error": _head_error,
+    "body_after_error": _body_after_error,
 }
-VARIANTS = (*BUILDERS, "endless_headers")
+# Well-formed probes: the request and the body a correct server answers with (checked byte for byte).
+ACCEPTED: dict[str, Callable[[str, random.Random, int], tuple[bytes, bytes]]] = {
+    "absolute_form": _absolute_form,
+    "query_string": _query_string,
+    "tiny_chunks": _tiny_chunks,
+}
+VARIANTS = (*BUILDERS, *ACCEPTED, "endless_headers")
+# What "random" picks from: the original malformations only, so a seed picks what it always picked.
+RANDOM_VARIANTS = (
+    "garbage", "non_utf8", "nul_bytes", "huge_header", "cl_and_te", "negative_cl", "conflicting_cl", "bad_version",
+    "endless_headers",
+)
 
 
 @register
@@ -72,21 +171,26 @@ class Malformed(Behaviour):
     summary = (
         "one malformed request (garbage, non-UTF-8 or NUL bytes, a huge header, a header section that "
         "never ends, Content-Length with Transfer-Encoding, negative or conflicting Content-Length, a bad "
-        "version), then the response read"
+        "version; RFC 9112 probes: missing, duplicate or invalid Host, HTTP/1.0 with Transfer-Encoding, "
+        "chunked not final, HEAD of an error; a body still arriving after its 413) or an RFC 9112 probe "
+        "a server must accept (absolute-form target, query string, a chunked body in 2-byte chunks: "
+        "answer checked byte for byte), then the response read"
     )
     attributes = (
         Attribute(
             "variant",
             "choice",
             "random",
-            "which malformation; random: seeded per connection",
+            "which malformation or RFC 9112 probe; random: one of the original malformations, seeded per "
+            "connection",
             choices=("random", *VARIANTS),
         ),
         Attribute(
             "size_bytes",
             "bytes",
             65536,
-            "size of the huge header value and of the garbage",
+            "size of the huge header value and of the garbage; body bytes of query_string, tiny_chunks and "
+            "body_after_error",
             minimum=1,
             maximum=1 << 26,
         ),
@@ -103,7 +207,7 @@ class Malformed(Behaviour):
 
     def variant(self, context: PlanContext) -> str:
         chosen = self.text("variant")
-        return context.rng.choice(VARIANTS) if chosen == "random" else chosen
+        return context.rng.choice(RANDOM_VARIANTS) if chosen == "random" else chosen
 
     def expected_responses(self) -> int | None:
         # A rejection is owed, except to a head that never ends (cut off) or a seeded mix of both.
@@ -115,6 +219,11 @@ class Malformed(Behaviour):
             for line in endless_header_lines(context):
                 yield Send(line)
                 yield Pause(self.seconds("interval_ms"))
-        yield Send(BUILDERS[variant](context.host, context.rng, self.int("size_bytes")))
+        if variant in ACCEPTED:
+            request, body = ACCEPTED[variant](context.host, context.rng, self.int("size_bytes"))
+            yield Expect(len(body), sha256_hex(body))
+            yield Send(request)
+        else:
+            yield Send(BUILDERS[variant](context.host, context.rng, self.int("size_bytes")))
         yield ReadResponses(1)
         yield Close()

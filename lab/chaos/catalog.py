@@ -11,6 +11,7 @@ from lab.chaos.scenario import (
     GRACE_S,
     HEADER_TIMEOUT_S,
     IDLE_TIMEOUT_S,
+    OK,
     REJECTED,
     WRITE_TIMEOUT_S,
     DisconnectClients,
@@ -171,6 +172,44 @@ CATALOG: tuple[Scenario, ...] = (
              (client("slow_reader", response_bytes=MiB, rcvbuf_bytes=65536, read_bytes=16384, read_interval_ms=40,
                      max_duration_s=20),),
              fault=StopTarget(deadline_s=10)),
+)
+
+# -- RFC 9112 probes (issue 10) -------------------------------------------------------------------------
+# MUST-level rules: malformed requests get the status the RFC names (then a close); well-formed edge
+# cases get a 200 with a body checked byte for byte.
+BAD_REQUEST = Expect(responses=1, statuses=frozenset({400}))
+TINY_CHUNKS_BODY_BYTES = 2_000_000
+CATALOG += (
+    Scenario("rfc_host", "HTTP/1.1 without Host, with two Hosts, with an invalid Host: 400 (RFC 9112 3.2)",
+             tuple(client("malformed", variant=variant, expect=BAD_REQUEST)
+                   for variant in ("missing_host", "duplicate_host", "invalid_host"))),
+    Scenario("rfc_transfer_encoding", "Transfer-Encoding in HTTP/1.0 (6.1), chunked not final (6.3): 400 and close",
+             tuple(client("malformed", variant=variant, expect=BAD_REQUEST)
+                   for variant in ("http10_te", "te_not_final"))),
+    Scenario("rfc_head_error", "HEAD with a malformed field line: a 400 with no body (RFC 9110 9.3.2)",
+             (client("malformed", variant="head_error", expect=BAD_REQUEST),)),
+    Scenario("rfc_absolute_form", "an absolute-form target is accepted and routed on its path (RFC 9112 3.2.2)",
+             (client("malformed", variant="absolute_form", expect=OK),)),
+    Scenario("rfc_query_string", "GET /bytes/N?query routes like /bytes/N",
+             (client("malformed", variant="query_string", size_bytes=1000, expect=OK),)),
+    # A correct server holds the body once (plus its echo): ~3x 2 MB, plus read buffers. A list of
+    # 2-byte chunk objects costs ~18x the body (issue 10: 19.8 -> 55.6 MiB), well over the bound.
+    Scenario("tiny_chunks", "a 2 MB chunked POST /echo in 2-byte chunks (7 MB on the wire), echoed byte for byte",
+             (client("malformed", variant="tiny_chunks", size_bytes=TINY_CHUNKS_BODY_BYTES, max_duration_s=30,
+                     expect=OK),),
+             limits=Limits(max_rss_growth_bytes=16 * MiB)),
+    # -- the second zoo's cases (issue 10) -----------------------------------------------------------------
+    Scenario("body_after_error", "a body still arriving after its 413: lingering close delivers the 413, not an RST",
+             (client("malformed", variant="body_after_error", size_bytes=4 * MiB, max_duration_s=15,
+                     expect=Expect(responses=1, statuses=frozenset({413}))),)),
+    # 2,000 requests for 64 KiB each in one write: 125 MiB of responses. A server that stops reading
+    # while output is queued holds a few hundred KiB; one that parses on holds them all.
+    Scenario("pipelined_large_responses", "2,000 pipelined GET /bytes/65536 in one write, all answered",
+             (client("pipelined", requests=2000, path="/bytes/65536", max_duration_s=30),),
+             limits=Limits(max_rss_growth_bytes=32 * MiB)),
+    # Five requests 1.5 s apart: never idle for the 5 s keep-alive deadline, but 7.5 s from accept.
+    Scenario("keepalive_pauses", "a keep-alive sequence of 5 requests with 1.5 s pauses (idle deadline 5 s)",
+             (client("well_behaved", connections=2, requests=5, pause_ms=1500, max_duration_s=15),)),
 )
 
 BY_ID = {scenario.id: scenario for scenario in CATALOG}

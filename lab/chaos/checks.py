@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab.chaos.history import CaseHistory, CpuWindow
-from lab.chaos.scenario import Scenario, StopTarget
+from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
                "wrong_response", "stall", "slow_canary", "no_timeout")
@@ -305,7 +305,9 @@ def _states(history: CaseHistory) -> str:
 
 
 def _statuses(allowed: frozenset[int]) -> str:
-    return "200" if allowed == frozenset({200}) else "a 4xx or 501/505" if 400 in allowed else str(sorted(allowed))
+    if allowed == ERROR_STATUSES:
+        return "a 4xx or 501/505"
+    return " or ".join(str(status) for status in sorted(allowed))
 
 
 def _first(problems: list[str]) -> str:

@@ -36,6 +36,27 @@ ZOO: tuple[ZooEntry, ...] = (
              "one recv() per edge leaves bytes unread with no new edge coming: requests hang"),
     ZooEntry("emfile_ignored", "level", ("fd_exhaustion",), frozenset({"cpu_spin"}),
              "EMFILE on accept is swallowed: the listening socket stays readable and the loop spins at 100%"),
+    # -- the second zoo (issue 10); sources are cited in server/bugs.py ------------------------------------
+    ZooEntry("pipeline_drop", "level", ("pipelined", "fast_sender"), frozenset({"stall", "wrong_response"}),
+             "the read buffer is emptied after each request: 1 of 20 pipelined requests is answered"),
+    ZooEntry("epollout_idle", "level", ("fd_exhaustion", "idle_connections_2000"), frozenset({"cpu_spin"}),
+             "EPOLLOUT registered with nothing to send: every held connection wakes the loop, which spins"),
+    ZooEntry("accept_once", "edge", ("connect_storm",), frozenset({"stall", "slow_canary"}),
+             "one accept per edge: a burst leaves connections in the backlog until another one arrives"),
+    ZooEntry("hup_closes_now", "level", ("half_close",), frozenset({"stall", "wrong_response"}),
+             "a request followed by SHUT_WR is closed unanswered (or reset): the half-closed client loses it"),
+    ZooEntry("idle_from_accept", "level", ("keepalive_pauses",), frozenset({"stall"}),
+             "the keep-alive deadline counts from accept: a busy connection is cut off after 5 s"),
+    ZooEntry("no_backpressure", "level", ("pipelined_large_responses",), frozenset({"memory_growth"}),
+             "responses are queued however much output waits: 2,000 pipelined 64 KiB GETs hold 125 MiB"),
+    ZooEntry("no_linger", "edge", ("body_after_error",), frozenset({"stall", "wrong_response"}),
+             "the 413 is followed by close() with the body still arriving: an RST instead of the 413"),
+    ZooEntry("chunk_list", "level", ("tiny_chunks",), frozenset({"memory_growth"}),
+             "a chunked body kept as a list of 2-byte objects: a 2 MB body costs ~36 MiB"),
+    ZooEntry("no_host_check", "level", ("rfc_host",), frozenset({"wrong_response"}),
+             "requests without Host, with two, or with an invalid one are served with 200"),
+    ZooEntry("head_error_body", "edge", ("rfc_head_error",), frozenset({"wrong_response"}),
+             "the 400 to a HEAD request carries a body: bytes where no response may be"),
 )
 
 BY_BUG = {entry.bug: entry for entry in ZOO}

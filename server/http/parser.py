@@ -27,8 +27,16 @@ _HEAD = re.compile(
 _WHOLE_HEAD = re.compile(_HEAD.pattern + rb"\r?\n")  # and the empty line that ends it
 # The fields that frame the body or control the connection, found without touching the others.
 _FRAMING_FIELD = re.compile(
-    rb"^(content-length|transfer-encoding|connection|expect):(" + _FIELD_VALUE + rb")\r?$", re.I | re.M
+    rb"^(content-length|transfer-encoding|connection|expect|host):(" + _FIELD_VALUE + rb")\r?$", re.I | re.M
 )
+# RFC 9112 3.2 / RFC 3986 3.2.2: Host = uri-host [ ":" port ]; empty is allowed (no authority).
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|\[[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
+    rb"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]{0,5})?"
+)
+_COMMON_HOST = re.compile(rb"[A-Za-z0-9\-._~!$&'()*+,;=]*(?::[0-9]{0,5})?")  # the usual reg-name[:port], fast
+# Absolute-form target (RFC 9112 3.2.2): scheme "://" authority, then path and query.
+_ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)(.*)", re.S)
 _HEADER_NAME = re.compile(_TOKEN)
 _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _HEAD_END = re.compile(rb"\n\r?\n")
@@ -41,6 +49,8 @@ _VERSIONS: Final = {b"1.1": "1.1", b"1.0": "1.0"}
 _CONTENT_LENGTH: Final = b"content-length"
 _TRANSFER_ENCODING: Final = b"transfer-encoding"
 _CONNECTION: Final = b"connection"
+_HOST_FIELD: Final = b"host"
+_CHUNKED: Final = b"chunked"
 _CR_LF: Final = (0x0D, 0x0A)
 _EMPTY: Final = b""
 
@@ -52,6 +62,7 @@ class ProtocolError(Exception):
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
+        self.method: str | None = None  # the request's method when it was known (HEAD: no error body)
 
 
 class IncompleteMessage(ProtocolError):
@@ -65,8 +76,8 @@ class Request:
     """A request head. ``headers`` (lower-cased names, stripped values) is built on first use."""
 
     __slots__ = (
-        "_fields_at", "_fields_end", "_head", "_headers", "content_length", "expect_continue", "keep_alive",
-        "method", "target", "version",
+        "_fields_at", "_fields_end", "_head", "_headers", "content_length", "expect_continue", "host",
+        "keep_alive", "method", "target", "version",
     )
 
     def __init__(
@@ -81,8 +92,10 @@ class Request:
         head: bytes = b"",
         fields_at: int = 0,
         fields_end: int = 0,
+        host: str | None = None,
     ) -> None:
         self.method = method
+        self.host = host  # the Host field, or the authority of an absolute-form target; None if absent
         self.target = target
         self.version = version
         self._headers = headers  # None: parse head[fields_at:fields_end] when asked
@@ -111,7 +124,9 @@ class Request:
     __hash__ = None  # type: ignore[assignment]
 
 
-_REQUEST_FIELDS: Final = ("method", "target", "version", "headers", "keep_alive", "content_length", "expect_continue")
+_REQUEST_FIELDS: Final = (
+    "method", "target", "version", "headers", "keep_alive", "content_length", "expect_continue", "host",
+)
 
 
 class Data:
@@ -188,11 +203,11 @@ class RequestParser:
     """
 
     __slots__ = (
-        "_blank_lines", "_body_total", "_buf", "_eof", "_error", "_first_line_len", "_pending_end", "_pos",
-        "_remaining", "_rescan", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
+        "_blank_lines", "_body_total", "_buf", "_eof", "_error", "_first_line_len", "_method", "_pending_end",
+        "_pos", "_remaining", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
     )
 
-    def __init__(self, limits: Limits | None = None, rescan: bool = False) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         # Unconsumed input. A lone read is kept as the bytes it arrived in (no copy); a bytearray
         # only when reads have to be joined. Empty and shared between requests.
@@ -207,7 +222,7 @@ class RequestParser:
         self._pending_end = False  # an EndOfMessage is due before anything else
         self._trailer_bytes = 0
         self._error: ProtocolError | None = None
-        self._rescan = rescan  # bug zoo: search the whole buffer again on every call
+        self._method: str | None = None  # of the request being read, once its request line is known
         self._first_line_len = -1  # length of the request line once its end has been seen
         self.scanned = 0  # bytes examined by head searches; stays linear in the input
 
@@ -267,6 +282,8 @@ class RequestParser:
                 return self._read_head()
             return self._next()
         except ProtocolError as err:
+            if err.method is None:
+                err.method = self._method
             self._error = err
             self._state = ERROR
             raise
@@ -296,7 +313,8 @@ class RequestParser:
                 pos = self._pos
             if pos == len(buf) or (buf[pos] == 0x0D and pos + 1 == len(buf)):
                 return self._at_boundary()
-            if type(buf) is bytes and not self._rescan:
+            self._method = None
+            if type(buf) is bytes:
                 # The common case: a whole, valid head already here. One match parses it; anything
                 # else (incomplete, invalid, over a limit) takes the incremental path below, so a
                 # head is matched this way at most once and the work stays linear.
@@ -308,8 +326,6 @@ class RequestParser:
             self._state = HEAD
             self._scan = pos
         start = self._pos
-        if self._rescan:
-            self._scan = start
         # A head ends with an empty line; resume the search two bytes back in case
         # "\n\r\n" was split between reads.
         from_ = max(self._scan - 2, start)
@@ -334,10 +350,15 @@ class RequestParser:
             newline = buf.find(b"\n", from_)
             if newline >= 0:
                 self._first_line_len = newline - start
+                # The same limit whether the line came whole or in pieces (found by the fuzzer).
+                if newline - start - (newline > start and buf[newline - 1] == 0x0D) > limits.max_request_line:
+                    raise ProtocolError(414, "request line too long")
             elif len(buf) - start > limits.max_request_line + 1:
                 raise ProtocolError(414, "request line too long")
         self._scan = len(buf)
-        header_bytes = len(buf) - start - self._first_line_len - 1
+        # A CR at the very end may open the empty line that ends the head, which a whole head does
+        # not count: leave it out, so the limit falls the same however the head was split.
+        header_bytes = len(buf) - start - self._first_line_len - 1 - (buf[-1] == 0x0D)
         if self._first_line_len >= 0 and header_bytes > limits.max_header_bytes:
             raise ProtocolError(431, "request headers too large")
         if self._eof:
@@ -382,16 +403,18 @@ class RequestParser:
     def _request(self, match: re.Match[bytes], head: bytes) -> Request:
         """The request from a head ``match`` (groups: method, target, version, fields) within ``head``."""
         limits = self.limits
-        method = _METHODS.get(match[1])
+        method = self._method = _METHODS.get(match[1])
         if method is None:
             raise ProtocolError(501, "method not implemented")
         version = _VERSIONS[match[3]]
         fields_at, fields_end = match.span(4)
 
         content_length: int | None = None
-        chunked = False
+        codings: list[bytes] | None = None  # Transfer-Encoding, all its fields joined
         connection_tokens: list[bytes] = []
         expect_continue = False
+        host: bytes | None = None
+        hosts = 0
         for raw_name, raw_value in _FRAMING_FIELD.findall(head, fields_at, fields_end):
             name = raw_name.lower()
             value = raw_value.strip(b" \t")
@@ -403,15 +426,19 @@ class RequestParser:
                     raise ProtocolError(400, "conflicting Content-Length headers")
                 content_length = length
             elif name == _TRANSFER_ENCODING:
-                if chunked or value.lower() != b"chunked":
-                    raise ProtocolError(501, "unsupported Transfer-Encoding")
-                chunked = True
+                if codings is None:
+                    codings = []
+                codings.extend(c.strip(b" \t") for c in value.lower().split(b",") if c.strip(b" \t"))
+            elif name == _HOST_FIELD:
+                host = value
+                hosts += 1
             elif name == _CONNECTION:
                 connection_tokens.extend(t.strip(b" \t") for t in value.lower().split(b","))
             elif value.lower() != b"100-continue":  # Expect
                 raise ProtocolError(417, "unsupported expectation")
             else:
                 expect_continue = version == "1.1"
+        chunked = codings is not None and self._check_codings(codings, version)
         if chunked and content_length is not None:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
         if content_length is not None and content_length > limits.max_body_bytes:
@@ -421,12 +448,23 @@ class RequestParser:
         else:
             keep_alive = b"keep-alive" in connection_tokens and b"close" not in connection_tokens
 
-        self._body_total = 0
         target = match[2].decode("ascii")  # printable ASCII by the match
+        host_text = self._check_host(host, hosts, version)
+        if target[0] != "/":
+            absolute = _ABSOLUTE_FORM.fullmatch(target)
+            if absolute is not None:  # RFC 9112 3.2.2: route on its path; its authority replaces Host
+                authority, target = absolute.groups()
+                if _HOST.fullmatch(authority.encode("ascii")) is None:
+                    raise ProtocolError(400, "invalid authority in the request target")
+                host_text = authority
+                target = target if target.startswith("/") else "/" + target
+
+        self._body_total = 0
         if chunked:
             self._state = CHUNK_SIZE
             return Request(
-                method, target, version, None, keep_alive, None, expect_continue, head, fields_at, fields_end
+                method, target, version, None, keep_alive, None, expect_continue, head, fields_at, fields_end,
+                host_text,
             )
         remaining = self._remaining = content_length or 0
         if remaining:
@@ -436,8 +474,34 @@ class RequestParser:
             self._pending_end = True
             expect_continue = False
         return Request(
-            method, target, version, None, keep_alive, remaining, expect_continue, head, fields_at, fields_end
+            method, target, version, None, keep_alive, remaining, expect_continue, head, fields_at, fields_end,
+            host_text,
         )
+
+    @staticmethod
+    def _check_codings(codings: list[bytes], version: str) -> bool:
+        """True for a chunked body; raise for what RFC 9112 6.1 and 6.3 reject."""
+        if version == "1.0":  # 6.1: the framing is faulty; answer and close (nginx: 400)
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if not codings or codings[-1] != _CHUNKED or _CHUNKED in codings[:-1]:
+            raise ProtocolError(400, "chunked is not the final transfer coding")  # 6.3: length unknown
+        if len(codings) > 1:
+            raise ProtocolError(501, "unsupported Transfer-Encoding")
+        return True
+
+    @staticmethod
+    def _check_host(host: bytes | None, hosts: int, version: str) -> str | None:
+        """RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, two Hosts, or an invalid one."""
+        if hosts != 1:
+            if hosts > 1:
+                raise ProtocolError(400, "more than one Host field")
+            if version == "1.1":
+                raise ProtocolError(400, "no Host field")
+            return None
+        assert host is not None
+        if _COMMON_HOST.fullmatch(host) is None and _HOST.fullmatch(host) is None:
+            raise ProtocolError(400, "invalid Host field")
+        return host.decode("ascii")
 
     def _check_head(self, head: bytes) -> None:
         """Raise the ProtocolError a head deserves, in a fixed order; return if it is valid after all."""
@@ -452,7 +516,8 @@ class RequestParser:
             raise ProtocolError(400, "malformed request line")
         if match[3] not in _VERSIONS:
             raise ProtocolError(505, "HTTP version not supported")
-        if match[1] not in _METHODS:
+        self._method = _METHODS.get(match[1])
+        if self._method is None:
             raise ProtocolError(501, "method not implemented")
         if _HEADER_BLOCK.fullmatch(head, line_end + 1) is None:
             raise ProtocolError(400, "malformed header field")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
 
 from clients import executor
 from clients.history import RunHistory
+from clients.http import UNPARSEABLE, byte_pattern
 from tests.clients.chaos_server import (
     HELLO,
     RecordingServer,
@@ -366,6 +368,22 @@ def check_malformed(variant: str, request: bytes, size: int) -> None:
         assert names.count(b"content-length") == 2 and len(values) == 2
     elif variant == "bad_version":
         assert not request_line.endswith(b" HTTP/1.1")
+    elif variant == "missing_host":
+        assert request_line.endswith(b" HTTP/1.1") and b"host" not in names
+    elif variant == "duplicate_host":
+        assert request_line.endswith(b" HTTP/1.1") and names.count(b"host") == 2
+    elif variant == "invalid_host":
+        (value,) = [line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"host:")]
+        assert re.fullmatch(rb"[A-Za-z0-9.\-]+(:[0-9]+)?", value) is None
+    elif variant == "http10_te":
+        assert request_line.endswith(b" HTTP/1.0") and b"transfer-encoding" in names
+    elif variant == "te_not_final":
+        (value,) = [line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"transfer-")]
+        assert value.split(b",")[-1].strip() != b"chunked"
+    elif variant == "body_after_error":
+        assert int(dict(line.split(b": ", 1) for line in headers)[b"Content-Length"]) > len(request) > size
+    elif variant == "head_error":
+        assert request_line.startswith(b"HEAD ") and any(b":" not in line for line in headers)
     else:
         raise AssertionError(variant)
 
@@ -379,6 +397,13 @@ MALFORMED = [
     "negative_cl",
     "conflicting_cl",
     "bad_version",
+    "missing_host",
+    "duplicate_host",
+    "invalid_host",
+    "http10_te",
+    "te_not_final",
+    "head_error",
+    "body_after_error",
 ]
 
 
@@ -431,3 +456,85 @@ def test_connect_storm_makes_every_connection() -> None:
         seen = server.wait_closed(200)
     assert len(seen) == 200 and all(c.end == "eof" for c in seen)
     assert result["summary"]["closed_by"] == {"client": 200}
+
+
+# -- RFC 9112 probes a server must accept: the answer is known and checked byte for byte ----------------
+
+
+def _dechunk(data: bytes) -> bytes:
+    body, pos = bytearray(), 0
+    while True:
+        line_end = data.index(b"\r\n", pos)
+        size = int(data[pos:line_end], 16)
+        if size == 0:
+            return bytes(body)
+        body += data[line_end + 2 : line_end + 2 + size]
+        pos = line_end + 2 + size + 2
+
+
+def answer_probe(connection: Any) -> None:
+    """A correct server for the accepted probes: routes on the path, decodes a chunked body."""
+    while True:
+        data = connection.received()
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep and (b"chunked" not in head or rest.endswith(b"0\r\n\r\n")):
+            break
+        if not connection.read(10.0):
+            return
+    target = head.split(b" ")[1].decode()
+    path = target.split("://", 1)[-1].partition("/")[2].partition("?")[0] if "://" in target else target[1:]
+    path = path.partition("?")[0]
+    if path == "echo":
+        body = _dechunk(rest)
+    elif path.startswith("bytes/"):
+        body = byte_pattern(int(path[6:]))
+    else:
+        body = HELLO
+    connection.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(body), body))
+
+
+@pytest.mark.parametrize("variant", ["absolute_form", "query_string", "tiny_chunks"])
+def test_accepted_probes_expect_the_known_body(variant: str) -> None:
+    with RecordingServer(answer_probe) as server:
+        history, result = run_against(server, "malformed", variant=variant, size_bytes=3001, seed=5)
+        (seen,) = server.wait_closed(1)
+    (request,) = sends(history)
+    assert seen.received() == request
+    request_line = request.partition(b"\r\n")[0]
+    if variant == "absolute_form":
+        assert request_line.split(b" ")[1].startswith(b"http://")
+    elif variant == "query_string":
+        assert b"?" in request_line
+    else:
+        assert request.count(b"\r\n2\r\n") == 3001 // 2 and b"\r\n1\r\n" in request  # 2-byte chunks
+    (response,) = only(result)["responses"]
+    assert (response["status"], response["expected_ok"]) == (200, True)
+
+
+def test_accepted_probe_with_a_wrong_body_is_flagged() -> None:
+    def wrong(connection: Any) -> None:
+        while b"\r\n\r\n" not in connection.received():
+            if not connection.read(10.0):
+                return
+        connection.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nnot")
+
+    with RecordingServer(wrong) as server:
+        _, result = run_against(server, "malformed", variant="absolute_form")
+        server.wait_closed(1)
+    assert [r["expected_ok"] for r in only(result)["responses"]] == [False]
+
+
+@pytest.mark.parametrize("body", [b"", b"400 Bad Request\n"], ids=["no body", "a body"])
+def test_head_error_response_with_a_body_shows_as_unparseable_bytes(body: bytes) -> None:
+    def answer(connection: Any) -> None:
+        while b"\r\n\r\n" not in connection.received():
+            if not connection.read(10.0):
+                return
+        connection.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 16\r\nConnection: close\r\n\r\n" + body)
+
+    with RecordingServer(answer) as server:
+        _, result = run_against(server, "malformed", variant="head_error")
+        server.wait_closed(1)
+    statuses = [r["status"] for r in only(result)["responses"]]
+    assert statuses == ([400] if not body else [400, UNPARSEABLE])
+    assert (only(result)["protocol_error"] is None) == (not body)

@@ -186,7 +186,7 @@ class ServerProcess:
         wait_until(consumed, "the server to read what was sent", interval=0.0005)
 
     def stats(self) -> dict[str, Any]:
-        status, _, body = request(self.address, b"GET /__lab/stats HTTP/1.1\r\nConnection: close\r\n\r\n")
+        status, _, body = request(self.address, b"GET /__lab/stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         assert status == 200
         return parse_json(body)
 

@@ -7,8 +7,12 @@ in the same trigger mode, where it must not, so the check itself is shown to tel
 
 from __future__ import annotations
 
+import contextlib
 import select
-from collections.abc import Callable
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,7 +71,7 @@ def _crashed_by(client: Callable[[ServerProcess], None]) -> Symptom:
 @_crashed_by
 def reset_mid_request(server: ServerProcess) -> None:
     sock = connect(server.address)
-    sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial")
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\npartial")
     server.wait_consumed(sock)
     reset(sock)
 
@@ -75,7 +79,7 @@ def reset_mid_request(server: ServerProcess) -> None:
 @_crashed_by
 def reset_mid_response(server: ServerProcess) -> None:
     sock = connect(server.address)
-    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\n\r\n")
+    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\nHost: t\r\n\r\n")
     wait_until(lambda: (row := server.server_side(sock)) is not None and row[3] > 0, "output queued")
     reset(sock)
 
@@ -85,7 +89,7 @@ def ignore_send_count(server: ServerProcess) -> str | None:
     # A small receive window makes the server's segments small, so its sends come back partial
     # (on loopback a 64 KiB send is otherwise one segment, taken whole or not at all).
     with connect(server.address, rcvbuf=8192) as sock:
-        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nConnection: close\r\n\r\n" % n)
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % n)
         # A slow reader: read nothing until the server's send queue has filled.
         wait_until(lambda: (row := server.server_side(sock)) is not None and row[3] > 1 << 18, "a full send queue")
         data = Reader(sock).until_eof()
@@ -98,7 +102,7 @@ def ignore_send_count(server: ServerProcess) -> str | None:
 def unbounded_headers(server: ServerProcess) -> str | None:
     rss_before = server.rss()
     with connect(server.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n" + (b"X-Pad: " + b"a" * 1000 + b"\r\n") * 6000)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n" + (b"X-Pad: " + b"a" * 1000 + b"\r\n") * 6000)
         server.wait_consumed(sock)
         answered = bool(select.select([sock], [], [], 0)[0])
     grown = server.rss() - rss_before
@@ -120,7 +124,7 @@ def no_timeouts(server: ServerProcess) -> str | None:
 def edge_single_recv(server: ServerProcess) -> str | None:
     body = bytes(range(256)) * 4096  # 1 MiB in one burst: more than one recv per edge
     with connect(server.address) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         try:
             status, _, got = Reader(sock).response(timeout=1.5)
         except TimeoutError:
@@ -139,6 +143,145 @@ def emfile_ignored(server: ServerProcess) -> str | None:
     return f"runnable {busy:.0%} of the time at the fd limit with connections pending" if busy > 0.3 else None
 
 
+# -- the second zoo (issue 10) ---------------------------------------------------------------------
+
+
+def _paused(server: ServerProcess) -> contextlib.AbstractContextManager[None]:
+    """The server stopped (SIGSTOP) meanwhile, so what the client does arrives as one batch of events."""
+
+    @contextlib.contextmanager
+    def paused() -> Iterator[None]:
+        server.signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            server.signal(signal.SIGCONT)
+
+    return paused()
+
+
+def pipeline_drop(server: ServerProcess) -> str | None:
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 5)
+        reader = Reader(sock)
+        answered = 0
+        try:
+            for _ in range(5):
+                reader.response(timeout=1.0)
+                answered += 1
+        except TimeoutError:
+            pass
+    return None if answered == 5 else f"{answered} of 5 pipelined requests answered"
+
+
+def epollout_idle(server: ServerProcess) -> str | None:
+    with sockets() as held:
+        for _ in range(3):
+            sock = connect(server.address)
+            held.append(sock)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            Reader(sock).response()
+        busy = server.runnable_fraction()
+    return f"runnable {busy:.0%} of the time with 3 idle keep-alive connections" if busy > 0.3 else None
+
+
+def accept_once(server: ServerProcess) -> str | None:
+    with sockets() as clients:
+        with _paused(server):  # all 20 wait in the backlog behind one edge
+            clients.extend(connect(server.address) for _ in range(20))
+        for sock in clients:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        answered = 0
+        for sock in clients:
+            try:
+                Reader(sock).response(timeout=0.3)
+                answered += 1
+            except TimeoutError:
+                pass
+    return None if answered == 20 else f"{answered} of 20 connections from one burst answered"
+
+
+def hup_closes_now(server: ServerProcess) -> str | None:
+    n = 100_000
+    with connect(server.address) as sock:
+        with _paused(server):  # the request and the FIN reach the server as one wakeup
+            sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: t\r\n\r\n" % n)
+            sock.shutdown(socket.SHUT_WR)
+        try:
+            data = Reader(sock).until_eof()
+        except ConnectionResetError:
+            return "reset instead of the response to a request followed by SHUT_WR"
+    body = data.partition(b"\r\n\r\n")[2]
+    return None if body == expected_bytes(n) else f"{len(data)} bytes after request + SHUT_WR (body of {n} owed)"
+
+
+def idle_from_accept(server: ServerProcess) -> str | None:
+    # Idle timeout 1 s: three requests 0.6 s apart are never idle for 1 s, but span 1.2 s from accept.
+    with connect(server.address) as sock:
+        reader = Reader(sock)
+        for number in range(1, 4):
+            if number > 1:
+                select.select([sock], [], [], 0.6)  # the pause is the scenario (and sees an early close)
+            try:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                reader.response(timeout=1.0)
+            except (OSError, TimeoutError) as err:
+                return f"request {number} at {0.6 * (number - 1):.1f} s after accept failed: {err!r}"
+    return None
+
+
+def no_backpressure(server: ServerProcess) -> str | None:
+    before = server.rss()
+    with connect(server.address) as sock:
+        sock.sendall(b"GET /bytes/65536 HTTP/1.1\r\nHost: t\r\n\r\n" * 1000)  # and never read
+        deadline = time.monotonic() + 1.5  # the clean server holds ~256 KiB at most: watch a while
+        grown = 0
+        while time.monotonic() < deadline and grown < 32 << 20:
+            grown = server.rss() - before
+            time.sleep(0.05)
+    return f"RSS grew {grown >> 20} MiB for a client that does not read" if grown >= 32 << 20 else None
+
+
+def no_linger(server: ServerProcess) -> str | None:
+    with connect(server.address) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 67108864\r\n\r\n")
+        try:
+            sock.sendall(b"x" * (4 << 20))  # the body keeps coming after the 413 is sent
+            status = Reader(sock).response()[0]
+        except OSError as err:
+            return f"no 413: {err!r} while the rest of the body was being sent"
+    assert status == 413
+    return None
+
+
+def chunk_list(server: ServerProcess) -> str | None:
+    size = 1_000_000  # 500,000 chunks: ~25 MB as a list of objects
+    chunks = b"".join(b"2\r\nab\r\n" for _ in range(size // 2))
+    before = server.rss()
+    with connect(server.address, timeout=60) as sock:  # 3.5 MB of chunk framing: slow on a busy machine
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+        assert Reader(sock).response(timeout=60)[0] == 200
+    with open(f"/proc/{server.pid}/status") as f:
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    grown = peak - before
+    return f"peak RSS +{grown >> 20} MiB for a {size >> 20} MB body" if grown > 3 * size + (6 << 20) else None
+
+
+def no_host_check(server: ServerProcess) -> str | None:
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        status = Reader(sock).response()[0]
+    return None if status == 400 else f"an HTTP/1.1 request without Host got {status}"
+
+
+def head_error_body(server: ServerProcess) -> str | None:
+    with connect(server.address) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\nBad Field\r\n\r\n")
+        data = Reader(sock).until_eof()
+    body = data.partition(b"\r\n\r\n")[2]
+    return f"the 400 to a HEAD request carried a {len(body)}-byte body" if body else None
+
+
 # bug, trigger, extra server arguments, symptom check
 CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("no_eof_check", "level", ("--header-timeout", "5"), no_eof_check),
@@ -150,6 +293,18 @@ CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("no_timeouts", "level", ("--header-timeout", "0.2"), no_timeouts),
     ("edge_single_recv", "edge", (), edge_single_recv),
     ("emfile_ignored", "level", ("--header-timeout", "30", "--idle-timeout", "30"), emfile_ignored),
+    ("pipeline_drop", "level", (), pipeline_drop),
+    ("pipeline_drop", "edge", (), pipeline_drop),
+    ("epollout_idle", "level", ("--idle-timeout", "30"), epollout_idle),
+    ("accept_once", "edge", (), accept_once),
+    ("hup_closes_now", "level", (), hup_closes_now),
+    ("hup_closes_now", "edge", (), hup_closes_now),
+    ("idle_from_accept", "level", ("--idle-timeout", "1"), idle_from_accept),
+    ("no_backpressure", "level", ("--write-timeout", "5"), no_backpressure),
+    ("no_linger", "level", (), no_linger),
+    ("chunk_list", "edge", (), chunk_list),
+    ("no_host_check", "level", (), no_host_check),
+    ("head_error_body", "edge", (), head_error_body),
 ]
 
 
@@ -186,3 +341,32 @@ def test_empty_bug_environment_means_the_clean_server(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "s", env={"SERVER_BUG": "no_timeouts"}) as server:
         assert server.stats()["bug"] == "no_timeouts"
 
+
+
+def test_the_flags_come_from_the_one_table() -> None:
+    from server.bugs import NONE, TABLE, Bugs
+
+    assert list(BUGS) == [variant.name for variant in TABLE]
+    assert all(variant.source for variant in TABLE)  # every variant says where the mistake comes from
+    for variant in TABLE:
+        bugs = Bugs(variant.name)
+        assert [name for name in BUGS if getattr(bugs, name)] == [variant.name]
+        assert not getattr(NONE, variant.name)
+    with pytest.raises(AttributeError, match="no bug flag"):
+        _ = NONE.no_such_bug
+    with pytest.raises(ValueError, match="unknown bug"):
+        Bugs("no_such_bug")
+
+
+def test_variants_outside_the_hot_path_leave_the_clean_classes_alone() -> None:
+    from server.bugs import Bugs, HostBlindParser, RescanningParser
+    from server.connection import Connection, connection_class
+    from server.http.parser import Limits, RequestParser
+
+    assert connection_class(Bugs()) is Connection
+    assert type(Bugs().parser(Limits())) is RequestParser
+    assert type(Bugs("unbounded_headers").parser(Limits())) is RescanningParser
+    assert type(Bugs("no_host_check").parser(Limits())) is HostBlindParser
+    for name in ("pipeline_drop", "no_linger", "chunk_list", "no_timeouts"):
+        cls = connection_class(Bugs(name))
+        assert cls is not Connection and issubclass(cls, Connection) and "__dict__" not in dir(cls)

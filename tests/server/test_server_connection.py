@@ -157,7 +157,7 @@ def test_partial_sends_and_eagain_register_epollout_until_flushed() -> None:
 
 
 def test_large_response_to_a_stalled_reader_is_bounded_and_times_out() -> None:
-    sock = FakeSocket([b"GET /bytes/100000000 HTTP/1.1\r\n\r\n"])
+    sock = FakeSocket([b"GET /bytes/100000000 HTTP/1.1\r\nHost: t\r\n\r\n"])
     sock.send_script.append(1000)
     sock.blocked = True
     conn, _ = make(sock)
@@ -172,7 +172,7 @@ def test_large_response_to_a_stalled_reader_is_bounded_and_times_out() -> None:
 
 def test_client_that_never_reads_cannot_grow_output_without_bound() -> None:
     # 20000 pipelined requests (600 kB) for 1000 bytes each, and a client that never reads.
-    sock = FakeSocket([b"GET /bytes/1000 HTTP/1.1\r\n\r\n" * 20000])
+    sock = FakeSocket([b"GET /bytes/1000 HTTP/1.1\r\nHost: t\r\n\r\n" * 20000])
     sock.blocked = True
     conn, _ = make(sock)
     for _ in range(50):
@@ -194,10 +194,10 @@ def test_client_that_never_reads_cannot_grow_output_without_bound() -> None:
 
 def test_pipelined_responses_go_out_in_order() -> None:
     stream = (
-        b"GET /bytes/200000 HTTP/1.1\r\n\r\n"
-        b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-        b"GET /nope HTTP/1.1\r\n\r\n"
-        b"GET / HTTP/1.1\r\n\r\n"
+        b"GET /bytes/200000 HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
     )
     sock = FakeSocket([stream])
     sock.send_limit = 7000
@@ -212,7 +212,7 @@ def test_pipelined_responses_go_out_in_order() -> None:
 
 
 def test_half_close_finishes_the_response_then_closes() -> None:
-    sock = FakeSocket([b"GET /bytes/300000 HTTP/1.1\r\n\r\n", b""])
+    sock = FakeSocket([b"GET /bytes/300000 HTTP/1.1\r\nHost: t\r\n\r\n", b""])
     sock.send_limit = 50000
     sock.send_script.extend([50000, EAGAIN])
     conn, _ = make(sock, edge=True)
@@ -236,7 +236,7 @@ def test_end_of_input_on_an_idle_connection_closes_as_eof() -> None:
 
 
 def test_end_of_input_mid_headers_closes_without_an_answer() -> None:
-    sock = FakeSocket([b"GET / HTTP/1.1\r\nHo", b""])
+    sock = FakeSocket([b"GET / HTTP/1.1\r\nHost: t\r\nHo", b""])
     conn, _ = make(sock, edge=True)
     conn.handle_event(EPOLLIN | EPOLLRDHUP, 0.0)  # a queued FIN comes with EPOLLRDHUP
     assert conn.close_reason == "eof"
@@ -265,7 +265,7 @@ def test_reset_on_send(exc: OSError) -> None:
 
 
 def test_enotconn_on_shutdown_closes_as_reset() -> None:
-    sock = FakeSocket([b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"])
+    sock = FakeSocket([b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"])
     sock.shutdown_error = OSError(errno.ENOTCONN, "not connected")
     conn, _ = make(sock)
     conn.handle_event(EPOLLIN, 0.0)
@@ -288,7 +288,7 @@ def test_epollhup_without_error_closes_as_hup() -> None:
 
 
 def test_protocol_error_answers_then_lingers_until_the_client_closes() -> None:
-    sock = FakeSocket([b"GET / HTTP/1.1\r\nbad header\r\n\r\n", b"more junk", b"and more"])
+    sock = FakeSocket([b"GET / HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n", b"more junk", b"and more"])
     conn, stats = make(sock, edge=True)
     conn.handle_event(EPOLLIN, 0.0)
     (status, headers, _), = responses(bytes(sock.sent))
@@ -303,7 +303,7 @@ def test_protocol_error_answers_then_lingers_until_the_client_closes() -> None:
 
 
 def test_rejected_body_is_drained_before_closing() -> None:
-    head = b"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"
+    head = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n"
     sock = FakeSocket([head, *[b"x" * 65536] * 10])
     conn, _ = make(sock, edge=True)
     conn.handle_event(EPOLLIN, 0.0)
@@ -317,7 +317,7 @@ def test_rejected_body_is_drained_before_closing() -> None:
 
 
 def test_slowloris_gets_408_at_the_header_deadline() -> None:
-    sock = FakeSocket([b"GET / HTTP/1.1\r\n"])
+    sock = FakeSocket([b"GET / HTTP/1.1\r\nHost: t\r\n"])
     conn, _ = make(sock, now=10.0)
     conn.handle_event(EPOLLIN, 10.0)
     for t in (10.5, 11.0, 11.5):  # a header byte now and then does not extend the deadline
@@ -355,7 +355,7 @@ def test_connection_that_never_sends_times_out_silently() -> None:
 
 def test_edge_mode_reads_until_drained_within_a_budget() -> None:
     body = b"y" * (65536 * (READ_BUDGET + 4))
-    sock = FakeSocket([b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body), body])
+    sock = FakeSocket([b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body), body])
     conn, _ = make(sock, edge=True, max_body_bytes=len(body))
     conn.handle_event(EPOLLIN, 0.0)
     assert sock.recv_calls == READ_BUDGET
@@ -369,7 +369,7 @@ def test_edge_mode_reads_until_drained_within_a_budget() -> None:
 
 
 def test_level_mode_reads_once_per_wakeup() -> None:
-    sock = FakeSocket([b"GET / HTTP/1.1\r\n"])
+    sock = FakeSocket([b"GET / HTTP/1.1\r\nHost: t\r\n"])
     conn, _ = make(sock)
     conn.handle_event(EPOLLIN, 0.0)
     assert sock.recv_calls == 1
@@ -399,7 +399,7 @@ def test_edge_mode_reads_on_to_the_end_of_input_after_rdhup() -> None:
 
 
 def test_expect_100_continue() -> None:
-    sock = FakeSocket([b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"])
+    sock = FakeSocket([b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"])
     conn, _ = make(sock, edge=True)
     conn.handle_event(EPOLLIN, 0.0)
     assert bytes(sock.sent) == response.CONTINUE
@@ -443,3 +443,76 @@ def test_tcp_cork_wraps_a_batch_of_pipelined_responses() -> None:
     assert sock.options == [(socket.IPPROTO_TCP, socket.TCP_CORK, 1), (socket.IPPROTO_TCP, socket.TCP_CORK, 0)]
     assert bytes(sock.sent) == HELLO_RESPONSE * 3
     assert sock.send_calls == 1
+
+
+# -- RFC 9112 fixes (issue 10) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"HEAD / HTTP/1.1\r\nHost: t\r\n"
+     b"Bad Field\r\n\r\n", b"HEAD / HTTP/1.1\r\n\r\n", b"HEAD /nowhere HTTP/1.1\r\nHost: t\r\n\r\n"],
+    ids=["malformed field", "no host", "404"],
+)
+def test_error_responses_to_head_carry_no_body(raw: bytes) -> None:
+    sock = FakeSocket([raw])
+    conn, _ = make(sock)
+    conn.handle_event(EPOLLIN, 0.0)
+    head, sep, body = bytes(sock.sent).partition(b"\r\n\r\n")
+    assert sep and body == b""
+    assert b"Content-Length: " in head  # as for GET: the length the body would have
+    assert head.startswith((b"HTTP/1.1 400", b"HTTP/1.1 404"))
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [("/?x=1", b"hello, epoll\n"), ("/bytes/10?x", pattern(0, 10)), ("http://t:80/bytes/5?q", pattern(0, 5)),
+     ("HTTP://t/", b"hello, epoll\n")],
+)
+def test_query_strings_and_absolute_form_route_on_the_path(target: str, body: bytes) -> None:
+    sock = FakeSocket([f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode()])
+    conn, _ = make(sock)
+    conn.handle_event(EPOLLIN, 0.0)
+    assert [(status, got) for status, _, got in responses(bytes(sock.sent))] == [(200, body)]
+
+
+def test_echo_with_a_query_string_keeps_its_body() -> None:
+    sock = FakeSocket([b"POST /echo?x=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"])
+    conn, _ = make(sock)
+    conn.handle_event(EPOLLIN, 0.0)
+    assert responses(bytes(sock.sent))[0][2] == b"abc"
+
+
+def test_a_chunked_body_is_one_buffer_not_a_list_of_chunks() -> None:
+    chunks = b"".join(b"2\r\n%02d\r\n" % (i % 100) for i in range(5000))
+    sock = FakeSocket([b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks])
+    conn, _ = make(sock)
+    conn.handle_event(EPOLLIN, 0.0)
+    assert type(conn._body) is bytearray and len(conn._body) == 10000  # 2-byte chunks, one object
+    sock.incoming.append(b"0\r\n\r\n")
+    conn.handle_event(EPOLLIN, 0.1)
+    assert responses(bytes(sock.sent))[0][2] == b"".join(b"%02d" % (i % 100) for i in range(5000))
+
+
+@pytest.mark.parametrize(("so_error", "reason"), [(errno.ECONNRESET, "reset"), (errno.ETIMEDOUT, "error")])
+def test_a_hangup_with_unread_input_is_closed_with_the_sockets_own_error(so_error: int, reason: str) -> None:
+    # Level mode reads once per wakeup: pipelined requests still queued hide the reset behind them.
+    sock = FakeSocket([b"GET /bytes/1000 HTTP/1.1\r\nHost: t\r\n\r\n" * 50])
+    sock.blocked = True
+    conn, _ = make(sock)
+    conn.handle_event(EPOLLIN, 0.0)
+    sock.incoming.append(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 50)
+    sock.incoming.append(ConnectionResetError(errno.ECONNRESET, "reset"))
+    sock.so_error = so_error
+    conn.handle_event(EPOLLIN | EPOLLERR | EPOLLHUP, 0.1)
+    assert conn.close_reason == reason
+
+
+def test_a_hangup_without_an_error_is_hup() -> None:
+    sock = FakeSocket([b"GET /bytes/1000 HTTP/1.1\r\nHost: t\r\n\r\n" * 50])
+    sock.blocked = True
+    conn, _ = make(sock)
+    conn.handle_event(EPOLLIN, 0.0)
+    sock.incoming.append(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 50)
+    conn.handle_event(EPOLLIN | EPOLLHUP, 0.1)
+    assert conn.close_reason == "hup"

@@ -56,7 +56,7 @@ def test_byte_by_byte_request(server: ServerProcess) -> None:
 
 
 def test_fragmented_request_with_a_body(server: ServerProcess) -> None:
-    pieces = [b"PO", b"ST /echo HTTP/1.1\r\nContent-Le", b"ngth: 11\r\n", b"\r\nhello", b" ", b"world"]
+    pieces = [b"PO", b"ST /echo HTTP/1.1\r\nHost: t\r\nContent-Le", b"ngth: 11\r\n", b"\r\nhello", b" ", b"world"]
     with connect(server.address) as sock:
         for piece in pieces:
             sock.sendall(piece)
@@ -75,11 +75,11 @@ def test_request_split_between_cr_and_lf(server: ServerProcess) -> None:
 
 def test_pipelined_requests_in_one_segment_are_answered_in_order(server: ServerProcess) -> None:
     stream = (
-        b"GET /bytes/70000 HTTP/1.1\r\n\r\n"
-        b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde"
-        b"GET /nowhere HTTP/1.1\r\n\r\n"
-        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n"
-        b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+        b"GET /bytes/70000 HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde"
+        b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
     )
     with connect(server.address) as sock:
         sock.sendall(stream)
@@ -93,7 +93,7 @@ def test_pipelined_requests_in_one_segment_are_answered_in_order(server: ServerP
 
 def test_tcp_cork_and_no_nodelay_still_answer_pipelined_requests(tmp_path: Path, trigger: str) -> None:
     with launch(tmp_path, trigger, "--tcp-cork", "--tcp-nodelay", "off") as server, connect(server.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n" * 20 + b"GET /bytes/100000 HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 20 + b"GET /bytes/100000 HTTP/1.1\r\nHost: t\r\n\r\n")
         reader = Reader(sock)
         assert [reader.response()[::2] for _ in range(20)] == [(200, HELLO)] * 20
         assert reader.response()[2] == expected_bytes(100000)
@@ -101,7 +101,7 @@ def test_tcp_cork_and_no_nodelay_still_answer_pipelined_requests(tmp_path: Path,
 
 def test_idle_keep_alive_connections_are_closed_after_the_idle_timeout(tmp_path: Path, trigger: str) -> None:
     with launch(tmp_path, trigger, "--idle-timeout", "0.3") as server, connect(server.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         reader = Reader(sock)
         assert reader.response()[0] == 200
         started = time.monotonic()
@@ -137,7 +137,7 @@ def test_keep_alive_rules_for_http_10_and_11(server: ServerProcess) -> None:
             status, headers, _ = reader.response()
             assert (status, headers["connection"]) == (200, "keep-alive")
         for _ in range(3):
-            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")  # 1.1 keeps the connection open by default
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # 1.1 keeps the connection open by default
             assert reader.response()[0] == 200
 
 
@@ -146,17 +146,17 @@ def test_keep_alive_rules_for_http_10_and_11(server: ServerProcess) -> None:
     [
         (b"\x16\x03\x01\x00\xff\xfe\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\n\r\n", 505),
-        (b"BREW / HTTP/1.1\r\n\r\n", 501),
-        (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        (b"GET / HTTP/1.1\r\nX: " + b"v" * 40000 + b"\r\n\r\n", 431),
-        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
-        (b"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n" + b"x" * 200000, 413),
+        (b"BREW / HTTP/1.1\r\nHost: t\r\n\r\n", 501),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"v" * 40000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n" + b"x" * 200000, 413),
     ],
     ids=["garbage", "505", "501", "cl+te", "431", "414", "413-with-body"],
 )
 def test_hostile_input_gets_its_status_then_a_clean_close(server: ServerProcess, raw: bytes, status: int) -> None:
     with connect(server.address) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\n\r\n" + raw)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" + raw)
         reader = Reader(sock)
         assert reader.response()[::2] == (200, HELLO)  # what came before is still answered
         got, headers, _ = reader.response()
@@ -167,7 +167,7 @@ def test_hostile_input_gets_its_status_then_a_clean_close(server: ServerProcess,
 
 def test_half_close_after_the_request_still_gets_the_full_response(server: ServerProcess) -> None:
     with connect(server.address) as sock:
-        sock.sendall(b"GET /bytes/3000000 HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /bytes/3000000 HTTP/1.1\r\nHost: t\r\n\r\n")
         sock.shutdown(socket.SHUT_WR)
         reader = Reader(sock)
         status, _, body = reader.response()
@@ -194,11 +194,11 @@ def test_clients_that_leave_early_leave_nothing_behind(server: ServerProcess) ->
 def test_resets_mid_request_and_mid_response_leave_the_server_alive(server: ServerProcess) -> None:
     baseline = server.fds()
     sock = connect(server.address)
-    sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nsome")
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nsome")
     server.wait_consumed(sock)
     reset(sock)
     sock = connect(server.address)
-    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\n\r\n")
+    sock.sendall(b"GET /bytes/100000000 HTTP/1.1\r\nHost: t\r\n\r\n")
     assert sock.recv(65536)  # the response is flowing
     reset(sock)
     server.settle(baseline)
@@ -211,7 +211,7 @@ def test_a_reader_that_stops_reading_is_timed_out_and_its_memory_freed(tmp_path:
     with launch(tmp_path, trigger, "--write-timeout", "0.5") as server:
         baseline, rss_before = server.fds(), server.rss()
         sock = connect(server.address)
-        sock.sendall(b"GET /bytes/1000000000 HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /bytes/1000000000 HTTP/1.1\r\nHost: t\r\n\r\n")
         wait_until(lambda: server.fds() == baseline + 1, "the connection to be accepted")
         started = time.monotonic()
         wait_until(lambda: server.fds() == baseline, "the stalled write to time out", timeout=5)
@@ -227,7 +227,7 @@ def test_a_reader_that_stops_reading_is_timed_out_and_its_memory_freed(tmp_path:
 def test_slowloris_gets_408_within_the_header_timeout(tmp_path: Path, trigger: str) -> None:
     with launch(tmp_path, trigger, "--header-timeout", "0.5") as server, connect(server.address) as sock:
         started = time.monotonic()
-        sock.sendall(b"GET / HTTP/1.1\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
         while not select.select([sock], [], [], 0.05)[0]:  # a header byte every 50 ms
             sock.sendall(b"X")
             assert time.monotonic() - started < 5, "no 408"
@@ -241,10 +241,10 @@ def test_slowloris_gets_408_within_the_header_timeout(tmp_path: Path, trigger: s
 def test_large_bodies_arrive_byte_exact(server: ServerProcess) -> None:
     body = os.urandom(1 << 20)
     with connect(server.address) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         reader = Reader(sock)
         assert reader.response()[::2] == (200, body)
-        sock.sendall(b"GET /bytes/16777216 HTTP/1.1\r\n\r\n")
+        sock.sendall(b"GET /bytes/16777216 HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, got = reader.response()
     assert (status, headers["content-length"]) == (200, "16777216")
     assert got == expected_bytes(16 << 20)
@@ -297,7 +297,7 @@ def _refused(address: tuple[str, int]) -> bool:
 def test_sigterm_during_a_slow_response_finishes_it_and_exits_0(server: ServerProcess) -> None:
     n = 32 << 20
     with connect(server.address) as sock:
-        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\n\r\n" % n)
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: t\r\n\r\n" % n)
         reader = Reader(sock)
         reader.read_at_least(1 << 20)
         server.signal(signal.SIGTERM)
@@ -314,7 +314,7 @@ def test_sigterm_waits_until_the_kernel_has_delivered_a_finished_response(server
     # graceful stop must outlive the bytes the kernel still holds, not just the ones it has queued.
     n = 12_000  # handed to the kernel at once; the client's small window keeps most of it there
     with connect(server.address, rcvbuf=2048) as sock:
-        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\n\r\n" % n)
+        sock.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: t\r\n\r\n" % n)
         wait_until(lambda: server.stats()["bytes_out"] >= n, "the whole response handed to the kernel")
         row = server.server_side(sock)
         assert row is not None and row[3] > 0, "precondition: the kernel still holds part of the response"
@@ -373,5 +373,5 @@ def test_environment_variables_configure_the_server(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "server", env=env) as server, connect(server.address) as sock:
         stats = server.stats()
         assert (stats["trigger"], stats["bug"]) == ("edge", None)
-        sock.sendall(b"GET / HTTP/1.1\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
         assert Reader(sock).response(timeout=3)[0] == 408

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from server.bugs import RescanningParser
 from server.http.parser import (
     ConnectionClosed,
     Data,
@@ -64,35 +65,43 @@ def req(
     content_length: int | None = 0,
     expect_continue: bool = False,
 ) -> Request:
-    return Request(method, target, version, headers or [], keep_alive, content_length, expect_continue)
+    """The expected Request; an HTTP/1.1 one carries the ``Host: t`` every such request must have."""
+    fields = headers or []
+    host = next((value for name, value in fields if name == b"host"), None)
+    if version == "1.1" and host is None:
+        fields = [(b"host", b"t"), *fields]
+        host = b"t"
+    return Request(method, target, version, fields, keep_alive, content_length, expect_continue,
+                   host=None if host is None else host.decode())
 
 
 VALID: list[tuple[str, bytes, list[Event]]] = [
-    ("minimal", b"GET / HTTP/1.1\r\n\r\n", [req(), EndOfMessage()]),
+    ("minimal", b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", [req(), EndOfMessage()]),
     (
         "headers",
         b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Thing:  padded value \t\r\n\r\n",
         [req(target="/a?b=c", headers=[(b"host", b"x"), (b"x-thing", b"padded value")]), EndOfMessage()],
     ),
     ("bare LF line endings", b"GET / HTTP/1.1\nHost: x\n\n", [req(headers=[(b"host", b"x")]), EndOfMessage()]),
-    ("leading empty lines", b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", [req(), EndOfMessage()]),
-    ("empty header value", b"GET / HTTP/1.1\r\nX-Empty:\r\n\r\n", [req(headers=[(b"x-empty", b"")]), EndOfMessage()]),
-    ("obs-text in a value", b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\xff\r\n\r\n",
+    ("leading empty lines", b"\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n", [req(), EndOfMessage()]),
+    ("empty header value", b"GET / HTTP/1.1\r\nHost: t\r\n"
+     b"X-Empty:\r\n\r\n", [req(headers=[(b"x-empty", b"")]), EndOfMessage()]),
+    ("obs-text in a value", b"GET / HTTP/1.1\r\nHost: t\r\nX: caf\xc3\xa9\xff\r\n\r\n",
      [req(headers=[(b"x", b"caf\xc3\xa9\xff")]), EndOfMessage()]),
     (
         "content-length body",
-        b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
         [req("POST", "/echo", headers=[(b"content-length", b"5")], content_length=5), Data(b"hello"),
          EndOfMessage()],
     ),
     (
         "repeated equal content-length",
-        b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
         [req("POST", headers=[(b"content-length", b"2")] * 2, content_length=2), Data(b"ok"), EndOfMessage()],
     ),
     (
         "chunked body with extensions and trailers",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5;name=value\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n",
         [req("POST", headers=[(b"transfer-encoding", b"chunked")], content_length=None),
          Data(b"hello 0123456789"), EndOfMessage()],
@@ -109,24 +118,24 @@ VALID: list[tuple[str, bytes, list[Event]]] = [
     ),
     (
         "http/1.1 connection close",
-        b"GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: foo, close\r\n\r\n",
         [req(headers=[(b"connection", b"foo, close")], keep_alive=False), EndOfMessage()],
     ),
     (
         "expect 100-continue",
-        b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+        b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
         [req("POST", headers=[(b"expect", b"100-continue"), (b"content-length", b"1")], content_length=1,
              expect_continue=True), Data(b"x"), EndOfMessage()],
     ),
     (
         "chunked with bare LF, upper-case hex and padding",
-        b"POST / HTTP/1.1\nTransfer-Encoding: Chunked\n\nA  \n0123456789\n0\n\n",
+        b"POST / HTTP/1.1\nHost: t\nTransfer-Encoding: Chunked\n\nA  \n0123456789\n0\n\n",
         [req("POST", headers=[(b"transfer-encoding", b"Chunked")], content_length=None), Data(b"0123456789"),
          EndOfMessage()],
     ),
     (
         "empty chunked body",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         [req("POST", headers=[(b"transfer-encoding", b"chunked")], content_length=None), EndOfMessage()],
     ),
     (
@@ -136,11 +145,31 @@ VALID: list[tuple[str, bytes, list[Event]]] = [
     ),
     (
         "pipelined",
-        b"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 1\r\n\r\nxGET /3 HTTP/1.1\r\n\r\n",
+        b"GET /1 HTTP/1.1\r\nHost: t\r\n"
+         b"\r\nPOST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nxGET /3 HTTP/1.1\r\nHost: t\r\n\r\n",
         [req(target="/1"), EndOfMessage(),
          req("POST", "/2", headers=[(b"content-length", b"1")], content_length=1), Data(b"x"), EndOfMessage(),
          req(target="/3"), EndOfMessage()],
     ),
+    # RFC 9112 3.2: HTTP/1.0 may omit Host; valid uri-host[:port] forms; an empty Host (no authority).
+    ("http/1.0 without host", b"GET / HTTP/1.0\r\n\r\n", [req(version="1.0", keep_alive=False), EndOfMessage()]),
+    ("host with a port", b"GET / HTTP/1.1\r\nHost: a.b-c:8080\r\n\r\n",
+     [req(headers=[(b"host", b"a.b-c:8080")]), EndOfMessage()]),
+    ("host as an ipv6 literal", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+     [req(headers=[(b"host", b"[::1]:80")]), EndOfMessage()]),
+    ("empty host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", [req(headers=[(b"host", b"")]), EndOfMessage()]),
+    ("host after other fields", b"GET / HTTP/1.1\r\nX: y\r\nhOsT: h%41\r\n\r\n",
+     [req(headers=[(b"x", b"y"), (b"host", b"h%41")]), EndOfMessage()]),
+    # RFC 9112 3.2.2: an absolute-form target is routed on its path; its authority replaces Host.
+    ("absolute-form", b"GET http://a:8080/p?q=1 HTTP/1.1\r\nHost: other\r\n\r\n",
+     [Request("GET", "/p?q=1", "1.1", [(b"host", b"other")], True, 0, False, host="a:8080"), EndOfMessage()]),
+    ("absolute-form without a path", b"GET HTTPS://a HTTP/1.1\r\nHost: a\r\n\r\n",
+     [Request("GET", "/", "1.1", [(b"host", b"a")], True, 0, False, host="a"), EndOfMessage()]),
+    ("absolute-form with only a query", b"GET http://a?x HTTP/1.1\r\nHost: a\r\n\r\n",
+     [Request("GET", "/?x", "1.1", [(b"host", b"a")], True, 0, False, host="a"), EndOfMessage()]),
+    ("transfer-coding list with empty elements", b"POST / HTTP/1.1\r\nHost: t\r\n"
+     b"Transfer-Encoding: , chunked ,\r\n\r\n0\r\n\r\n",
+     [req("POST", headers=[(b"transfer-encoding", b", chunked ,")], content_length=None), EndOfMessage()]),
 ]
 
 
@@ -176,42 +205,74 @@ INVALID: list[tuple[str, bytes, int]] = [
     ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
     ("no version", b"GET /\r\n\r\n", 400),
     ("lowercase version", b"GET / http/1.1\r\n\r\n", 400),
-    ("extra space", b"GET  / HTTP/1.1\r\n\r\n", 400),
-    ("non-ascii target", b"GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n", 400),
-    ("non-utf8 target", b"GET /\xff\xfe HTTP/1.1\r\n\r\n", 400),
-    ("bad method token", b"G(T / HTTP/1.1\r\n\r\n", 400),
-    ("unknown method", b"BREW / HTTP/1.1\r\n\r\n", 501),
+    ("extra space", b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("non-ascii target", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("non-utf8 target", b"GET /\xff\xfe HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("bad method token", b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("unknown method", b"BREW / HTTP/1.1\r\nHost: t\r\n\r\n", 501),
     ("http/2.0", b"GET / HTTP/2.0\r\n\r\n", 505),
     ("http/0.9 style", b"GET / HTTP/0.9\r\n\r\n", 505),
-    ("header without colon", b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
-    ("space before colon", b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
-    ("obs-fold", b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400),
-    ("NUL in value", b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", 400),
-    ("CR in value", b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400),
-    ("request line too long", b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n", 414),
+    ("header without colon", b"GET / HTTP/1.1\r\nHost: t\r\nHost x\r\n\r\n", 400),
+    ("space before colon", b"GET / HTTP/1.1\r\nHost: t\r\nHost : x\r\n\r\n", 400),
+    ("obs-fold", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),
+    ("NUL in value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n", 400),
+    ("CR in value", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\rb\r\n\r\n", 400),
+    ("request line too long", b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
     ("request line too long, unterminated", b"GET /" + b"a" * 300, 414),
-    ("headers too large", b"GET / HTTP/1.1\r\n" + b"X: " + b"v" * 500 + b"\r\n\r\n", 431),
-    ("headers too large, unterminated", b"GET / HTTP/1.1\r\n" + b"X: v\r\n" * 100, 431),
-    ("body too large", b"POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413),
-    ("chunked body too large", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3E9\r\n", 413),
+    ("headers too large", b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: " + b"v" * 500 + b"\r\n\r\n", 431),
+    ("headers too large, unterminated", b"GET / HTTP/1.1\r\nHost: t\r\n" + b"X: v\r\n" * 100, 431),
+    ("body too large", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n", 413),
+    ("chunked body too large", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3E9\r\n", 413),
     ("content-length and transfer-encoding",
-     b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+     b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     ("transfer-encoding and content-length",
-     b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400),
-    ("different content-lengths", b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
-    ("content-length list", b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
-    ("negative content-length", b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
-    ("plus content-length", b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\nx", 400),
-    ("gzip transfer-encoding", b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-    ("chunked twice", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
-    ("bad chunk size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-    ("missing chunk CRLF", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n0\r\n\r\n", 400),
-    ("unknown expectation", b"GET / HTTP/1.1\r\nExpect: tea\r\n\r\n", 417),
-    ("chunk size overflow", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 400),
-    ("chunked then gzip", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501),
-    ("space in header name", b"GET / HTTP/1.1\r\nX Y: z\r\n\r\n", 400),
-    ("empty header name", b"GET / HTTP/1.1\r\n: z\r\n\r\n", 400),
-    ("too many blank lines", b"\r\n" * 20 + b"GET / HTTP/1.1\r\n\r\n", 400),
+     b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400),
+    ("different content-lengths", b"POST / HTTP/1.1\r\nHost: t\r\n"
+     b"Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+    ("content-length list", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 3\r\n\r\nabc", 400),
+    ("negative content-length", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400),
+    ("plus content-length", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +1\r\n\r\nx", 400),
+    # RFC 9112 6.3: a final coding other than chunked leaves the length unknown: 400 (and close).
+    ("gzip transfer-encoding", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    ("chunked twice", b"POST / HTTP/1.1\r\nHost: t\r\n"
+     b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    ("bad chunk size", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    ("missing chunk CRLF", b"POST / HTTP/1.1\r\nHost: t\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n0\r\n\r\n", 400),
+    ("unknown expectation", b"GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n", 417),
+    ("chunk size overflow", b"POST / HTTP/1.1\r\nHost: t\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 400),
+    ("chunked then gzip", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+    ("chunked, identity", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400),
+    ("identity", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\n\r\n", 400),
+    ("empty transfer-encoding", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: \r\n\r\n", 400),
+    ("gzip then chunked", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    ("gzip then chunked in two fields",
+     b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+    # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing: 400 and close (as nginx).
+    ("http/1.0 chunked", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    # Found by the fuzzer (tests/server/fuzz_parser.py): the status must not depend on how input is split.
+    ("long request line with its line end", b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nX", 414),
+    ("malformed fields exactly at the header limit",
+     b"GET / HTTP/1.1\r\nHost: t\r\nBad" + b"x" * (400 - 9 - 3 - 2) + b"\r\n\r\n", 400),
+    # RFC 9112 3.2: Host is required in HTTP/1.1, once, and must be a valid uri-host[:port].
+    ("no host", b"GET / HTTP/1.1\r\n\r\n", 400),
+    ("no host, other fields", b"GET / HTTP/1.1\r\nX-Host: t\r\nHostname: t\r\n\r\n", 400),
+    ("two hosts", b"GET / HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n", 400),
+    ("two hosts in http/1.0", b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400),
+    ("host with a space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    ("host with userinfo", b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400),
+    ("host with a path", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+    ("host with a bad port", b"GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n", 400),
+    ("host with two ports", b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400),
+    ("host with a long port", b"GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n", 400),
+    ("host with a bad ipv6 literal", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+    ("host with a bad percent escape", b"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400),
+    ("absolute-form with userinfo", b"GET http://u@a/ HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("absolute-form with a bad port", b"GET http://a:x/ HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("space in header name", b"GET / HTTP/1.1\r\nHost: t\r\nX Y: z\r\n\r\n", 400),
+    ("empty header name", b"GET / HTTP/1.1\r\nHost: t\r\n: z\r\n\r\n", 400),
+    ("too many blank lines", b"\r\n" * 20 + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
 ]
 
 
@@ -231,7 +292,7 @@ def test_invalid_requests_with_trailing_bytes(data: bytes, status: int, feed: ob
     """A valid request after the bad one changes nothing: the error comes first and sticks."""
     assert callable(feed)
     with pytest.raises(ProtocolError) as info:
-        parse(feed(data + b"GET / HTTP/1.1\r\n\r\n"), eof=False)
+        parse(feed(data + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"), eof=False)
     assert info.value.status == status
     assert not isinstance(info.value, IncompleteMessage)
 
@@ -246,8 +307,8 @@ def test_error_is_sticky() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"GET / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
-     b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", b"G", b"\r"],
+    [b"GET / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab",
+     b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", b"G", b"\r"],
 )
 def test_end_of_input_mid_request_is_incomplete(data: bytes) -> None:
     with pytest.raises(IncompleteMessage):
@@ -274,7 +335,7 @@ def test_receive_data_after_end_of_input_is_a_usage_error() -> None:
 @pytest.mark.parametrize("size", [2000, 20000])
 def test_work_is_linear_in_input_byte_by_byte(size: int) -> None:
     """Searches resume where they stopped: a big head fed a byte at a time is scanned O(n) times."""
-    head = b"GET / HTTP/1.1\r\nX: " + b"v" * size + b"\r\n\r\n"
+    head = b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"v" * size + b"\r\n\r\n"
     parser = RequestParser(Limits(max_header_bytes=size * 2))
     for i in range(len(head)):
         parser.receive_data(head[i : i + 1])
@@ -285,8 +346,8 @@ def test_work_is_linear_in_input_byte_by_byte(size: int) -> None:
 
 def test_rescanning_variant_is_quadratic() -> None:
     """The bug-zoo parser rescans; the counter shows it, so the linear test above can fail."""
-    head = b"GET / HTTP/1.1\r\nX: " + b"v" * 2000 + b"\r\n\r\n"
-    parser = RequestParser(Limits(max_header_bytes=10**9), rescan=True)
+    head = b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"v" * 2000 + b"\r\n\r\n"
+    parser = RescanningParser(Limits(max_header_bytes=10**9))
     for i in range(len(head)):
         parser.receive_data(head[i : i + 1])
         parser.next_event()
@@ -295,7 +356,7 @@ def test_rescanning_variant_is_quadratic() -> None:
 
 def test_body_bytes_are_not_buffered() -> None:
     parser = RequestParser(Limits(max_body_bytes=1 << 30))
-    parser.receive_data(b"POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n")
+    parser.receive_data(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
     assert isinstance(parser.next_event(), Request)
     for _ in range(100):
         parser.receive_data(b"x" * 10000)
@@ -319,8 +380,10 @@ def random_request(rng: random.Random) -> bytes:
         lines.append(f"X-H{i}:{' ' * rng.randrange(3)}{'v' * rng.randrange(20)}".encode())
     if version == "1.0":
         lines.append(b"Connection: keep-alive")
+    else:
+        lines.insert(rng.randrange(1, len(lines) + 1), b"Host: " + rng.choice([b"t", b"t:80", b"[::1]:8", b""]))
     body = bytes(rng.randrange(256) for _ in range(rng.randrange(60)))
-    kind = rng.choice(["none", "length", "chunked"])
+    kind = rng.choice(["none", "length", "chunked"] if version == "1.1" else ["none", "length"])
     if kind == "length" or (kind == "none" and body):
         lines.append(f"Content-Length: {len(body)}".encode())
         payload = body
@@ -389,3 +452,28 @@ def test_random_and_mutated_bytes_raise_only_protocol_errors() -> None:
     # Both outcomes occur, so the generator really exercises both paths.
     assert outcomes["ok"] > 50
     assert outcomes["error"] > 50
+
+
+@pytest.mark.parametrize("feed", FEEDS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    ("data", "method"),
+    [
+        (b"HEAD / HTTP/1.1\r\nBad Field\r\n\r\n", "HEAD"),  # malformed field after a known request line
+        (b"HEAD / HTTP/1.1\r\n\r\n", "HEAD"),  # no Host
+        (b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n", "HEAD"),
+        (b"GET / HTTP/1.1\r\n\r\n", "GET"),
+        (b"NOPE / HTTP/1.1\r\n\r\n", None),
+        (b"\x00\x01\r\n\r\n", None),
+    ],
+)
+def test_a_protocol_error_says_the_method_when_it_was_known(data: bytes, method: str | None, feed: object) -> None:
+    """The connection answers a HEAD request's error without a body (RFC 9110 9.3.2)."""
+    with pytest.raises(ProtocolError) as info:
+        parse(feed(data + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"), eof=False)  # type: ignore[operator]
+    assert info.value.method == method
+
+
+def test_the_method_of_an_earlier_request_does_not_stick() -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse([b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n\x00garbage\r\n\r\n"], eof=False)
+    assert info.value.method is None
