@@ -16,6 +16,7 @@ from typing import Any
 from lab import settings
 from lab.chaos import catalog, report
 from lab.chaos.checks import judge
+from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant
@@ -51,7 +52,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     session = LabSession(base, log=echo, record_dir=HISTORY_DIR)
     try:
         echo(f"case {scenario.id}: {scenario.describe()}")
-        history = _run_recorded(session, scenario, variant, args.seed)
+        try:
+            history = _run_recorded(session, scenario, variant, args.seed)
+        except FaultUnavailable as unavailable:
+            print(f"case {scenario.id} skipped: {unavailable}")
+            return 0
         verdicts = judge(scenario, history)
         timeline = report.save_timeline(history, variant.label, verdicts)
         if args.json:

@@ -12,6 +12,7 @@ import pytest
 
 from lab.chaos import report
 from lab.chaos.checks import Verdict, judge
+from lab.chaos.faults import FaultUnavailable
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant, session_seed
 from lab.settings import LabConfig, unique_project
@@ -89,6 +90,8 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
     started = time.monotonic()
     try:
         history = session.run(scenario, variant, seed, fresh=fresh)
+    except FaultUnavailable as unavailable:  # e.g. no sch_netem in this kernel: a skip with the reason
+        record_skip(scenario, variant, str(unavailable))  # raises pytest's Skipped
     except Exception as error:  # the lab could not run the case: a scorecard must show it, not skip it
         report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="error",
                                                messages=(f"{type(error).__name__}: {error}",), seed=seed,

@@ -9,20 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lab import engine
 from lab.chaos.canary import Canary
+from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
-from lab.chaos.scenario import (
-    ClientRun,
-    DisconnectClients,
-    Fault,
-    KillClients,
-    PauseClients,
-    ProxyDownUp,
-    Scenario,
-    StopTarget,
-    attribute_text,
-)
+from lab.chaos.scenario import ClientRun, Scenario, attribute_text
 from lab.errors import LabError
 from lab.http_check import http_get
 from lab.instance import Lab
@@ -132,7 +122,7 @@ class CaseRunner:
                     history.canary = canary.samples
                 toxiproxy.reset()
                 history.event(time.monotonic() - start, "clients done, toxics removed")
-                if isinstance(scenario.fault, StopTarget) or not target_state(self.lab).running:
+                if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                     history.target_after = target_state(self.lab)
                 else:
                     self._settle(scenario, history)
@@ -166,6 +156,8 @@ class CaseRunner:
             command = client_command(run, address, seed + index, record)
             outcomes[index] = self._exec_client(run, command)
 
+        faults = self._fault_schedule(scenario, history, start)
+        faults.before_clients()
         threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
                    for index, run in enumerate(scenario.clients)]
         for thread in threads:
@@ -175,12 +167,12 @@ class CaseRunner:
             time.sleep(scenario.cpu_during_s)  # let the clients reach their steady state (part of the scenario)
             history.busy_cpu = self._cpu_window(scenario.limits.busy_window_s)
         try:
-            if scenario.fault is not None:
-                self._apply_fault(scenario.fault, history, start)
+            faults.while_clients()
         finally:  # the clients finish (they are bounded) before anything else touches the lab
             deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        faults.after_clients()
         history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
                            for run, outcome in zip(scenario.clients, outcomes, strict=True)]
 
@@ -201,44 +193,14 @@ class CaseRunner:
         return ClientOutcome(run, command, done.returncode, result, done.stderr.decode(errors="replace"))
 
     # -- faults ----------------------------------------------------------------------------------
-    def _apply_fault(self, fault: Fault, history: CaseHistory, start: float) -> None:
+    def _fault_schedule(self, scenario: Scenario, history: CaseHistory, start: float) -> FaultSchedule:
         probe = self.lab.probe()
-        wait_until(lambda: probe.snapshot().sockets("ESTABLISHED") >= fault.when_established,
-                   timeout=FAULT_WAIT_S, what=f"{fault.when_established} connections before {fault.kind}")
-        history.event(time.monotonic() - start, f"fault {fault.describe()}")
-        clients = self.lab.container("clients")
-        if isinstance(fault, KillClients):
-            clients.kill()
-        elif isinstance(fault, PauseClients):
-            clients.pause()
-        elif isinstance(fault, DisconnectClients):
-            self._lab_network().disconnect(clients, force=True)
-        elif isinstance(fault, ProxyDownUp):
-            self.lab.toxiproxy().set_enabled(PROXY_NAME, False)
-        elif isinstance(fault, StopTarget):
-            began = time.monotonic()
-            self.lab.container(TARGET_SERVICE).stop(timeout=int(fault.deadline_s) + 5)
-            history.stop_elapsed_s = time.monotonic() - began
-        if fault.hold_s:
-            time.sleep(fault.hold_s)  # the fault's declared duration
-        self._lift(fault)
-        history.event(time.monotonic() - start, f"fault {fault.kind} lifted")
 
-    def _lift(self, fault: Fault) -> None:
-        clients = self.lab.container("clients")
-        clients.reload()
-        if isinstance(fault, PauseClients) and clients.status == "paused":
-            clients.unpause()
-        elif isinstance(fault, DisconnectClients):
-            network = self._lab_network()
-            network.reload()
-            if clients.id not in {c.id for c in network.containers}:
-                network.connect(clients)
-        elif isinstance(fault, ProxyDownUp):
-            self.lab.toxiproxy().set_enabled(PROXY_NAME, True)
+        def wait_established(count: int, what: str) -> None:
+            wait_until(lambda: probe.snapshot().sockets("ESTABLISHED") >= count, timeout=FAULT_WAIT_S, what=what)
 
-    def _lab_network(self) -> Any:
-        return engine.client().networks.get(f"{self.lab.config.project}_lab")
+        return FaultSchedule(scenario.fault, self.lab, history, wait_established=wait_established,
+                             event=lambda text: history.event(time.monotonic() - start, text))
 
     def _restore_after(self, scenario: Scenario) -> None:
         """Whatever a fault left behind is undone, so the next case starts from a whole lab.
@@ -248,7 +210,7 @@ class CaseRunner:
         steps: list[Callable[[], None]] = [self.lab.toxiproxy().reset]
         if scenario.fault is not None:
             fault = scenario.fault
-            steps = [lambda: self._lift(fault), lambda: self.lab.ensure_running("clients"), *steps]
+            steps = [lambda: fault.lift(self.lab), lambda: self.lab.ensure_running("clients"), *steps]
         errors: list[Exception] = []
         for step in steps:
             try:
