@@ -209,7 +209,7 @@ def test_netem_arguments() -> None:
 
 
 def test_a_failing_probe_script_is_a_one_line_lab_error() -> None:
-    with pytest.raises(LabError, match="exit 1.*iptables: No chain"):
+    with pytest.raises(LabError, match=r"exit 1.*iptables: No chain"):
         PacketLoss().apply(FakeLab([("", "iptables: No chain", 1)]), FakeHistory())
 
 
@@ -256,7 +256,7 @@ def test_a_fault_until_the_clients_are_done_waits_for_its_connections_first() ->
 
 def test_lift_always_lifts_even_a_fault_whose_apply_failed() -> None:
     lab = FakeLab([("", "boom", 1)])
-    plan, log = schedule(PacketLoss(), lab)
+    plan, _ = schedule(PacketLoss(), lab)
     with pytest.raises(LabError):
         plan.before_clients()
     plan.lift_always()
