@@ -20,7 +20,14 @@ from lab.chaos.faults import (
     ProxyDownUp,
     StopTarget,
 )
-from lab.chaos.faults.packet_rules import CHAIN_IN, CHAIN_OUT, established_peers, install_script, remove_script
+from lab.chaos.faults.packet_rules import (
+    CHAIN_IN,
+    CHAIN_OUT,
+    dropped_packets,
+    established_peers,
+    install_script,
+    remove_script,
+)
 from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.scenario import StopTarget as StopTargetFromScenario
 from lab.errors import LabError
@@ -270,3 +277,21 @@ def test_no_fault_no_calls() -> None:
     plan.after_clients()
     plan.lift_always()
     assert log == []
+
+
+IPTABLES_LISTING = """Chain EPOLL_LAB_IN (1 references)
+    pkts      bytes target     prot opt in     out     source               destination
+      17     1234 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:8080 statistic
+Chain EPOLL_LAB_OUT (1 references)
+    pkts      bytes target     prot opt in     out     source               destination
+     153   200000 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp spt:8080 statistic
+"""
+
+
+def test_lifting_packet_rules_tells_how_many_packets_they_dropped() -> None:
+    assert dropped_packets(IPTABLES_LISTING) == {CHAIN_IN: 17, CHAIN_OUT: 153}
+    plan, log = schedule(PacketLoss(), FakeLab([("", "", 0), (IPTABLES_LISTING, "", 0)]))
+    plan.before_clients()
+    plan.after_clients()
+    assert log[-1] == "fault packet_loss lifted: dropped 17 packets in, 153 out"
+    assert dropped_packets("") == {}

@@ -58,5 +58,6 @@ class Fault:
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
         raise NotImplementedError
 
-    def lift(self, lab: FaultLab) -> None:
-        """Undo `apply`; a no-op when nothing is applied."""
+    def lift(self, lab: FaultLab) -> str | None:
+        """Undo `apply` (a no-op when nothing is applied); what the fault did, when it can tell (e.g. drops)."""
+        return None

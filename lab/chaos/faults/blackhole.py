@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.chaos.faults.base import Fault, FaultHistory, FaultLab
-from lab.chaos.faults.packet_rules import install_script, list_peers, remove_script, run_in_probe
+from lab.chaos.faults.packet_rules import drops_text, install_script, list_peers, remove_script, run_in_probe
 from lab.errors import LabError
 
 
@@ -33,5 +33,5 @@ class Blackhole(Fault):
         ingress, egress = self.rules(address, peer_port, int(lab.config.target_port))
         run_in_probe(lab, install_script(ingress, egress), f"blackhole of {address}:{peer_port}")
 
-    def lift(self, lab: FaultLab) -> None:
-        run_in_probe(lab, remove_script(), "removing the packet rules")
+    def lift(self, lab: FaultLab) -> str | None:
+        return drops_text(run_in_probe(lab, remove_script(), "removing the packet rules"))

@@ -17,9 +17,10 @@ class DisconnectClients(Fault):
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
         lab.network(LAB_NETWORK).disconnect(lab.container("clients"), force=True)
 
-    def lift(self, lab: FaultLab) -> None:
+    def lift(self, lab: FaultLab) -> str | None:
         clients = lab.container("clients")
         network = lab.network(LAB_NETWORK)
         network.reload()
         if clients.id not in {container.id for container in network.containers}:
             network.connect(clients)
+        return None

@@ -41,5 +41,6 @@ class Netem(Fault):
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
         run_in_probe(lab, netem_script(self.netem_args()), f"netem {self.netem_args()}")
 
-    def lift(self, lab: FaultLab) -> None:
+    def lift(self, lab: FaultLab) -> str | None:
         run_in_probe(lab, NETEM_REMOVE, "removing netem")
+        return None

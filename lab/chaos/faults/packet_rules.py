@@ -28,13 +28,35 @@ def install_script(ingress: list[str], egress: list[str]) -> str:
 
 
 def remove_script() -> str:
-    """Shell that removes the lab's chains and their jumps; succeeds when there are none."""
+    """Shell that prints the chains' DROP counters, then removes the chains and their jumps; succeeds when none."""
     lines = []
     for chain, hook in ((CHAIN_IN, "INPUT"), (CHAIN_OUT, "OUTPUT")):
+        lines.append(f"iptables -w -L {chain} -v -n -x 2>/dev/null || true")
         lines.append(f"while iptables -w -D {hook} -j {chain} 2>/dev/null; do :; done")
         lines.append(f"iptables -w -F {chain} 2>/dev/null || true")
         lines.append(f"iptables -w -X {chain} 2>/dev/null || true")
     return "\n".join(lines)
+
+
+def dropped_packets(listing: str) -> dict[str, int]:
+    """Packets each lab chain dropped, from `iptables -L CHAIN -v -n -x` listings (a chain missing: absent)."""
+    drops: dict[str, int] = {}
+    chain = ""
+    for line in listing.splitlines():
+        fields = line.split()
+        if line.startswith("Chain "):
+            chain = fields[1]
+            drops[chain] = 0
+        elif chain and len(fields) > 2 and fields[0].isdigit() and fields[2] == "DROP":
+            drops[chain] += int(fields[0])
+    return drops
+
+
+def drops_text(listing: str) -> str | None:
+    drops = dropped_packets(listing)
+    if not drops:
+        return None
+    return f"dropped {drops.get(CHAIN_IN, 0)} packets in, {drops.get(CHAIN_OUT, 0)} out"
 
 
 def netem_script(netem_args: str) -> str:

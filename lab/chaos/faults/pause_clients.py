@@ -15,8 +15,9 @@ class PauseClients(Fault):
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
         lab.container("clients").pause()
 
-    def lift(self, lab: FaultLab) -> None:
+    def lift(self, lab: FaultLab) -> str | None:
         clients = lab.container("clients")
         clients.reload()
         if clients.status == "paused":
             clients.unpause()
+        return None

@@ -16,5 +16,6 @@ class ProxyDownUp(Fault):
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
         lab.toxiproxy().set_enabled(PROXY_NAME, False)
 
-    def lift(self, lab: FaultLab) -> None:
+    def lift(self, lab: FaultLab) -> str | None:
         lab.toxiproxy().set_enabled(PROXY_NAME, True)
+        return None

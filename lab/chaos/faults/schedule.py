@@ -56,5 +56,5 @@ class FaultSchedule:
         fault.apply(self._lab, self._history)
 
     def _lift(self, fault: Fault) -> None:
-        fault.lift(self._lab)
-        self._event(f"fault {fault.kind} lifted")
+        done = fault.lift(self._lab)
+        self._event(f"fault {fault.kind} lifted" + (f": {done}" if done else ""))
