@@ -207,7 +207,7 @@ class CaseRunner:
 
         Each step runs even when an earlier one fails; the first failure is raised at the end.
         """
-        steps: list[Callable[[], None]] = [self.lab.toxiproxy().reset]
+        steps: list[Callable[[], object]] = [self.lab.toxiproxy().reset]
         if scenario.fault is not None:
             fault = scenario.fault
             steps = [lambda: fault.lift(self.lab), lambda: self.lab.ensure_running("clients"), *steps]
