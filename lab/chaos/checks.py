@@ -38,7 +38,8 @@ def _what_ran(scenario: Scenario) -> str:
 
 
 def _fail(check: str, history: CaseHistory, text: str) -> Verdict:
-    return Verdict(check, ok=False, message=f"{text} [reproduce: {history.repro}]")
+    evidence = f" [{history.evidence.note(check)}]" if history.evidence else ""
+    return Verdict(check, ok=False, message=f"{text}{evidence} [reproduce: {history.repro}]")
 
 
 def _settled_or_na(check: str, history: CaseHistory) -> Verdict | None:

@@ -16,6 +16,7 @@ from typing import Any
 from lab import settings
 from lab.chaos import catalog, report
 from lab.chaos.checks import judge
+from lab.chaos.evidence import Evidence
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.scenario import Scenario
@@ -49,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
                                        target_image=args.target_image, target_port=args.target_port)
     variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
-    session = LabSession(base, log=echo, record_dir=HISTORY_DIR)
+    session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture)
     try:
         echo(f"case {scenario.id}: {scenario.describe()}")
         try:
@@ -68,6 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 mark = "n/a " if not verdict.applicable else "ok  " if verdict.ok else "FAIL"
                 print(f"  {mark} {verdict.check:17} {verdict.message}")
             print(f"\ntimeline: {timeline}" + (" (and .svg)" if any(v.failed for v in verdicts) else ""))
+            if history.evidence is not None:
+                print(f"capture and trace: {history.evidence.folder}\n  {evidence_summary(history.evidence)}")
         return 1 if any(v.failed for v in verdicts) else 0
     finally:
         if args.keep and session.lab is not None:
@@ -75,6 +78,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                  f"{session.lab.config.project}` removes it")
         else:
             session.close()
+
+
+def evidence_summary(evidence: Evidence) -> str:
+    """The capture and the trace in two lines: packets by kind, and the event loop's syscalls over the case."""
+    packets = evidence.packets
+    calls = ", ".join(f"{name} {count:,}" for name, count in sorted(evidence.syscalls.items(), key=lambda kv: -kv[1]))
+    return (f"packets {packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
+            f"{packets.fins_from_target}; RST from clients {packets.resets_from_peers}, from target "
+            f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}")
 
 
 def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, seed: int) -> CaseHistory:
@@ -248,6 +260,8 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     add_target_options(run)
     run.add_argument("--json", action="store_true")
     run.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    run.add_argument("--capture", action="store_true",
+                     help="record a packet capture (tcpdump) and a syscall trace (strace) of the target")
     run.set_defaults(project=None)  # its own lab, never the one `make lab-up` started
     card = command("scorecard", cmd_scorecard, "run the catalog (or the zoo) and print case × target outcomes")
     card.add_argument("--target-image")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.chaos.evidence import Evidence
 from lab.chaos.scenario import ClientRun
 from lab.probe import Snapshot
 
@@ -79,6 +80,7 @@ class CaseHistory:
     probe_errors: list[str] = field(default_factory=list)
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
     stats_after: dict[str, Any] | None = None
+    evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
 
     def event(self, t: float, text: str) -> None:
         self.events.append((t, text))
@@ -105,4 +107,5 @@ class CaseHistory:
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
             "probe_errors": self.probe_errors[-20:],
             "stats_before": self.stats_before, "stats_after": self.stats_after,
+            "evidence": self.evidence.to_json() if self.evidence else None,
         }

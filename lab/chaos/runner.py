@@ -7,9 +7,11 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lab.chaos.canary import Canary
+from lab.chaos.capture import Capture, capture_windows
 from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
 from lab.chaos.scenario import ClientRun, Scenario, attribute_text
@@ -51,8 +53,9 @@ class CaseRunner:
     """Runs scenarios one after another on one lab (one per xdist worker)."""
 
     def __init__(self, lab: Lab, *, repro: Callable[[Scenario, int], str], record_dir: str | None = None,
-                 log: Callable[[str], None] = lambda _: None) -> None:
+                 log: Callable[[str], None] = lambda _: None, capture_dir: Path | None = None) -> None:
         self.lab = lab
+        self._capture_dir = capture_dir  # `--capture`: record packets and syscalls into this folder
         self._repro = repro
         self._record_dir = record_dir  # inside the clients container: keep each run's op history there
         self._log = log
@@ -114,7 +117,11 @@ class CaseRunner:
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
             history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
+        capture = Capture(self.lab) if self._capture_dir else None
         try:
+            if capture is not None:
+                capture.start()
+                history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
             with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
                 with Canary(endpoints.direct_url) if scenario.canary else contextlib.nullcontext() as canary:
                     self._run_clients(scenario, seed, history, start)
@@ -134,8 +141,21 @@ class CaseRunner:
             history.samples = timeline.samples
             history.probe_errors = timeline.errors
         finally:
+            if capture is not None:
+                self._finish_capture(capture, history, start)
             self._restore_after(scenario)
         return history
+
+    def _finish_capture(self, capture: Capture, history: CaseHistory, start: float) -> None:
+        """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
+        assert self._capture_dir is not None
+        try:
+            history.evidence = capture.finish(self._capture_dir, capture_windows(history))
+            history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
+        except Exception as error:  # the verdicts stand without the evidence
+            history.probe_errors.append(f"capture: {error}")
+            with contextlib.suppress(Exception):
+                capture.abort()
 
     def describe_target(self) -> str:
         config = self.lab.config

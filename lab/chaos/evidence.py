@@ -1,0 +1,156 @@
+"""What a case's packet capture and syscall trace say, as pure functions of their text (tcpdump -r, strace).
+
+The capture (lab.chaos.capture) records them from the probe; these summaries land in the failure messages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+EPOLL_WAITS = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
+READS = ("recvfrom", "read", "recv", "recvmsg")
+_TRACE_LINE = re.compile(r"^(?:\[pid\s+)?(\d+)\]?\s+(\d+\.\d+)\s+(\w+)\(.*\)\s+=\s+(-?\d+)")
+_PACKET = re.compile(r"^(\d+\.\d+)\s.*?\bIP6?\s+(\S+)\s+>\s+(\S+?):\s+Flags\s+\[([^\]]*)\]")
+
+
+# -- strace ----------------------------------------------------------------------------------------
+def split_trace(text: str) -> tuple[list[str], str]:
+    """strace -C output: the timed log's lines, and the count table strace prints at the end."""
+    at = text.find("% time")
+    if at < 0:
+        return text.splitlines(), ""
+    return text[:at].splitlines(), text[at:]
+
+
+def syscall_counts(table: str) -> dict[str, int]:
+    """Successful calls per syscall (calls − errors) from strace's -c table
+    (`% time  seconds  usecs/call  calls  [errors]  syscall`; EAGAIN from a non-blocking accept is no accept)."""
+    counts: dict[str, int] = {}
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) in (5, 6) and fields[0].replace(".", "", 1).isdigit() and fields[-1] != "total":
+            errors = int(fields[4]) if len(fields) == 6 else 0
+            counts[fields[-1]] = int(fields[3]) - errors
+    return counts
+
+
+@dataclass(frozen=True)
+class WindowActivity:
+    """What the target's loop did in one time window, from the timed log."""
+
+    seconds: float  # the span the log covers in the window
+    wakeups: int  # epoll_wait calls that returned
+    empty_wakeups: int  # of which returned events but read no byte before the next wait
+    bytes_read: int
+
+    @property
+    def wakeups_per_s(self) -> float:
+        return self.wakeups / self.seconds if self.seconds > 0 else 0.0
+
+    def text(self) -> str:
+        return (f"{self.wakeups_per_s:,.0f} epoll_wait returns/s over {self.seconds:.1f} s "
+                f"({self.empty_wakeups:,} woke with events and read 0 bytes; {self.bytes_read:,} bytes read)")
+
+
+def window_activity(lines: list[str], start: float, end: float) -> WindowActivity:
+    """Wakeups and bytes read in [start, end] (wall-clock seconds, as strace -ttt writes them)."""
+    wakeups = empty = bytes_read = 0
+    pending = False  # an epoll_wait returned events; has a read since moved any byte?
+    first = last = None
+    for line in lines:
+        match = _TRACE_LINE.match(line)
+        if match is None:
+            continue
+        t, call, result = float(match[2]), match[3], int(match[4])
+        if not start <= t <= end:
+            continue
+        first = t if first is None else first
+        last = t
+        if call in EPOLL_WAITS:
+            if pending:
+                empty += 1
+            wakeups += 1
+            pending = result > 0
+        elif call in READS and result > 0:
+            bytes_read += result
+            pending = False
+    span = (last - first) if first is not None and last is not None else 0.0
+    return WindowActivity(seconds=span or (end - start), wakeups=wakeups, empty_wakeups=empty,
+                          bytes_read=bytes_read)
+
+
+# -- tcpdump ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PacketCounts:
+    """TCP segments on the target's lab port, by who sent them (tcpdump -nn -tt -r)."""
+
+    packets: int = 0
+    fins_from_peers: int = 0
+    fins_from_target: int = 0
+    resets_from_peers: int = 0
+    resets_from_target: int = 0
+
+
+def packet_counts(text: str, port: int) -> PacketCounts:
+    packets = fin_in = fin_out = rst_in = rst_out = 0
+    suffix = f".{port}"
+    for line in text.splitlines():
+        match = _PACKET.match(line)
+        if match is None:
+            continue
+        source, destination, flags = match[2], match[3], match[4]
+        from_target = source.endswith(suffix)
+        if not from_target and not destination.endswith(suffix):
+            continue
+        packets += 1
+        if "F" in flags:
+            fin_out, fin_in = (fin_out + 1, fin_in) if from_target else (fin_out, fin_in + 1)
+        if "R" in flags:
+            rst_out, rst_in = (rst_out + 1, rst_in) if from_target else (rst_out, rst_in + 1)
+    return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out)
+
+
+# -- what lands in a verdict -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evidence:
+    """A case's capture and trace, summed up; `folder` holds the files themselves."""
+
+    folder: str
+    packets: PacketCounts = field(default_factory=PacketCounts)
+    syscalls: dict[str, int] = field(default_factory=dict)  # calls over the whole case (strace -c)
+    windows: dict[str, WindowActivity] = field(default_factory=dict)  # CPU window label → the loop's activity
+    errors: tuple[str, ...] = ()  # what could not be recorded
+
+    def note(self, check: str) -> str:
+        """One sentence for a failed check's message: what the wire and the syscalls say, and where they are."""
+        parts: list[str] = []
+        accepts = sum(self.syscalls.get(name, 0) for name in ("accept4", "accept"))
+        closes = self.syscalls.get("close", 0)
+        if check == "cpu_spin" and self.windows:
+            parts += [f"{label}: {activity.text()}" for label, activity in self.windows.items()]
+        elif check in ("close_wait", "fd_leak", "stale_connection") and self.syscalls:
+            parts.append(f"the capture saw {self.packets.fins_from_peers} FINs from clients and "
+                         f"{self.packets.fins_from_target} from the target; the trace shows {accepts} accepts and "
+                         f"{closes} closes ({max(accepts - closes, 0)} connections never closed)")
+        elif check in ("stall", "wrong_response", "crash", "no_timeout"):
+            parts.append(f"the capture saw {self.packets.resets_from_target} RSTs and "
+                         f"{self.packets.fins_from_target} FINs from the target, {self.packets.resets_from_peers} "
+                         f"RSTs and {self.packets.fins_from_peers} FINs from clients")
+        if self.errors:
+            parts.append("not recorded: " + "; ".join(self.errors))
+        return "; ".join([*parts, f"capture and trace in {self.folder}"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,
+                "windows": {label: {**w.__dict__, "wakeups_per_s": round(w.wakeups_per_s, 1)}
+                            for label, w in self.windows.items()},
+                "errors": list(self.errors)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evidence:
+        windows = {label: WindowActivity(seconds=w["seconds"], wakeups=w["wakeups"], empty_wakeups=w["empty_wakeups"],
+                                         bytes_read=w["bytes_read"]) for label, w in data["windows"].items()}
+        return cls(folder=data["folder"], packets=PacketCounts(**data["packets"]), syscalls=dict(data["syscalls"]),
+                   windows=windows, errors=tuple(data["errors"]))
