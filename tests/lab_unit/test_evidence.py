@@ -24,7 +24,8 @@ STRACE_TABLE = """% time     seconds  usecs/call     calls    errors syscall
 """
 
 # A level-triggered loop that ignores EOF: woken again and again, reading nothing; then one real request.
-SPIN_LOG = """1     100.000000 epoll_wait(4, [{events=EPOLLIN|EPOLLRDHUP, data={u32=8, u64=8}}], 1023, 1000) = 1 <0.000010>
+SPIN_LOG = """\
+1     100.000000 epoll_wait(4, [{events=EPOLLIN|EPOLLRDHUP, data={u32=8, u64=8}}], 1023, 1000) = 1 <0.000010>
 1     100.000020 recvfrom(8, "", 65536, 0, NULL, NULL) = 0 <0.000005>
 1     100.000040 epoll_wait(4, [{events=EPOLLIN|EPOLLRDHUP, data={u32=8, u64=8}}], 1023, 1000) = 1 <0.000010>
 1     100.000060 recvfrom(8, "", 65536, 0, NULL, NULL) = 0 <0.000005>
@@ -34,7 +35,8 @@ SPIN_LOG = """1     100.000000 epoll_wait(4, [{events=EPOLLIN|EPOLLRDHUP, data={
 1     103.000000 epoll_wait(4,  <detached ...>
 """
 
-PACKETS = """1796290815.053850 eth0  In  IP 192.168.160.1.48666 > 192.168.160.2.8080: Flags [S], seq 1, win 64240, length 0
+PACKETS = """\
+1796290815.053850 eth0  In  IP 192.168.160.1.48666 > 192.168.160.2.8080: Flags [S], seq 1, win 64240, length 0
 1796290815.053867 eth0  Out IP 192.168.160.2.8080 > 192.168.160.1.48666: Flags [S.], seq 2, ack 2, win 65160, length 0
 1796290815.054000 eth0  In  IP 192.168.160.1.48666 > 192.168.160.2.8080: Flags [F.], seq 1, ack 1, win 63, length 0
 1796290815.054100 eth0  Out IP 192.168.160.2.8080 > 192.168.160.1.48666: Flags [.], ack 2, win 64, length 0
