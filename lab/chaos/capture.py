@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lab import engine
-from lab.chaos.evidence import Evidence, WindowActivity, packet_counts, split_trace, syscall_counts, window_activity
+from lab.chaos.evidence import (
+    Evidence,
+    WindowActivity,
+    connection_calls,
+    packet_counts,
+    split_trace,
+    syscall_counts,
+    window_activity,
+)
 from lab.errors import LabError
 from lab.wait import wait_until
 
@@ -28,7 +36,8 @@ PCAP_FILE_MB = 2  # tcpdump -C: one ring file's size in millions of bytes
 PCAP_FILES = 4  # tcpdump -W: ring files kept (at most 8 MB of capture)
 PACKET_LINES = 50_000  # lines of the decoded capture copied out
 TRACE_HEAD_LINES = 20_000  # lines of the timed syscall log copied out from its start
-WINDOW_LINES = 100_000  # lines of the log copied out for each CPU window
+WINDOW_LINES = 100_000
+CONNECTION_LINES = 100_000  # accept and close calls copied out  # lines of the log copied out for each CPU window
 SYSCALLS = ("epoll_wait", "epoll_pwait", "epoll_ctl", "accept4", "accept", "recvfrom", "read", "sendto", "sendmsg",
             "write", "writev", "shutdown", "close")
 STOP_TIMEOUT_S = 15.0
@@ -133,8 +142,9 @@ class Capture:
     def abort(self) -> None:
         self._stop_tools()
 
-    def finish(self, folder: Path, windows: list[Window]) -> Evidence:
-        """Stop, copy the bounded files into `folder`, and sum them up."""
+    def finish(self, folder: Path, windows: list[Window], settled_at: float | None) -> Evidence:
+        """Stop, copy the bounded files into `folder`, and sum them up (connections up to `settled_at`, the
+        probe's monotonic time of the settle wait's last snapshot)."""
         self._stop_tools()
         walls = [(w.label, w.start + self._clock_offset, w.end + self._clock_offset) for w in windows]
         cuts = " ".join(
@@ -144,12 +154,15 @@ class Capture:
                  f"for f in $(ls -tr packets.pcap* 2>/dev/null); do cp $f out/; "
                  f"tcpdump -nn -tt -r $f 2>/dev/null; done | head -n {PACKET_LINES} > out/packets.txt; "
                  f"head -n {TRACE_HEAD_LINES} trace.log > out/trace-head.log; "
-                 f"sed -n '/^% time/,$p' trace.log > out/syscalls.txt; cp tcpdump.err strace.err out/; {cuts} true",
+                 f"sed -n '/^% time/,$p' trace.log > out/syscalls.txt; cp tcpdump.err strace.err out/; "
+                 f"grep -E '^ *[0-9]+ +[0-9.]+ (accept4?|close)\\(' trace.log | head -n {CONNECTION_LINES} "
+                 f"> out/trace-connections.log; {cuts} true",
                  "collecting the capture and the trace")
         folder.mkdir(parents=True, exist_ok=True)
         self._copy_out(folder)
         return summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
-                         [(start, end) for _, start, end in walls])
+                         [(start, end) for _, start, end in walls],
+                         None if settled_at is None else settled_at + self._clock_offset)
 
     def _copy_out(self, folder: Path) -> None:
         done = self._lab.exec(PROBE, ["tar", "-C", f"{WORK}/out", "-cf", "-", "."], timeout=EXEC_TIMEOUT_S)
@@ -162,8 +175,10 @@ class Capture:
                 tar.extractall(folder, filter="data")
 
 
-def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]]) -> Evidence:
-    """The Evidence of a capture folder (packets.txt, syscalls.txt, trace-window-N.log)."""
+def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]],
+              settled_at: float | None) -> Evidence:
+    """The Evidence of a capture folder (packets.txt, syscalls.txt, trace-connections.log, trace-window-N.log);
+    times are the wall clock's."""
     def read(name: str) -> str:
         path = folder / name
         return path.read_text(errors="replace") if path.exists() else ""
@@ -174,8 +189,10 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
     for index, (label, (start, end)) in enumerate(zip(labels, spans, strict=True)):
         lines, _ = split_trace(read(f"trace-window-{index}.log"))
         windows[label] = window_activity(lines, start, end)
-    return Evidence(folder=str(folder), packets=packet_counts(read("packets.txt"), port),
-                    syscalls=syscall_counts(read("syscalls.txt")), windows=windows, errors=errors)
+    accepts, closes = connection_calls(read("trace-connections.log").splitlines(), settled_at)
+    return Evidence(folder=str(folder), packets=packet_counts(read("packets.txt"), port, settled_at),
+                    syscalls=syscall_counts(read("syscalls.txt")), windows=windows, accepts=accepts, closes=closes,
+                    errors=errors)
 
 
 def capture_windows(history: Any) -> list[Window]:

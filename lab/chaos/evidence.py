@@ -81,6 +81,18 @@ def window_activity(lines: list[str], start: float, end: float) -> WindowActivit
                           bytes_read=bytes_read)
 
 
+def connection_calls(lines: list[str], until: float | None = None) -> tuple[int, int]:
+    """Successful accepts and closes in the timed log, up to the wall-clock time `until` (None: all)."""
+    accepts = closes = 0
+    for line in lines:
+        match = _TRACE_LINE.match(line)
+        if match is None or int(match[4]) < 0 or (until is not None and float(match[2]) > until):
+            continue
+        accepts += match[3] in ("accept4", "accept")
+        closes += match[3] == "close"
+    return accepts, closes
+
+
 # -- tcpdump ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PacketCounts:
@@ -93,12 +105,13 @@ class PacketCounts:
     resets_from_target: int = 0
 
 
-def packet_counts(text: str, port: int) -> PacketCounts:
+def packet_counts(text: str, port: int, until: float | None = None) -> PacketCounts:
+    """Segments to and from `port`, up to the wall-clock time `until` (None: all)."""
     packets = fin_in = fin_out = rst_in = rst_out = 0
     suffix = f".{port}"
     for line in text.splitlines():
         match = _PACKET.match(line)
-        if match is None:
+        if match is None or (until is not None and float(match[1]) > until):
             continue
         source, destination, flags = match[2], match[3], match[4]
         from_target = source.endswith(suffix)
@@ -121,19 +134,20 @@ class Evidence:
     packets: PacketCounts = field(default_factory=PacketCounts)
     syscalls: dict[str, int] = field(default_factory=dict)  # calls over the whole case (strace -c)
     windows: dict[str, WindowActivity] = field(default_factory=dict)  # CPU window label → the loop's activity
+    accepts: int = 0  # successful accepts, from the start to the end of the settle wait (what the checks saw)
+    closes: int = 0  # successful closes (of any fd) in the same span
     errors: tuple[str, ...] = ()  # what could not be recorded
 
     def note(self, check: str) -> str:
         """One sentence for a failed check's message: what the wire and the syscalls say, and where they are."""
         parts: list[str] = []
-        accepts = sum(self.syscalls.get(name, 0) for name in ("accept4", "accept"))
-        closes = self.syscalls.get("close", 0)
         if check == "cpu_spin" and self.windows:
             parts += [f"{label}: {activity.text()}" for label, activity in self.windows.items()]
         elif check in ("close_wait", "fd_leak", "stale_connection") and self.syscalls:
-            parts.append(f"the capture saw {self.packets.fins_from_peers} FINs from clients and "
-                         f"{self.packets.fins_from_target} from the target; the trace shows {accepts} accepts and "
-                         f"{closes} closes ({max(accepts - closes, 0)} connections never closed)")
+            parts.append(f"by the end of the settle wait the capture saw {self.packets.fins_from_peers} FINs from "
+                         f"clients and {self.packets.fins_from_target} from the target; the trace shows "
+                         f"{self.accepts} accepts and {self.closes} closes "
+                         f"({max(self.accepts - self.closes, 0)} connections not closed)")
         elif check in ("stall", "wrong_response", "crash", "no_timeout"):
             parts.append(f"the capture saw {self.packets.resets_from_target} RSTs and "
                          f"{self.packets.fins_from_target} FINs from the target, {self.packets.resets_from_peers} "
@@ -146,11 +160,11 @@ class Evidence:
         return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,
                 "windows": {label: {**w.__dict__, "wakeups_per_s": round(w.wakeups_per_s, 1)}
                             for label, w in self.windows.items()},
-                "errors": list(self.errors)}
+                "accepts": self.accepts, "closes": self.closes, "errors": list(self.errors)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evidence:
         windows = {label: WindowActivity(seconds=w["seconds"], wakeups=w["wakeups"], empty_wakeups=w["empty_wakeups"],
                                          bytes_read=w["bytes_read"]) for label, w in data["windows"].items()}
         return cls(folder=data["folder"], packets=PacketCounts(**data["packets"]), syscalls=dict(data["syscalls"]),
-                   windows=windows, errors=tuple(data["errors"]))
+                   windows=windows, accepts=data["accepts"], closes=data["closes"], errors=tuple(data["errors"]))

@@ -150,7 +150,8 @@ class CaseRunner:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
         assert self._capture_dir is not None
         try:
-            history.evidence = capture.finish(self._capture_dir, capture_windows(history))
+            history.evidence = capture.finish(self._capture_dir, capture_windows(history),
+                                              history.settled.t if history.settled else None)
             history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
         except Exception as error:  # the verdicts stand without the evidence
             history.probe_errors.append(f"capture: {error}")
