@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for verdict in verdicts:
                 mark = "n/a " if not verdict.applicable else "ok  " if verdict.ok else "FAIL"
                 print(f"  {mark} {verdict.check:17} {verdict.message}")
-            print(f"\ntimeline: {timeline}" + (" (and .svg)" if any(v.failed for v in verdicts) else ""))
+            print(f"\ntimeline: {timeline}" + (" (and .png)" if any(v.failed for v in verdicts) else ""))
             if history.evidence is not None:
                 print(f"capture and trace: {history.evidence.folder}\n  {evidence_summary(history.evidence)}")
         return 1 if any(v.failed for v in verdicts) else 0

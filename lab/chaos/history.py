@@ -80,6 +80,7 @@ class CaseHistory:
     probe_errors: list[str] = field(default_factory=list)
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
     stats_after: dict[str, Any] | None = None
+    started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
     evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
 
     def event(self, t: float, text: str) -> None:
@@ -107,5 +108,5 @@ class CaseHistory:
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
             "probe_errors": self.probe_errors[-20:],
             "stats_before": self.stats_before, "stats_after": self.stats_after,
-            "evidence": self.evidence.to_json() if self.evidence else None,
+            "started": self.started, "evidence": self.evidence.to_json() if self.evidence else None,
         }

@@ -112,7 +112,7 @@ class CaseRunner:
                               target_before=target_state(self.lab))
         if "stats" in scenario.requires:
             history.stats_before = self._stats()
-        start = time.monotonic()
+        start = history.started = time.monotonic()
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
