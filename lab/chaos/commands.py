@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import settings
-from lab.chaos import catalog, report
+from lab.chaos import bundle, catalog, report
 from lab.chaos.checks import judge
-from lab.chaos.evidence import Evidence
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.scenario import Scenario
@@ -70,7 +69,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"  {mark} {verdict.check:17} {verdict.message}")
             print(f"\ntimeline: {timeline}" + (" (and .png)" if any(v.failed for v in verdicts) else ""))
             if history.evidence is not None:
-                print(f"capture and trace: {history.evidence.folder}\n  {evidence_summary(history.evidence)}")
+                print(f"capture and trace: {history.evidence.folder}\n  {history.evidence.summary()}")
+        if args.bundle:
+            histories = sorted((report.reports_dir() / "histories").glob(f"{scenario.id}--{variant.label}-*.json"))
+            written = bundle.bundle_case(
+                Path(args.bundle), history=history, variant=variant.label, verdicts=verdicts, timeline=timeline,
+                histories=histories, images=bundle.image_ids(session.lab.config if session.lab else base),
+                commands=[f"python -m lab {' '.join(args.argv)}", history.repro])
+            print(f"repro bundle: {written} (`python -m lab show {written}` prints it)", file=sys.stderr)
         return 1 if any(v.failed for v in verdicts) else 0
     finally:
         if args.keep and session.lab is not None:
@@ -78,15 +84,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                  f"{session.lab.config.project}` removes it")
         else:
             session.close()
-
-
-def evidence_summary(evidence: Evidence) -> str:
-    """The capture and the trace in two lines: packets by kind, and the event loop's syscalls over the case."""
-    packets = evidence.packets
-    calls = ", ".join(f"{name} {count:,}" for name, count in sorted(evidence.syscalls.items(), key=lambda kv: -kv[1]))
-    return (f"packets {packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
-            f"{packets.fins_from_target}; RST from clients {packets.resets_from_peers}, from target "
-            f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}")
 
 
 def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, seed: int) -> CaseHistory:
@@ -243,6 +240,12 @@ def zoo_table(results: list[report.CaseResult]) -> str:
     return "\n".join(lines)
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a repro bundle again (`make repro` writes them)."""
+    print(bundle.describe(bundle.read_manifest(Path(args.bundle))))
+    return 0
+
+
 def _case(case_id: str) -> Scenario:
     try:
         return catalog.get(case_id)
@@ -260,9 +263,13 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     add_target_options(run)
     run.add_argument("--json", action="store_true")
     run.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    run.add_argument("--bundle", metavar="FILE.tar.gz",
+                     help="end by writing one archive with the verdicts, timeline, histories, capture and image ids")
     run.add_argument("--capture", action="store_true",
                      help="record a packet capture (tcpdump) and a syscall trace (strace) of the target")
     run.set_defaults(project=None)  # its own lab, never the one `make lab-up` started
+    show = command("show", cmd_show, "print a repro bundle written by `make repro` (or `lab run --bundle`)")
+    show.add_argument("bundle", help="the .tar.gz")
     card = command("scorecard", cmd_scorecard, "run the catalog (or the zoo) and print case × target outcomes")
     card.add_argument("--target-image")
     card.add_argument("--target-port", type=int)

@@ -156,6 +156,14 @@ class Evidence:
             parts.append("not recorded: " + "; ".join(self.errors))
         return "; ".join([*parts, f"capture and trace in {self.folder}"])
 
+    def summary(self) -> str:
+        """The capture and the trace in two lines: packets by kind, and the event loop's syscalls over the case."""
+        packets = self.packets
+        calls = ", ".join(f"{name} {count:,}" for name, count in sorted(self.syscalls.items(), key=lambda kv: -kv[1]))
+        return (f"packets {packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
+                f"{packets.fins_from_target}; RST from clients {packets.resets_from_peers}, from target "
+                f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}")
+
     def to_json(self) -> dict[str, Any]:
         return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,
                 "windows": {label: {**w.__dict__, "wakeups_per_s": round(w.wakeups_per_s, 1)}

@@ -20,7 +20,7 @@ from lab.chaos.scenario import Limits
 MiB = 1 << 20
 STATES = {"ESTABLISHED": "#1f77b4", "CLOSE_WAIT": "#d62728", "TIME_WAIT": "#7f7f7f", "FIN_WAIT1": "#9467bd",
           "FIN_WAIT2": "#8c564b", "LAST_ACK": "#e377c2"}
-PHASE_COLOURS = {"baseline": "#dddddd", "clients": "#cfe3f7", "fault": "#f9c9c9", "settle": "#d9f2d0",
+PHASE_COLOURS = {"baseline": "#dddddd", "clients": "#cfe3f7", "fault": "#d62728", "settle": "#d9f2d0",
                  "CPU window": "#fde9b5"}
 
 
@@ -131,8 +131,12 @@ def draw(data: dict[str, Any], path: Path) -> Path:
     bands: dict[str, Any] = {}
     for axis, (title, keys, bounds) in zip(axes, panels, strict=True):
         for phase in found_phases:
-            bands[phase.label] = axis.axvspan(phase.start, phase.end, color=PHASE_COLOURS[phase.label], alpha=0.6,
-                                              lw=0)
+            if phase.label == "fault":  # hatched: the clients' band stays visible under it
+                bands[phase.label] = axis.axvspan(phase.start, phase.end, facecolor="none", hatch="/", lw=0,
+                                                  edgecolor=PHASE_COLOURS["fault"] + "55")
+            else:
+                bands[phase.label] = axis.axvspan(phase.start, phase.end, color=PHASE_COLOURS[phase.label],
+                                                  alpha=0.6, lw=0)
         for key in keys:
             points = lines[key]
             if points:
@@ -141,7 +145,8 @@ def draw(data: dict[str, Any], path: Path) -> Path:
         for value, text in bounds:
             axis.axhline(value, ls="--", lw=1, color="#555555", label=text)
         axis.set_ylabel(title)
-        axis.set_ylim(bottom=0)
+        highest = max([v for key in keys for _, v in lines[key]] + [value for value, _ in bounds] + [1.0])
+        axis.set_ylim(0, highest * 1.25)  # headroom for the phase notes
         axis.grid(alpha=0.3)
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     if bands:
