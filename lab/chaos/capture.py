@@ -9,6 +9,7 @@ timeline, and sums them up (lab.chaos.evidence) for the failure messages.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -158,7 +159,8 @@ class Capture:
                  f"grep -E '^ *[0-9]+ +[0-9.]+ (accept4?|close)\\(' trace.log | head -n {CONNECTION_LINES} "
                  f"> out/trace-connections.log; {cuts} true",
                  "collecting the capture and the trace")
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # a previous run of the same case leaves no file behind
+        folder.mkdir(parents=True)
         self._copy_out(folder)
         return summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
                          [(start, end) for _, start, end in walls],

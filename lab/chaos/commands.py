@@ -102,9 +102,6 @@ def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, see
 
 
 def _print_history(history: CaseHistory, variant: Variant) -> None:
-    print("\nrunner events:")
-    for t, text in sorted(history.events):
-        print(f"  {t:7.3f}s  {text}")
     for index, client in enumerate(history.clients):
         print(f"\nclient {index}: {client.run.describe()} [{client.run.route}] exit {client.exit_code}")
         print(f"  docker exec clients {' '.join(client.command)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +83,12 @@ class CaseHistory:
     stats_after: dict[str, Any] | None = None
     started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
     evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
+    on_event: Callable[[float, str], None] | None = field(default=None, repr=False, compare=False)  # live progress
 
     def event(self, t: float, text: str) -> None:
         self.events.append((t, text))
+        if self.on_event is not None:
+            self.on_event(t, text)
 
     def to_json(self) -> dict[str, Any]:
         def window(w: CpuWindow | None) -> dict[str, Any] | None:

@@ -104,6 +104,56 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
     return verdicts
 
 
+# -- live progress: one line per finished case, printed by the controlling process (xdist forwards reports) ------
+CASE_PROPERTY = "lab_case"
+
+
+def case_of(params: dict[str, Any]) -> tuple[str, str] | None:
+    """(case, variant) of a chaos or zoo test from its parameters; None for any other test."""
+    scenario, variant = params.get("scenario"), params.get("variant")
+    if isinstance(scenario, Scenario):
+        return scenario.id, variant.label if isinstance(variant, Variant) else ""
+    entry = params.get("entry")  # tests/zoo: a bug variant played on its cases
+    if entry is not None and hasattr(entry, "cases"):
+        return ",".join(entry.cases), f"{entry.trigger}-{entry.bug}"
+    if "case_id" in params:
+        return str(params["case_id"]), str(params.get("trigger", ""))
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome: Any = yield
+    callspec = getattr(item, "callspec", None)
+    case = case_of(dict(callspec.params)) if callspec is not None else None
+    if case is not None:
+        outcome.get_result().user_properties.append((CASE_PROPERTY, case))
+
+
+def progress_line(case: str, variant: str, outcome: str, seconds: float) -> str:
+    return f"case {case:32} {variant:28} {outcome:5} {seconds:6.1f} s"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    case: Any = dict(report.user_properties).get(CASE_PROPERTY)
+    finished = report.when == "call" or (report.when == "setup" and not report.passed)
+    if case is None or not finished or _terminal is None:
+        return
+    outcome = "skip" if report.skipped else "pass" if report.passed else "fail" if report.when == "call" else "error"
+    if _terminal._tw.width_of_current_line:  # after pytest's progress dots
+        _terminal.write("\n")
+    _terminal.write_line(progress_line(case[0], case[1], outcome, report.duration))
+
+
+_terminal: Any = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _terminal
+    _terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+
+
 def failure_text(verdicts: list[Verdict]) -> str:
     return "\n".join(f"{v.check}: {v.message}" for v in verdicts if v.failed)
 

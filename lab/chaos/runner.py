@@ -109,10 +109,13 @@ class CaseRunner:
         endpoints = self.lab.endpoints(refresh=True)
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
-                              target_before=target_state(self.lab))
+                              target_before=target_state(self.lab),
+                              on_event=lambda t, text: self._log(f"{t:7.3f}s  {text}"))
         if "stats" in scenario.requires:
             history.stats_before = self._stats()
         start = history.started = time.monotonic()
+        history.event(0.0, f"baseline: {history.baseline.fds} fds, {history.baseline.sockets('ESTABLISHED')} "
+                           f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT")
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
@@ -133,6 +136,8 @@ class CaseRunner:
                     history.target_after = target_state(self.lab)
                 else:
                     self._settle(scenario, history)
+                    history.event(time.monotonic() - start, f"settle wait over after {history.settle_elapsed_s:.1f} s; "
+                                                            "idle CPU window")
                     history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
                     history.after_request_error = self._fresh_request_error()
                     if "stats" in scenario.requires:
