@@ -198,8 +198,12 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
 
 
 def capture_windows(history: Any) -> list[Window]:
-    """The case's CPU windows (lab.chaos.history.CpuWindow), labelled as the cpu_spin check labels them."""
-    pairs: list[tuple[str, Any]] = [("after the case", history.idle_cpu), ("while the clients held on",
-                                                                          history.busy_cpu)]
-    return [Window(label, w.start.t, w.end.t) for label, w in pairs if w is not None]
-
+    """The case's CPU windows (labelled as the cpu_spin check labels them), and the settle wait, in the probe's
+    monotonic clock (lab.chaos.history.CaseHistory: its events are relative to `started`, on the same clock)."""
+    pairs: list[tuple[str, Any]] = [("after the case", history.idle_cpu),
+                                    ("while the clients held on", history.busy_cpu)]
+    windows = [Window(label, w.start.t, w.end.t) for label, w in pairs if w is not None]
+    done = next((t for t, text in history.events if text.startswith("clients done")), None)
+    if history.started is not None and done is not None and history.settled is not None:
+        windows.append(Window("during the settle wait", history.started + done, history.settled.t))
+    return windows

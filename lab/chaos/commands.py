@@ -163,6 +163,8 @@ def _run_suite(args: argparse.Namespace, directory: Path) -> None:
         command += ["--target-port", str(args.target_port)]
     if args.seed is not None:
         command += ["--lab-seed", str(args.seed)]
+    if args.capture:
+        command += ["--lab-capture"]
     echo(f"running {' '.join(command[2:])} (results in {directory})")
     done = subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
     if done.returncode not in (0, 1):  # 1: some cases failed, which is what a scorecard shows
@@ -273,5 +275,6 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     card.add_argument("--zoo", action="store_true", help="the bug zoo: variants × cases and the detection score")
     card.add_argument("--json", action="store_true")
     card.add_argument("--seed", type=int)
+    card.add_argument("--capture", action="store_true", help="capture and trace every case; keep failing cases' only")
     card.add_argument("--workers", default="auto", help="pytest-xdist workers (default: auto)")
     card.add_argument("--results", help="only print the results already in this folder")

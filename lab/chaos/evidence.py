@@ -142,7 +142,8 @@ class Evidence:
         """One sentence for a failed check's message: what the wire and the syscalls say, and where they are."""
         parts: list[str] = []
         if check == "cpu_spin" and self.windows:
-            parts += [f"{label}: {activity.text()}" for label, activity in self.windows.items()]
+            parts += [f"{label}: {activity.text()}" for label, activity in self.windows.items()
+                      if label != "during the settle wait"]
         elif check in ("close_wait", "fd_leak", "stale_connection") and self.syscalls:
             parts.append(f"by the end of the settle wait the capture saw {self.packets.fins_from_peers} FINs from "
                          f"clients and {self.packets.fins_from_target} from the target; the trace shows "
@@ -162,7 +163,8 @@ class Evidence:
         calls = ", ".join(f"{name} {count:,}" for name, count in sorted(self.syscalls.items(), key=lambda kv: -kv[1]))
         return (f"packets {packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
                 f"{packets.fins_from_target}; RST from clients {packets.resets_from_peers}, from target "
-                f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}")
+                f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}"
+                + "".join(f"\n  {label}: {activity.text()}" for label, activity in self.windows.items()))
 
     def to_json(self) -> dict[str, Any]:
         return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target-image", help="run the chaos catalog against this HTTP server image")
     group.addoption("--target-port", type=int, help="the port the target image listens on")
     group.addoption("--lab-seed", type=int, help="seed for every case (default: LAB_SEED, else random per run)")
+    group.addoption("--lab-capture", action="store_true",
+                    help="record a packet capture and a syscall trace of every case; kept for failing cases only")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["LAB_SEED"] = str(config.getoption("--lab-seed"))
     elif not os.environ.get("LAB_SEED"):
         os.environ["LAB_SEED"] = str(session_seed())  # workers inherit it: one seed per run
+    if config.getoption("--lab-capture"):
+        os.environ["LAB_CAPTURE"] = "1"
     if not hasattr(config, "workerinput") and not os.environ.get("LAB_REPORTS_DIR"):
         os.environ["LAB_REPORTS_DIR"] = str(report.new_run_dir())  # workers inherit it
 
@@ -67,7 +72,8 @@ def bundled_target() -> bool:
 @pytest.fixture(scope="session")
 def lab_session() -> Iterator[LabSession]:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker still takes its lab down
-    session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos")), log=lambda _: None)
+    session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos")), log=lambda _: None,
+                         capture=os.environ.get("LAB_CAPTURE") == "1")
     try:
         yield session
     finally:
@@ -98,6 +104,8 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
                                                duration_s=time.monotonic() - started, bug=variant.bug))
         raise
     verdicts = judge(scenario, history)
+    if history.evidence is not None and not any(v.failed for v in verdicts):
+        shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps the evidence of failures only
     report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
                                           variant.bug))
     report.save_timeline(history, variant.label, verdicts)

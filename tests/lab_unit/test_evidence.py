@@ -126,3 +126,23 @@ def test_a_failed_check_carries_the_evidence_note_before_the_repro() -> None:
     assert "(20 connections not closed); capture and trace in reports/captures/x--level] [reproduce:" in (
         found["close_wait"])
     assert all("capture and trace in" not in message for message in failed(SCENARIO, healthy()).values())
+
+
+def test_capture_windows_are_the_cpu_windows_and_the_settle_wait_on_the_probe_clock() -> None:
+    from lab.chaos.capture import Window, capture_windows
+    from lab.chaos.history import CpuWindow
+    from tests.lab_unit.test_checks import healthy, snap
+
+    history = healthy(started=100.0, settled=snap(105.0), idle_cpu=CpuWindow(snap(105.5), snap(107.0)),
+                      busy_cpu=None)
+    history.event(2.0, "clients done, toxics removed")
+    assert capture_windows(history) == [Window("after the case", 105.5, 107.0),
+                                        Window("during the settle wait", 102.0, 105.0)]
+    assert capture_windows(healthy(started=None)) == [Window("after the case", 3.0, 4.5)]
+
+
+def test_the_summary_gives_packets_syscalls_and_each_window() -> None:
+    text = EVIDENCE.summary()
+    assert text.startswith("packets 20 (FIN from clients 20, from target 0; RST from clients 0, from target 0)")
+    assert "syscalls: epoll_wait 9,000, accept4 20, close 0" in text
+    assert "after the case: 4,000 epoll_wait returns/s" in text
