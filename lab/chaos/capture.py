@@ -20,11 +20,15 @@ from typing import Any, Protocol
 from lab import engine
 from lab.chaos.evidence import (
     Evidence,
+    PacketCounts,
     WindowActivity,
     connection_calls,
+    last_calls,
     packet_counts,
+    pcap_counts,
     split_trace,
     syscall_counts,
+    syscall_counts_from_log,
     window_activity,
 )
 from lab.errors import LabError
@@ -145,7 +149,51 @@ class Capture:
 
     def finish(self, folder: Path, windows: list[Window], settled_at: float | None) -> Evidence:
         """Stop, copy the bounded files into `folder`, and sum them up (connections up to `settled_at`, the
-        probe's monotonic time of the settle wait's last snapshot)."""
+        probe's monotonic time of the settle wait's last snapshot). A probe that went down with the target
+        (they share a PID namespace) leaves its files behind: they are salvaged from the stopped container."""
+        try:
+            return self._finish(folder, windows, settled_at)
+        except LabError as error:
+            if self._probe_running():
+                raise
+            return self._salvage(folder, reason=str(error))
+
+    def _probe_running(self) -> bool:
+        probe = self._lab.container(PROBE)
+        probe.reload()
+        return bool(probe.status == "running")
+
+    def _salvage(self, folder: Path, *, reason: str) -> Evidence:
+        """The raw files from the stopped probe: the pcap read here, the trace's log without strace's table."""
+        stream, _ = self._lab.container(PROBE).get_archive(WORK)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        with tempfile.TemporaryFile() as archive:
+            for chunk in stream:
+                archive.write(chunk)
+            archive.seek(0)
+            with tarfile.open(fileobj=archive) as tar:
+                tar.extractall(folder, filter="data")
+        raw = folder / Path(WORK).name
+        log = raw / "trace.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        (folder / "trace-head.log").write_text("\n".join(lines[:TRACE_HEAD_LINES]) + "\n")
+        (folder / "trace-tail.log").write_text("\n".join(lines[-TRACE_HEAD_LINES:]) + "\n")
+        port = int(self._lab.config.target_port)
+        packets = PacketCounts()
+        for pcap in sorted(raw.glob("packets.pcap*"), key=lambda path: path.stat().st_mtime):
+            counted = pcap_counts(pcap.read_bytes(), port)
+            packets = PacketCounts(*(a + b for a, b in zip(packets.__dict__.values(), counted.__dict__.values(),
+                                                           strict=True)))
+            pcap.rename(folder / pcap.name)
+        log.unlink(missing_ok=True)  # unbounded: its head and tail are kept
+        accepts, closes = connection_calls(lines)
+        return Evidence(folder=str(folder), packets=packets, syscalls=syscall_counts_from_log(lines),
+                        accepts=accepts, closes=closes, last_calls=tuple(last_calls(lines)),
+                        errors=(f"the probe went down with the target ({reason.splitlines()[0][:120]}); "
+                                "files salvaged from the stopped probe",))
+
+    def _finish(self, folder: Path, windows: list[Window], settled_at: float | None) -> Evidence:
         self._stop_tools()
         walls = [(w.label, w.start + self._clock_offset, w.end + self._clock_offset) for w in windows]
         cuts = " ".join(

@@ -6,6 +6,7 @@ The capture (lab.chaos.capture) records them from the probe; these summaries lan
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +126,64 @@ def packet_counts(text: str, port: int, until: float | None = None) -> PacketCou
     return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out)
 
 
+LINK_HEADER_BYTES = {1: 14, 113: 16, 276: 20}  # Ethernet, Linux cooked (SLL), Linux cooked v2 (SLL2)
+
+
+def pcap_counts(data: bytes, port: int, until: float | None = None) -> PacketCounts:
+    """The same counts from a raw pcap file (IPv4 over Ethernet or Linux cooked), for when tcpdump cannot read it
+    (the probe went down with a crashed target). Truncated files count what is whole."""
+    if len(data) < 24:
+        return PacketCounts()
+    magic = data[:4]
+    order = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    nanos = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    link = struct.unpack(order + "I", data[20:24])[0]
+    skip = LINK_HEADER_BYTES.get(link)
+    if skip is None:
+        return PacketCounts()
+    packets = fin_in = fin_out = rst_in = rst_out = 0
+    offset = 24
+    while offset + 16 <= len(data):
+        seconds, fraction, kept, _ = struct.unpack(order + "IIII", data[offset:offset + 16])
+        frame = data[offset + 16:offset + 16 + kept]
+        offset += 16 + kept
+        if len(frame) < kept or (until is not None and seconds + fraction / (1e9 if nanos else 1e6) > until):
+            continue
+        ip = frame[skip:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        tcp = ip[(ip[0] & 0x0F) * 4:]
+        if len(tcp) < 14:
+            continue
+        source, destination = struct.unpack("!HH", tcp[:4])
+        flags = tcp[13]
+        if port not in (source, destination):
+            continue
+        packets += 1
+        from_target = source == port
+        if flags & 0x01:
+            fin_out, fin_in = (fin_out + 1, fin_in) if from_target else (fin_out, fin_in + 1)
+        if flags & 0x04:
+            rst_out, rst_in = (rst_out + 1, rst_in) if from_target else (rst_out, rst_in + 1)
+    return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out)
+
+
+def syscall_counts_from_log(lines: list[str]) -> dict[str, int]:
+    """Successful calls per syscall from the timed log, for when strace died before its count table."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        match = _TRACE_LINE.match(line)
+        if match is not None and int(match[4]) >= 0:
+            counts[match[3]] = counts.get(match[3], 0) + 1
+    return counts
+
+
+def last_calls(lines: list[str], count: int = 5) -> list[str]:
+    """The last syscalls the log shows, shortened: what the target did just before it died."""
+    calls = [line.split(None, 2)[2] for line in lines if _TRACE_LINE.match(line) or "+++" in line or "---" in line]
+    return [call if len(call) <= 120 else call[:117] + "..." for call in calls[-count:]]
+
+
 # -- what lands in a verdict -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Evidence:
@@ -137,6 +196,7 @@ class Evidence:
     accepts: int = 0  # successful accepts, from the start to the end of the settle wait (what the checks saw)
     closes: int = 0  # successful closes (of any fd) in the same span
     errors: tuple[str, ...] = ()  # what could not be recorded
+    last_calls: tuple[str, ...] = ()  # the target's last syscalls, when it died during the case
 
     def note(self, check: str) -> str:
         """One sentence for a failed check's message: what the wire and the syscalls say, and where they are."""
@@ -153,6 +213,8 @@ class Evidence:
             parts.append(f"the capture saw {self.packets.resets_from_target} RSTs and "
                          f"{self.packets.fins_from_target} FINs from the target, {self.packets.resets_from_peers} "
                          f"RSTs and {self.packets.fins_from_peers} FINs from clients")
+            if check == "crash" and self.last_calls:
+                parts.append("the target's last syscalls: " + " | ".join(self.last_calls))
         if self.errors:
             parts.append("not recorded: " + "; ".join(self.errors))
         return "; ".join([*parts, f"capture and trace in {self.folder}"])
@@ -170,11 +232,13 @@ class Evidence:
         return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,
                 "windows": {label: {**w.__dict__, "wakeups_per_s": round(w.wakeups_per_s, 1)}
                             for label, w in self.windows.items()},
-                "accepts": self.accepts, "closes": self.closes, "errors": list(self.errors)}
+                "accepts": self.accepts, "closes": self.closes, "errors": list(self.errors),
+                "last_calls": list(self.last_calls)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evidence:
         windows = {label: WindowActivity(seconds=w["seconds"], wakeups=w["wakeups"], empty_wakeups=w["empty_wakeups"],
                                          bytes_read=w["bytes_read"]) for label, w in data["windows"].items()}
         return cls(folder=data["folder"], packets=PacketCounts(**data["packets"]), syscalls=dict(data["syscalls"]),
-                   windows=windows, accepts=data["accepts"], closes=data["closes"], errors=tuple(data["errors"]))
+                   windows=windows, accepts=data["accepts"], closes=data["closes"], errors=tuple(data["errors"]),
+                   last_calls=tuple(data.get("last_calls", ())))

@@ -146,3 +146,42 @@ def test_the_summary_gives_packets_syscalls_and_each_window() -> None:
     assert text.startswith("packets 20 (FIN from clients 20, from target 0; RST from clients 0, from target 0)")
     assert "syscalls: epoll_wait 9,000, accept4 20, close 0" in text
     assert "after the case: 4,000 epoll_wait returns/s" in text
+
+
+def _pcap(frames: list[tuple[float, int, int, int]], link: int = 276) -> bytes:
+    """A little-endian pcap of IPv4/TCP frames (time, source port, destination port, TCP flags)."""
+    import struct
+
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 256, link)
+    header = {276: 20, 113: 16, 1: 14}.get(link, 0)
+    for t, source, destination, flags in frames:
+        ip = bytes([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
+        tcp = struct.pack("!HHIIBBHHH", source, destination, 0, 0, 0x50, flags, 0, 0, 0)
+        frame = bytes(header) + ip + tcp
+        out += struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(frame), len(frame)) + frame
+    return out
+
+
+def test_pcap_counts_read_a_raw_capture_when_tcpdump_cannot() -> None:
+    from lab.chaos.evidence import pcap_counts
+
+    frames = [(10.0, 40000, 8080, 0x02), (10.1, 8080, 40000, 0x12), (10.2, 40000, 8080, 0x04),
+              (10.3, 8080, 40000, 0x11), (10.4, 5000, 6000, 0x01), (11.0, 8080, 40001, 0x04)]
+    assert pcap_counts(_pcap(frames), 8080) == PacketCounts(packets=5, fins_from_peers=0, fins_from_target=1,
+                                                            resets_from_peers=1, resets_from_target=1)
+    assert pcap_counts(_pcap(frames, link=1), 8080, until=10.25).packets == 3
+    assert pcap_counts(_pcap(frames)[:-10], 8080).packets == 4  # a cut-off last frame is not counted
+    assert pcap_counts(b"", 8080) == PacketCounts()
+    assert pcap_counts(_pcap(frames, link=999), 8080) == PacketCounts()
+
+
+def test_a_crashed_target_is_described_by_its_last_syscalls() -> None:
+    from lab.chaos.evidence import last_calls, syscall_counts_from_log
+
+    log = (CONNECTION_LOG + "1     13.100000 recvfrom(9, 0x7f, 65536, 0, NULL, NULL) = -1 ECONNRESET (Connection "
+           "reset by peer) <0.00001>\n1     13.200000 +++ exited with 1 +++\n").splitlines()
+    assert syscall_counts_from_log(log) == {"accept4": 2, "close": 2}
+    assert last_calls(log, 2) == ["recvfrom(9, 0x7f, 65536, 0, NULL, NULL) = -1 ECONNRESET (Connection reset by peer) "
+                                  "<0.00001>", "+++ exited with 1 +++"]
+    crashed = Evidence(folder="f", last_calls=("+++ exited with 1 +++",))
+    assert "the target's last syscalls: +++ exited with 1 +++" in crashed.note("crash")

@@ -54,6 +54,14 @@ class FakeContainer:
 
 
 @dataclass
+class FakeProbe:
+    status: str = "running"
+
+    def reload(self) -> None:
+        pass
+
+
+@dataclass
 class FakeNetwork:
     calls: list[str]
     containers: list[FakeContainer] = field(default_factory=list)
@@ -90,12 +98,13 @@ class FakeLab:
         self.calls: list[str] = []
         self.config = FakeConfig()
         self.containers = {name: FakeContainer(name, self.calls, id=name) for name in ("clients", "target")}
+        self.probe = FakeProbe()
         self.lab_network = FakeNetwork(self.calls, [self.containers["clients"]])
         self.scripts: list[str] = []
         self._replies = list(probe_replies or [])
 
-    def container(self, service: str) -> FakeContainer:
-        return self.containers[service]
+    def container(self, service: str) -> Any:
+        return self.probe if service == "probe" else self.containers[service]
 
     def toxiproxy(self) -> FakeToxiproxy:
         return FakeToxiproxy(self.calls)
@@ -295,3 +304,11 @@ def test_lifting_packet_rules_tells_how_many_packets_they_dropped() -> None:
     plan.after_clients()
     assert log[-1] == "fault packet_loss lifted: dropped 17 packets in, 153 out"
     assert dropped_packets("") == {}
+
+
+def test_packet_rules_have_nothing_to_lift_when_the_probe_went_down_with_the_target() -> None:
+    lab = FakeLab()
+    lab.probe.status = "exited"
+    for fault in (PacketLoss(), Blackhole(), Netem(delay_ms=10)):
+        assert fault.lift(lab) is None
+    assert lab.scripts == []

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.chaos.faults.base import Fault, FaultHistory, FaultLab
-from lab.chaos.faults.packet_rules import drops_text, install_script, list_peers, remove_script, run_in_probe
+from lab.chaos.faults.packet_rules import (
+    drops_text,
+    install_script,
+    lift_in_probe,
+    list_peers,
+    remove_script,
+    run_in_probe,
+)
 from lab.errors import LabError
 
 
@@ -34,4 +41,5 @@ class Blackhole(Fault):
         run_in_probe(lab, install_script(ingress, egress), f"blackhole of {address}:{peer_port}")
 
     def lift(self, lab: FaultLab) -> str | None:
-        return drops_text(run_in_probe(lab, remove_script(), "removing the packet rules"))
+        listing = lift_in_probe(lab, remove_script(), "removing the packet rules")
+        return None if listing is None else drops_text(listing)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.chaos.faults.base import Fault, FaultHistory, FaultLab
-from lab.chaos.faults.packet_rules import NETEM_REMOVE, netem_script, run_in_probe
+from lab.chaos.faults.packet_rules import NETEM_REMOVE, lift_in_probe, netem_script, run_in_probe
 
 
 @dataclass(frozen=True)
@@ -42,5 +42,5 @@ class Netem(Fault):
         run_in_probe(lab, netem_script(self.netem_args()), f"netem {self.netem_args()}")
 
     def lift(self, lab: FaultLab) -> str | None:
-        run_in_probe(lab, NETEM_REMOVE, "removing netem")
+        lift_in_probe(lab, NETEM_REMOVE, "removing netem")
         return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.chaos.faults.base import Fault, FaultHistory, FaultLab
-from lab.chaos.faults.packet_rules import drops_text, install_script, remove_script, run_in_probe
+from lab.chaos.faults.packet_rules import drops_text, install_script, lift_in_probe, remove_script, run_in_probe
 
 
 @dataclass(frozen=True)
@@ -34,4 +34,5 @@ class PacketLoss(Fault):
         run_in_probe(lab, install_script(ingress, egress), f"packet loss {self.probability:.0%}")
 
     def lift(self, lab: FaultLab) -> str | None:
-        return drops_text(run_in_probe(lab, remove_script(), "removing the packet rules"))
+        listing = lift_in_probe(lab, remove_script(), "removing the packet rules")
+        return None if listing is None else drops_text(listing)

@@ -80,6 +80,15 @@ def run_in_probe(lab: FaultLab, script: str, what: str) -> str:
     return bytes(done.stdout).decode(errors="replace")
 
 
+def lift_in_probe(lab: FaultLab, script: str, what: str) -> str | None:
+    """Run a lifting script; nothing to lift when the probe is down: the target's network namespace went with it."""
+    probe = lab.container(PROBE)
+    probe.reload()
+    if probe.status != "running":
+        return None
+    return run_in_probe(lab, script, what)
+
+
 def established_peers(ss_output: str, port: int) -> list[tuple[str, int]]:
     """Peers (address, port) of ESTABLISHED sockets on the local `port`, from `ss -Htn state established`."""
     peers = []
