@@ -67,7 +67,7 @@ class Window:
 
 
 def tcpdump_command(port: int) -> str:
-    return (f"tcpdump -i any -nn -U -Z root -s {SNAP_BYTES} -C {PCAP_FILE_MB} -W {PCAP_FILES} "
+    return (f"tcpdump -i any -nn -U --immediate-mode -Z root -s {SNAP_BYTES} -C {PCAP_FILE_MB} -W {PCAP_FILES} "
             f"-w {WORK}/packets.pcap tcp port {port}")
 
 
@@ -187,6 +187,9 @@ class Capture:
                                                            strict=True)))
             pcap.rename(folder / pcap.name)
         log.unlink(missing_ok=True)  # unbounded: its head and tail are kept
+        for rest in raw.iterdir():
+            rest.rename(folder / rest.name)  # the tools' messages and pids
+        raw.rmdir()
         accepts, closes = connection_calls(lines)
         return Evidence(folder=str(folder), packets=packets, syscalls=syscall_counts_from_log(lines),
                         accepts=accepts, closes=closes, last_calls=tuple(last_calls(lines)),
