@@ -182,7 +182,7 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
             problems.append(f"{outcome.run.describe()} did not finish within its deadline")
             continue
         if outcome.result is None:
-            if scenario.fault is None or scenario.fault.kind not in ("kill_clients",):
+            if scenario.fault is None or not scenario.fault.kills_clients:
                 problems.append(f"{outcome.run.describe()} failed (exit {outcome.exit_code}): "
                                 f"{outcome.stderr.strip().splitlines()[-1:] or 'no message'}")
             continue
