@@ -241,7 +241,7 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
     windows: dict[str, WindowActivity] = {}
     for index, (label, (start, end)) in enumerate(zip(labels, spans, strict=True)):
         lines, _ = split_trace(read(f"trace-window-{index}.log"))
-        windows[label] = window_activity(lines, start, end)
+        windows[label] = window_activity(lines, start, end, truncated=len(lines) >= WINDOW_LINES)
     accepts, closes = connection_calls(read("trace-connections.log").splitlines(), settled_at)
     return Evidence(folder=str(folder), packets=packet_counts(read("packets.txt"), port, settled_at),
                     syscalls=syscall_counts(read("syscalls.txt")), windows=windows, accepts=accepts, closes=closes,

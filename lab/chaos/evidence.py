@@ -55,8 +55,9 @@ class WindowActivity:
                 f"({self.empty_wakeups:,} woke with events and read 0 bytes; {self.bytes_read:,} bytes read)")
 
 
-def window_activity(lines: list[str], start: float, end: float) -> WindowActivity:
-    """Wakeups and bytes read in [start, end] (wall-clock seconds, as strace -ttt writes them)."""
+def window_activity(lines: list[str], start: float, end: float, *, truncated: bool = False) -> WindowActivity:
+    """Wakeups and bytes read in [start, end] (wall-clock seconds, as strace -ttt writes them); the rate is over
+    the window, or over the span the lines cover when they were `truncated` (cut to a bounded number)."""
     wakeups = empty = bytes_read = 0
     pending = False  # an epoll_wait returned events; has a read since moved any byte?
     first = last = None
@@ -77,7 +78,7 @@ def window_activity(lines: list[str], start: float, end: float) -> WindowActivit
         elif call in READS and result > 0:
             bytes_read += result
             pending = False
-    span = (last - first) if first is not None and last is not None else 0.0
+    span = (last - first) if truncated and first is not None and last is not None else 0.0
     return WindowActivity(seconds=span or (end - start), wakeups=wakeups, empty_wakeups=empty,
                           bytes_read=bytes_read)
 

@@ -66,7 +66,9 @@ def test_window_activity_counts_wakeups_that_read_nothing() -> None:
     assert (spin.wakeups, spin.empty_wakeups, spin.bytes_read) == (2, 1, 0)
     whole = window_activity(lines, 100.0, 102.0)
     assert (whole.wakeups, whole.empty_wakeups, whole.bytes_read) == (4, 2, 18)
-    assert whole.seconds == 1.0 and whole.wakeups_per_s == 4.0  # the span the log covers
+    assert whole.seconds == 2.0 and whole.wakeups_per_s == 2.0  # over the window
+    cut = window_activity(lines, 100.0, 102.0, truncated=True)
+    assert cut.seconds == 1.0 and cut.wakeups_per_s == 4.0  # over the span the bounded lines cover
     quiet = window_activity(lines, 200.0, 201.0)
     assert (quiet.wakeups, quiet.seconds) == (0, 1.0)
 
