@@ -49,9 +49,11 @@ chaos: prepare ## the chaos catalog against the target (LAB_TARGET_IMAGE / LAB_T
 zoo: prepare ## the bug zoo: every broken server variant must be caught, the clean one must pass
 	@$(PYTEST) -n auto tests/zoo $(ARGS)
 
-repro: prepare ## rerun one case exactly: make repro CASE=<id> SEED=<n> [TRIGGER=level|edge] [BUG=<name>]
+REPRO_BUNDLE = reports/repro/$(CASE)-$(SEED)$(if $(TRIGGER),-$(TRIGGER))$(if $(BUG),-$(BUG)).tar.gz
+repro: prepare ## rerun one case exactly, with capture, into one archive: make repro CASE=<id> SEED=<n> [TRIGGER=] [BUG=]
 	@test -n "$(CASE)" -a -n "$(SEED)" || { echo "usage: make repro CASE=<id> SEED=<n> [TRIGGER=] [BUG=]" >&2; exit 2; }
-	@$(LAB) run $(CASE) --seed $(SEED) $(if $(TRIGGER),--trigger $(TRIGGER)) $(if $(BUG),--bug $(BUG)) $(ARGS)
+	@$(LAB) run $(CASE) --seed $(SEED) $(if $(TRIGGER),--trigger $(TRIGGER)) $(if $(BUG),--bug $(BUG)) \
+		--capture --bundle $(REPRO_BUNDLE) $(ARGS)
 
 scorecard: prepare ## case × target outcomes (TARGET_IMAGE=... TARGET_PORT=..., ZOO=1 for the zoo, ARGS=--json)
 	@$(LAB) scorecard $(if $(TARGET_IMAGE),--target-image $(TARGET_IMAGE)) \

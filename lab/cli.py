@@ -185,6 +185,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the exact command, for repro bundles
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated command still takes down what it started
     try:
         return int(args.handler(args))

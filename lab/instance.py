@@ -142,6 +142,10 @@ class Lab:
             raise LabError(f"lab {self.config.project} has no {service} container")
         return found[0]
 
+    def network(self, name: str) -> Any:
+        """One of the compose file's networks (e.g. "lab") as a Docker SDK network."""
+        return engine.client().networks.get(f"{self.config.project}_{name}")
+
     def toxiproxy(self) -> ToxiproxyAPI:
         return ToxiproxyAPI(self.endpoints().toxiproxy_url)
 

@@ -14,11 +14,14 @@ from lab.chaos.scenario import (
     OK,
     REJECTED,
     WRITE_TIMEOUT_S,
+    Blackhole,
     DisconnectClients,
     Expect,
     HeldCpu,
     KillClients,
     Limits,
+    Netem,
+    PacketLoss,
     PauseClients,
     ProxyDownUp,
     Scenario,
@@ -172,6 +175,22 @@ CATALOG: tuple[Scenario, ...] = (
              (client("slow_reader", response_bytes=MiB, rcvbuf_bytes=65536, read_bytes=16384, read_interval_ms=40,
                      max_duration_s=20),),
              fault=StopTarget(deadline_s=10)),
+    # -- packet faults (iptables and netem in the target's network namespace, from the probe) ---------
+    Scenario("large_response_through_loss", "a 4 MiB response through 5 % packet loss each way arrives byte-exact",
+             (client("well_behaved", requests=1, path=f"/bytes/{4 * MiB}", max_duration_s=30),),
+             fault=PacketLoss(probability=0.05)),
+    Scenario("blackholed_client", "a client reading a 16 MiB response vanishes (its packets dropped, no FIN, no RST): "
+             "the server's write timeout drops it",
+             (client("slow_reader", response_bytes=16 * MiB, rcvbuf_bytes=65536, read_bytes=16384,
+                     read_interval_ms=50, max_duration_s=WRITE_TIMEOUT_S + 5, expect=ANYTHING),),
+             fault=Blackhole(when_established=1)),
+    Scenario("slowloris_through_loss", "5 slowloris connections through 5 % packet loss are still cut off",
+             (client("slowloris", connections=5, interval_ms=100, max_duration_s=10, expect=CUT_OFF_HEADERS),),
+             fault=PacketLoss(probability=0.05)),
+    Scenario("netem_delay_reorder", "keep-alive sequences through 50 ms ± 20 ms delay, 25 % reordering and 1 % "
+             "duplicates (netem: skipped where the kernel has no sch_netem)",
+             (client("well_behaved", connections=4, requests=3),),
+             fault=Netem(delay_ms=50, jitter_ms=20, reorder_percent=25, duplicate_percent=1)),
 )
 
 # -- RFC 9112 probes (issue 10) -------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def _what_ran(scenario: Scenario) -> str:
 
 
 def _fail(check: str, history: CaseHistory, text: str) -> Verdict:
-    return Verdict(check, ok=False, message=f"{text} [reproduce: {history.repro}]")
+    evidence = f" [{history.evidence.note(check)}]" if history.evidence else ""
+    return Verdict(check, ok=False, message=f"{text}{evidence} [reproduce: {history.repro}]")
 
 
 def _settled_or_na(check: str, history: CaseHistory) -> Verdict | None:
@@ -219,7 +220,7 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
             problems.append(f"{outcome.run.describe()} did not finish within its deadline")
             continue
         if outcome.result is None:
-            if scenario.fault is None or scenario.fault.kind != "kill_clients":  # a killed client prints nothing
+            if scenario.fault is None or not scenario.fault.kills_clients:
                 problems.append(f"{outcome.run.describe()} failed (exit {outcome.exit_code}): "
                                 f"{outcome.stderr.strip().splitlines()[-1:] or 'no message'}")
             continue

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab import engine, settings
-from lab.chaos import catalog, report, scorecard
+from lab.chaos import bundle, catalog, report, scorecard
 from lab.chaos.checks import judge
+from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant
@@ -48,10 +49,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                                        target_image=args.target_image, target_port=args.target_port,
                                        docker_host=engine.choose(args.engine))
     variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
-    session = LabSession(base, log=echo, record_dir=HISTORY_DIR)
+    session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture)
     try:
         echo(f"case {scenario.id}: {scenario.describe()}")
-        history = _run_recorded(session, scenario, variant, args.seed)
+        try:
+            history = _run_recorded(session, scenario, variant, args.seed)
+        except FaultUnavailable as unavailable:
+            print(f"case {scenario.id} skipped: {unavailable}")
+            return 0
         verdicts = judge(scenario, history)
         timeline = report.save_timeline(history, variant.label, verdicts)
         if args.json:
@@ -62,7 +67,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             for verdict in verdicts:
                 mark = "n/a " if not verdict.applicable else "ok  " if verdict.ok else "FAIL"
                 print(f"  {mark} {verdict.check:17} {verdict.message}")
-            print(f"\ntimeline: {timeline}" + (" (and .svg)" if any(v.failed for v in verdicts) else ""))
+            print(f"\ntimeline: {timeline}" + (" (and .png)" if any(v.failed for v in verdicts) else ""))
+            if history.evidence is not None:
+                print(f"capture and trace: {history.evidence.folder}\n  {history.evidence.summary()}")
+        if args.bundle:
+            histories = sorted((report.reports_dir() / "histories").glob(f"{scenario.id}--{variant.label}-*.json"))
+            written = bundle.bundle_case(
+                Path(args.bundle), history=history, variant=variant.label, verdicts=verdicts, timeline=timeline,
+                histories=histories, images=bundle.image_ids(session.lab.config if session.lab else base),
+                commands=[f"python -m lab {' '.join(args.argv)}", history.repro])
+            print(f"repro bundle: {written} (`python -m lab show {written}` prints it)", file=sys.stderr)
         return 1 if any(v.failed for v in verdicts) else 0
     finally:
         if args.keep and session.lab is not None:
@@ -88,9 +102,6 @@ def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, see
 
 
 def _print_history(history: CaseHistory, variant: Variant) -> None:
-    print("\nrunner events:")
-    for t, text in sorted(history.events):
-        print(f"  {t:7.3f}s  {text}")
     for index, client in enumerate(history.clients):
         print(f"\nclient {index}: {client.run.describe()} [{client.run.route}] exit {client.exit_code}")
         print(f"  docker exec clients {' '.join(client.command)}")
@@ -154,6 +165,8 @@ def _run_suite(args: argparse.Namespace, directory: Path) -> None:
         command += ["--target-port", str(args.target_port)]
     if args.seed is not None:
         command += ["--lab-seed", str(args.seed)]
+    if args.capture:
+        command += ["--lab-capture"]
     echo(f"running {' '.join(command[2:])} (results in {directory})")
     done = subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
     if done.returncode not in (0, 1):  # 1: some cases failed, which is what a scorecard shows
@@ -170,6 +183,12 @@ def selected_tests(args: argparse.Namespace) -> list[str]:
     bundled = settings.LabConfig.from_env(target_image=args.target_image).bundled_target
     return [f"tests/chaos/test_catalog.py::test_case[{label}-{scenario.id}]" for scenario in scenarios
             for label in ((args.trigger,) if args.trigger else scenario.triggers if bundled else ("any",))]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a repro bundle again (`make repro` writes them)."""
+    print(bundle.describe(bundle.read_manifest(Path(args.bundle))))
+    return 0
 
 
 def _case(case_id: str) -> Scenario:
@@ -189,13 +208,20 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     add_target_options(run)
     run.add_argument("--json", action="store_true")
     run.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    run.add_argument("--bundle", metavar="FILE.tar.gz",
+                     help="end by writing one archive with the verdicts, timeline, histories, capture and image ids")
+    run.add_argument("--capture", action="store_true",
+                     help="record a packet capture (tcpdump) and a syscall trace (strace) of the target")
     run.set_defaults(project=None)  # its own lab, never the one `make lab-up` started
+    show = command("show", cmd_show, "print a repro bundle written by `make repro` (or `lab run --bundle`)")
+    show.add_argument("bundle", help="the .tar.gz")
     card = command("scorecard", cmd_scorecard, "run the catalog (or the zoo) and print case × target outcomes")
     card.add_argument("--target-image")
     card.add_argument("--target-port", type=int)
     card.add_argument("--zoo", action="store_true", help="the bug zoo: variants × cases and the detection score")
     card.add_argument("--json", action="store_true")
     card.add_argument("--seed", type=int)
+    card.add_argument("--capture", action="store_true", help="capture and trace every case; keep failing cases' only")
     card.add_argument("--workers", default="auto", help="pytest-xdist workers (default: auto)")
     card.add_argument("--results", help="only print the results already in this folder")
     card.add_argument("--cases", help="only these catalog cases (comma-separated ids)")

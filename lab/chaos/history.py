@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.chaos.client_result import ConnectionResult, RunResult
+from lab.chaos.evidence import Evidence
 from lab.chaos.scenario import ClientRun
 from lab.probe import Snapshot
 
@@ -94,9 +96,14 @@ class CaseHistory:
     probe_errors: list[str] = field(default_factory=list)
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
     stats_after: dict[str, Any] | None = None
+    started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
+    evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
+    on_event: Callable[[float, str], None] | None = field(default=None, repr=False, compare=False)  # live progress
 
     def event(self, t: float, text: str) -> None:
         self.events.append((t, text))
+        if self.on_event is not None:
+            self.on_event(t, text)
 
     def to_json(self) -> dict[str, Any]:
         def window(w: CpuWindow | None) -> dict[str, Any] | None:
@@ -122,4 +129,5 @@ class CaseHistory:
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
             "probe_errors": self.probe_errors[-20:],
             "stats_before": self.stats_before, "stats_after": self.stats_after,
+            "started": self.started, "evidence": self.evidence.to_json() if self.evidence else None,
         }

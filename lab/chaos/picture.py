@@ -1,66 +1,184 @@
-"""A timeline as an SVG picture (no plotting library): fds, sockets by state, CPU and RSS over time."""
+"""A case's timeline as a picture (matplotlib, host side): fds, sockets by state, CPU and RSS over time.
+
+Drawn from the case's saved JSON (lab.chaos.report.save_timeline), so any saved run can be drawn again:
+`python -m lab.chaos.picture reports/latest/timelines/CASE--VARIANT.json [OUT.png]`.
+Phases (baseline, clients, fault, settle, CPU windows) are bands; baselines and the checks' bounds are dashed.
+"""
 
 from __future__ import annotations
 
-from html import escape
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from lab.chaos.history import CaseHistory
-from lab.probe import Snapshot
+from lab.chaos import catalog
+from lab.chaos.scenario import Limits
 
-WIDTH, PANEL_HEIGHT, MARGIN = 760, 110, 50
-STATE_COLOURS = {"ESTABLISHED": "#1f77b4", "CLOSE_WAIT": "#d62728", "TIME_WAIT": "#7f7f7f",
-                 "FIN_WAIT1": "#9467bd", "FIN_WAIT2": "#8c564b", "LAST_ACK": "#e377c2"}
+MiB = 1 << 20
+STATES = {"ESTABLISHED": "#1f77b4", "CLOSE_WAIT": "#d62728", "TIME_WAIT": "#7f7f7f", "FIN_WAIT1": "#9467bd",
+          "FIN_WAIT2": "#8c564b", "LAST_ACK": "#e377c2"}
+PHASE_COLOURS = {"baseline": "#dddddd", "clients": "#cfe3f7", "fault": "#d62728", "settle": "#d9f2d0",
+                 "CPU window": "#fde9b5"}
 
 
-def _series(samples: list[Snapshot]) -> dict[str, list[tuple[float, float]]]:
-    t0 = samples[0].t
-    out: dict[str, list[tuple[float, float]]] = {"fds": [], "cpu %": [], "RSS MiB": []}
-    for state in STATE_COLOURS:
-        out[state] = []
-    previous: Snapshot | None = None
+@dataclass(frozen=True)
+class Phase:
+    label: str  # one of PHASE_COLOURS
+    start: float  # seconds from the first probe reading
+    end: float
+    note: str = ""
+
+
+def _samples(data: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [data["baseline"], *data.get("samples", []), *([data["settled"]] if data.get("settled") else [])]
+    return sorted(found, key=lambda sample: float(sample["t"]))
+
+
+def _events(data: dict[str, Any], t0: float) -> list[tuple[float, str]]:
+    """Runner events on the probe's clock (both are CLOCK_MONOTONIC), relative to t0; none without `started`."""
+    if data.get("started") is None:
+        return []
+    return [(float(data["started"]) + float(e["t"]) - t0, str(e["event"])) for e in data.get("events", [])]
+
+
+def phases(data: dict[str, Any]) -> list[Phase]:
+    """The case's phases, in seconds from the first probe reading."""
+    samples = _samples(data)
+    t0 = float(samples[0]["t"])
+    events = _events(data, t0)
+
+    def first(prefix: str) -> float | None:
+        return next((t for t, text in events if text.startswith(prefix)), None)
+
+    found: list[Phase] = []
+    started, done = first("clients started"), first("clients done")
+    if started is not None:
+        found.append(Phase("baseline", 0.0, started))
+        found.append(Phase("clients", started, done if done is not None else float(samples[-1]["t"]) - t0))
+    applied = next(((t, text) for t, text in events if text.startswith("fault ") and "lifted" not in text), None)
+    if applied is not None:
+        kind = re.match(r"fault (\w+)", applied[1])
+        lifted = first(f"fault {kind[1]} lifted") if kind else None
+        end = lifted if lifted is not None and lifted > applied[0] else (done or applied[0])
+        found.append(Phase("fault", applied[0], max(end, applied[0] + 0.05), applied[1].removeprefix("fault ")))
+    if done is not None and data.get("settled"):
+        found.append(Phase("settle", done, float(data["settled"]["t"]) - t0))
+    for key, label in (("held_cpu", "while connections were held"), ("idle_cpu", "after the case")):
+        window = data.get(key)
+        if window:
+            found.append(Phase("CPU window", float(window["start"]["t"]) - t0, float(window["end"]["t"]) - t0,
+                               f"{label}: {100 * float(window['cpu_share']):.0f}%"))
+    return found
+
+
+def series(data: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """Each drawn line as (seconds from the first reading, value)."""
+    samples = _samples(data)
+    t0 = float(samples[0]["t"])
+    out: dict[str, list[tuple[float, float]]] = {"fds": [], "cpu %": [], "RSS MiB": [],
+                                                 **{state: [] for state in STATES}}
+    previous: dict[str, Any] | None = None
     for sample in samples:
-        t = sample.t - t0
-        out["fds"].append((t, sample.fds))
-        out["RSS MiB"].append((t, sample.rss_bytes / (1 << 20)))
-        for state in STATE_COLOURS:
-            out[state].append((t, sample.sockets(state)))
-        if previous is not None and sample.t > previous.t:
-            share = (sample.cpu_ticks - previous.cpu_ticks) / sample.clk_tck / (sample.t - previous.t)
+        t = float(sample["t"]) - t0
+        out["fds"].append((t, sample["fds"]))
+        out["RSS MiB"].append((t, sample["rss_bytes"] / MiB))
+        for state in STATES:
+            out[state].append((t, sample["tcp"].get(state, 0)))
+        if previous is not None and float(sample["t"]) > float(previous["t"]):
+            share = ((sample["cpu_ticks"] - previous["cpu_ticks"]) / sample["clk_tck"]
+                     / (float(sample["t"]) - float(previous["t"])))
             out["cpu %"].append((t, 100 * share))
         previous = sample
     return out
 
 
-def timeline_svg(history: CaseHistory, *, title: str) -> str:
-    samples = [history.baseline, *history.samples] + ([history.settled] if history.settled else [])
-    samples.sort(key=lambda s: s.t)
-    panels = [("fds", ["fds"]), ("sockets", list(STATE_COLOURS)), ("cpu %", ["cpu %"]), ("RSS MiB", ["RSS MiB"])]
-    height = MARGIN + len(panels) * (PANEL_HEIGHT + 30)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="monospace" '
-             f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
-             f'<text x="10" y="20" font-size="13">{escape(title)}</text>']
-    if len(samples) < 2:
-        parts.append('<text x="10" y="40">fewer than two probe samples: nothing to draw</text></svg>')
-        return "".join(parts)
-    series = _series(samples)
-    t_max = max(samples[-1].t - samples[0].t, 1e-3)
-    for index, (name, keys) in enumerate(panels):
-        top = MARGIN + index * (PANEL_HEIGHT + 30)
-        values = [v for key in keys for _, v in series[key]] or [0.0]
-        v_max = max(max(values), 1.0)
-        parts.append(f'<text x="10" y="{top - 4}">{escape(name)} (max {v_max:.0f})</text>')
-        parts.append(f'<rect x="{MARGIN}" y="{top}" width="{WIDTH - 2 * MARGIN}" height="{PANEL_HEIGHT}" '
-                     'fill="none" stroke="#ccc"/>')
+def _limits(case_id: str) -> Limits:
+    try:
+        return catalog.get(case_id).limits
+    except KeyError:  # a case no longer in the catalog: the default bounds
+        return Limits()
+
+
+def draw(data: dict[str, Any], path: Path) -> Path:
+    """Draw the timeline of one saved case (its JSON) into `path` (PNG or SVG by the suffix)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = series(data)
+    limits = _limits(str(data["case"]))
+    baseline = data["baseline"]
+    failed = [v["check"] for v in data.get("verdicts", []) if v.get("applicable", True) and not v.get("ok", True)]
+    figure, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, layout="constrained")
+    evidence = data.get("evidence")
+    figure.suptitle(f"{data['case']} (seed {data['seed']}): {data['target']}\n"
+                    + (f"FAILED: {', '.join(failed)}" if failed else "all checks passed")
+                    + (f"\ncapture and trace: {evidence['folder']}" if evidence else ""), fontsize=10)
+    panels: list[tuple[str, list[str], list[tuple[float, str]]]] = [
+        ("open fds", ["fds"], [(baseline["fds"], f"baseline {baseline['fds']} (fd_leak: back to it)")]),
+        ("TCP sockets", [s for s in STATES if any(v for _, v in lines[s])],
+         [(baseline["tcp"].get("CLOSE_WAIT", 0), "baseline CLOSE_WAIT (close_wait bound)")]),
+        ("CPU, % of a core", ["cpu %"], [(100 * limits.max_idle_cpu, f"cpu_spin bound {limits.max_idle_cpu:.0%}")]),
+        ("RSS, MiB", ["RSS MiB"], [(baseline["rss_bytes"] / MiB, "baseline RSS"),
+                                   ((baseline["rss_bytes"] + limits.max_rss_growth_bytes) / MiB,
+                                    f"memory_growth bound +{limits.max_rss_growth_bytes / MiB:.0f} MiB")]),
+    ]
+    found_phases = phases(data)
+    bands: dict[str, Any] = {}
+    for axis, (title, keys, bounds) in zip(axes, panels, strict=True):
+        for phase in found_phases:
+            if phase.label == "fault":  # hatched: the clients' band stays visible under it
+                bands[phase.label] = axis.axvspan(phase.start, phase.end, facecolor="none", hatch="/", lw=0,
+                                                  edgecolor=PHASE_COLOURS["fault"] + "55")
+            else:
+                bands[phase.label] = axis.axvspan(phase.start, phase.end, color=PHASE_COLOURS[phase.label],
+                                                  alpha=0.6, lw=0)
         for key in keys:
-            points = series[key]
-            if not points or not any(v for _, v in points):
-                continue
-            colour = STATE_COLOURS.get(key, "#333")
-            coords = " ".join(f"{MARGIN + (WIDTH - 2 * MARGIN) * t / t_max:.1f},"
-                              f"{top + PANEL_HEIGHT * (1 - v / v_max):.1f}" for t, v in points)
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
-            if len(keys) > 1:
-                parts.append(f'<text x="{WIDTH - MARGIN + 4}" y="{top + 12 * (keys.index(key) + 1)}" '
-                             f'fill="{colour}" font-size="9">{escape(key[:9])}</text>')
-    parts.append(f'<text x="{MARGIN}" y="{height - 8}">0 s … {t_max:.1f} s</text></svg>')
-    return "".join(parts)
+            points = lines[key]
+            if points:
+                axis.plot([t for t, _ in points], [v for _, v in points], marker=".", ms=3, lw=1.5,
+                          color=STATES.get(key, "#222222"), label=key)
+        for value, text in bounds:
+            axis.axhline(value, ls="--", lw=1, color="#555555", label=text)
+        axis.set_ylabel(title)
+        highest = max([v for key in keys for _, v in lines[key]] + [value for value, _ in bounds] + [1.0])
+        axis.set_ylim(0, highest * 1.25)  # headroom for the phase notes
+        axis.grid(alpha=0.3)
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    if bands:
+        figure.legend(list(bands.values()), [f"phase: {label}" for label in bands], loc="outside lower center",
+                      ncols=len(bands), fontsize=8)
+    notes = {"fault": axes[0], "CPU window": axes[2]}  # which panel names the phase
+    for phase in found_phases:
+        if phase.note and phase.label in notes:
+            notes[phase.label].annotate(phase.note, xy=(phase.start, 0.97), xycoords=("data", "axes fraction"),
+                                        xytext=(3, 0), textcoords="offset points", va="top", fontsize=7,
+                                        bbox={"boxstyle": "round", "fc": "white", "ec": "#999999", "alpha": 0.85})
+    axes[-1].set_xlabel("seconds since the baseline reading")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if not 1 <= len(argv) <= 2:
+        print("usage: python -m lab.chaos.picture TIMELINE.json [OUT.png]", file=sys.stderr)
+        return 2
+    source = Path(argv[0])
+    try:
+        data = json.loads(source.read_text())
+        out = draw(data, Path(argv[1]) if len(argv) > 1 else source.with_suffix(".png"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"cannot draw {source}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

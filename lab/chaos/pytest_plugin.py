@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from lab import engine
 from lab.chaos import report
 from lab.chaos.checks import Verdict, judge
+from lab.chaos.faults import FaultUnavailable
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant, session_seed
 from lab.settings import LabConfig, unique_project
@@ -23,6 +25,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target-image", help="run the chaos catalog against this HTTP server image")
     group.addoption("--target-port", type=int, help="the port the target image listens on")
     group.addoption("--lab-seed", type=int, help="seed for every case (default: LAB_SEED, else random per run)")
+    group.addoption("--lab-capture", action="store_true",
+                    help="record a packet capture and a syscall trace of every case; kept for failing cases only")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,6 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["LAB_SEED"] = str(config.getoption("--lab-seed"))
     elif not os.environ.get("LAB_SEED"):
         os.environ["LAB_SEED"] = str(session_seed())  # workers inherit it: one seed per run
+    if config.getoption("--lab-capture"):
+        os.environ["LAB_CAPTURE"] = "1"
     if not hasattr(config, "workerinput") and not os.environ.get("LAB_REPORTS_DIR"):
         os.environ["LAB_REPORTS_DIR"] = str(report.new_run_dir())  # workers inherit it
 
@@ -69,7 +75,7 @@ def lab_session() -> Iterator[LabSession]:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker still takes its lab down
     host = engine.for_worker(os.environ.get("PYTEST_XDIST_WORKER"))  # workers spread over LAB_DOCKER_HOSTS
     session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos"), docker_host=host),
-                         log=lambda _: None)
+                         log=lambda _: None, capture=os.environ.get("LAB_CAPTURE") == "1")
     try:
         yield session
     finally:
@@ -92,16 +98,70 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
     started = time.monotonic()
     try:
         history = session.run(scenario, variant, seed, fresh=fresh)
+    except FaultUnavailable as unavailable:  # e.g. no sch_netem in this kernel: a skip with the reason
+        record_skip(scenario, variant, str(unavailable))  # raises pytest's Skipped
     except Exception as error:  # the lab could not run the case: a scorecard must show it, not skip it
         report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="error",
                                                messages=(f"{type(error).__name__}: {error}",), seed=seed,
                                                duration_s=time.monotonic() - started, bug=variant.bug))
         raise
     verdicts = judge(scenario, history)
+    if history.evidence is not None and not any(v.failed for v in verdicts):
+        shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps the evidence of failures only
     report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
                                           variant.bug))
     report.save_timeline(history, variant.label, verdicts)
     return verdicts
+
+
+# -- live progress: one line per finished case, printed by the controlling process (xdist forwards reports) ------
+CASE_PROPERTY = "lab_case"
+
+
+def case_of(params: dict[str, Any]) -> tuple[str, str] | None:
+    """(case, variant) of a chaos or zoo test from its parameters; None for any other test."""
+    scenario, variant = params.get("scenario"), params.get("variant")
+    if isinstance(scenario, Scenario):
+        return scenario.id, variant.label if isinstance(variant, Variant) else ""
+    entry = params.get("entry")  # tests/zoo: a bug variant played on its cases
+    if entry is not None and hasattr(entry, "cases"):
+        return ",".join(entry.cases), f"{entry.trigger}-{entry.bug}"
+    if "case_id" in params:
+        return str(params["case_id"]), str(params.get("trigger", ""))
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome: Any = yield
+    callspec = getattr(item, "callspec", None)
+    case = case_of(dict(callspec.params)) if callspec is not None else None
+    if case is not None:
+        outcome.get_result().user_properties.append((CASE_PROPERTY, case))
+
+
+def progress_line(case: str, variant: str, outcome: str, seconds: float) -> str:
+    return f"case {case:32} {variant:28} {outcome:5} {seconds:6.1f} s"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    case: Any = dict(report.user_properties).get(CASE_PROPERTY)
+    finished = report.when == "call" or (report.when == "setup" and not report.passed)
+    if case is None or not finished or _terminal is None:
+        return
+    outcome = "skip" if report.skipped else "pass" if report.passed else "fail" if report.when == "call" else "error"
+    if _terminal._tw.width_of_current_line:  # after pytest's progress dots
+        _terminal.write("\n")
+    _terminal.write_line(progress_line(case[0], case[1], outcome, report.duration))
+
+
+_terminal: Any = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _terminal
+    _terminal = session.config.pluginmanager.get_plugin("terminalreporter")
 
 
 def failure_text(verdicts: list[Verdict]) -> str:

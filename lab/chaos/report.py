@@ -106,7 +106,7 @@ def read_results(directory: Path | None = None) -> list[CaseResult]:
 
 def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict],
                   directory: Path | None = None) -> Path:
-    """The case's whole history as JSON, and for a failing case an SVG of fds, sockets, CPU and RSS."""
+    """The case's whole history as JSON, and for a failing case a picture (PNG) of fds, sockets, CPU and RSS."""
     _make(directory or reports_dir())
     folder = (directory or reports_dir()) / "timelines"
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict],
     path = folder / f"{stem}.json"
     path.write_text(json.dumps(data, indent=1))
     if any(v.failed for v in verdicts):
-        from lab.chaos.picture import timeline_svg
+        from lab.chaos.picture import draw
 
-        (folder / f"{stem}.svg").write_text(timeline_svg(history, title=f"{history.case_id} ({history.target})"))
+        draw(data, folder / f"{stem}.png")
     return path

@@ -7,24 +7,15 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from lab import engine
 from lab.chaos.canary import Canary
+from lab.chaos.capture import Capture, capture_windows
 from lab.chaos.client_result import ClientResultError, RunResult
+from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
-from lab.chaos.scenario import (
-    ClientRun,
-    DisconnectClients,
-    Fault,
-    HeldCpu,
-    KillClients,
-    PauseClients,
-    ProxyDownUp,
-    Scenario,
-    StopTarget,
-    attribute_text,
-)
+from lab.chaos.scenario import ClientRun, HeldCpu, Scenario, attribute_text
 from lab.errors import LabError
 from lab.http_check import http_get
 from lab.instance import Lab
@@ -65,8 +56,9 @@ class CaseRunner:
     """Runs scenarios one after another on one lab (one per xdist worker)."""
 
     def __init__(self, lab: Lab, *, repro: Callable[[Scenario, int], str], record_dir: str | None = None,
-                 log: Callable[[str], None] = lambda _: None) -> None:
+                 log: Callable[[str], None] = lambda _: None, capture_dir: Path | None = None) -> None:
         self.lab = lab
+        self._capture_dir = capture_dir  # `--capture`: record packets and syscalls into this folder
         self._repro = repro
         self._record_dir = record_dir  # inside the clients container: keep each run's op history there
         self._log = log
@@ -120,15 +112,22 @@ class CaseRunner:
         endpoints = self.lab.endpoints(refresh=True)
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
-                              target_before=target_state(self.lab))
+                              target_before=target_state(self.lab),
+                              on_event=lambda t, text: self._log(f"{t:7.3f}s  {text}"))
         if "stats" in scenario.requires:
             history.stats_before = self._stats()
-        start = time.monotonic()
+        start = history.started = time.monotonic()
+        history.event(0.0, f"baseline: {history.baseline.fds} fds, {history.baseline.sockets('ESTABLISHED')} "
+                           f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT")
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
             history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
+        capture = Capture(self.lab) if self._capture_dir else None
         try:
+            if capture is not None:
+                capture.start()
+                history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
             with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
                 canary_body = HELLO if self.lab.config.bundled_target else None
                 with (Canary(endpoints.direct_url, expect_body=canary_body) if scenario.canary
@@ -138,10 +137,12 @@ class CaseRunner:
                     history.canary = canary.samples
                 toxiproxy.reset()
                 history.event(time.monotonic() - start, "clients done, toxics removed")
-                if isinstance(scenario.fault, StopTarget) or not target_state(self.lab).running:
+                if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                     history.target_after = target_state(self.lab)
                 else:
                     self._settle(scenario, history)
+                    history.event(time.monotonic() - start, f"settle wait over after {history.settle_elapsed_s:.1f} s; "
+                                                            "idle CPU window")
                     history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
                     history.after_request_error = self._fresh_request_error()
                     if "stats" in scenario.requires:
@@ -150,8 +151,22 @@ class CaseRunner:
             history.samples = timeline.samples
             history.probe_errors = timeline.errors
         finally:
+            if capture is not None:
+                self._finish_capture(capture, history, start)
             self._restore_after(scenario)
         return history
+
+    def _finish_capture(self, capture: Capture, history: CaseHistory, start: float) -> None:
+        """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
+        assert self._capture_dir is not None
+        try:
+            history.evidence = capture.finish(self._capture_dir, capture_windows(history),
+                                              history.settled.t if history.settled else None)
+            history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
+        except Exception as error:  # the verdicts stand without the evidence
+            history.probe_errors.append(f"capture: {error}")
+            with contextlib.suppress(Exception):
+                capture.abort()
 
     def describe_target(self) -> str:
         config = self.lab.config
@@ -172,6 +187,8 @@ class CaseRunner:
             command = client_command(run, address, seed + index, record)
             outcomes[index] = self._exec_client(run, command)
 
+        faults = self._fault_schedule(scenario, history, start)
+        faults.before_clients()
         threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
                    for index, run in enumerate(scenario.clients)]
         if scenario.held_cpu is not None:  # beside the clients and the fault: a window may fall inside a fault
@@ -181,12 +198,12 @@ class CaseRunner:
             thread.start()
         history.event(time.monotonic() - start, "clients started")
         try:
-            if scenario.fault is not None:
-                self._apply_fault(scenario.fault, history, start)
+            faults.while_clients()
         finally:  # the clients finish (they are bounded) before anything else touches the lab
             deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        faults.after_clients()
         history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
                            for run, outcome in zip(scenario.clients, outcomes, strict=True)]
 
@@ -238,54 +255,24 @@ class CaseRunner:
         return ClientOutcome(run, command, done.returncode, result, stderr)
 
     # -- faults ----------------------------------------------------------------------------------
-    def _apply_fault(self, fault: Fault, history: CaseHistory, start: float) -> None:
+    def _fault_schedule(self, scenario: Scenario, history: CaseHistory, start: float) -> FaultSchedule:
         probe = self.lab.probe()
-        wait_until(lambda: probe.snapshot().sockets("ESTABLISHED") >= fault.when_established,
-                   timeout=FAULT_WAIT_S, what=f"{fault.when_established} connections before {fault.kind}")
-        history.event(time.monotonic() - start, f"fault {fault.describe()}")
-        clients = self.lab.container("clients")
-        if isinstance(fault, KillClients):
-            clients.kill()
-        elif isinstance(fault, PauseClients):
-            clients.pause()
-        elif isinstance(fault, DisconnectClients):
-            self._lab_network().disconnect(clients, force=True)
-        elif isinstance(fault, ProxyDownUp):
-            self.lab.toxiproxy().set_enabled(PROXY_NAME, False)
-        elif isinstance(fault, StopTarget):
-            began = time.monotonic()
-            self.lab.container(TARGET_SERVICE).stop(timeout=int(fault.deadline_s) + 5)
-            history.stop_elapsed_s = time.monotonic() - began
-        if fault.hold_s:
-            time.sleep(fault.hold_s)  # the fault's declared duration
-        self._lift(fault)
-        history.event(time.monotonic() - start, f"fault {fault.kind} lifted")
 
-    def _lift(self, fault: Fault) -> None:
-        clients = self.lab.container("clients")
-        clients.reload()
-        if isinstance(fault, PauseClients) and clients.status == "paused":
-            clients.unpause()
-        elif isinstance(fault, DisconnectClients):
-            network = self._lab_network()
-            network.reload()
-            if clients.id not in {c.id for c in network.containers}:
-                network.connect(clients)
-        elif isinstance(fault, ProxyDownUp):
-            self.lab.toxiproxy().set_enabled(PROXY_NAME, True)
+        def wait_established(count: int, what: str) -> None:
+            wait_until(lambda: probe.snapshot().sockets("ESTABLISHED") >= count, timeout=FAULT_WAIT_S, what=what)
 
-    def _lab_network(self) -> Any:
-        return engine.client().networks.get(f"{self.lab.config.project}_lab")
+        return FaultSchedule(scenario.fault, self.lab, history, wait_established=wait_established,
+                             event=lambda text: history.event(time.monotonic() - start, text))
 
     def _restore_after(self, scenario: Scenario) -> None:
         """Whatever a fault left behind is undone, so the next case starts from a whole lab.
 
         Each step runs even when an earlier one fails; the first failure is raised at the end.
         """
-        steps: list[Callable[[], None]] = [self.lab.toxiproxy().reset]
+        steps: list[Callable[[], object]] = [self.lab.toxiproxy().reset]
         if scenario.fault is not None:
             fault = scenario.fault
-            steps = [lambda: self._lift(fault), lambda: self.lab.ensure_running("clients"), *steps]
+            steps = [lambda: fault.lift(self.lab), lambda: self.lab.ensure_running("clients"), *steps]
         errors: list[Exception] = []
         for step in steps:
             try:

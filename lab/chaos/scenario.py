@@ -6,9 +6,10 @@ The runner (lab.chaos.runner) interprets these; pytest and `python -m lab run` s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
 from clients.registry import get_behaviour
+from lab.chaos import faults
 from lab.toxics import Toxic
 
 Route = Literal["direct", "proxied"]
@@ -92,53 +93,16 @@ def client(behaviour: str, *, connections: int = 1, concurrency: int | None = No
     return ClientRun(behaviour, tuple(sorted(attributes.items())), connections, concurrency, route, expect)
 
 
-# -- container and proxy faults, applied once the clients have connected ---------------------------
-@dataclass(frozen=True)
-class Fault:
-    """Something done to a lab container or the proxy while clients run."""
-
-    kind: ClassVar[str]
-    when_established: int = 1  # apply once the target holds this many ESTABLISHED sockets
-    hold_s: float = 0.0  # how long the fault lasts before it is lifted (0: not lifted by time)
-
-    def describe(self) -> str:
-        return f"{self.kind}(after {self.when_established} connections, for {self.hold_s:g} s)"
-
-
-@dataclass(frozen=True)
-class KillClients(Fault):
-    """`docker kill` of the clients container mid-request (restarted afterwards)."""
-
-    kind: ClassVar[str] = "kill_clients"
-
-
-@dataclass(frozen=True)
-class PauseClients(Fault):
-    """`docker pause` of the clients container: its sockets stop reading and writing."""
-
-    kind: ClassVar[str] = "pause_clients"
-
-
-@dataclass(frozen=True)
-class DisconnectClients(Fault):
-    """The clients container taken off the lab network: its peers vanish without FIN or RST."""
-
-    kind: ClassVar[str] = "disconnect_clients"
-
-
-@dataclass(frozen=True)
-class ProxyDownUp(Fault):
-    """Toxiproxy's proxy disabled (every connection through it closed), then enabled again."""
-
-    kind: ClassVar[str] = "proxy_down_up"
-
-
-@dataclass(frozen=True)
-class StopTarget(Fault):
-    """`docker stop` of the target during a response: it must finish and exit 0 within the deadline."""
-
-    kind: ClassVar[str] = "stop_target"
-    deadline_s: float = 10.0
+# -- faults: lab.chaos.faults (one module each), importable from here too --------------------------
+Fault = faults.Fault
+KillClients = faults.KillClients
+PauseClients = faults.PauseClients
+DisconnectClients = faults.DisconnectClients
+ProxyDownUp = faults.ProxyDownUp
+StopTarget = faults.StopTarget
+PacketLoss = faults.PacketLoss
+Blackhole = faults.Blackhole
+Netem = faults.Netem
 
 
 # -- the case --------------------------------------------------------------------------------------

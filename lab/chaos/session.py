@@ -6,8 +6,10 @@ import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from lab.chaos.history import CaseHistory
+from lab.chaos.report import reports_dir
 from lab.chaos.runner import CaseRunner
 from lab.chaos.scenario import Scenario
 from lab.instance import Lab
@@ -40,8 +42,10 @@ def repro_command(base: LabConfig, variant: Variant, scenario: Scenario, seed: i
 class LabSession:
     """Brings its lab up on first use and down in `close()`; reconfigures only when the variant changes."""
 
-    def __init__(self, base: LabConfig, *, log: Callable[[str], None], record_dir: str | None = None) -> None:
+    def __init__(self, base: LabConfig, *, log: Callable[[str], None], record_dir: str | None = None,
+                 capture: bool = False) -> None:
         self.base = base
+        self.capture = capture  # record a packet capture and a syscall trace of each case
         self._log = log
         self._record_dir = record_dir  # in the clients container: keep each client's operation history
         self.lab: Lab | None = None
@@ -62,7 +66,8 @@ class LabSession:
             self.lab.reconfigure(config)
             self._fresh_target = True
         runner = CaseRunner(self.lab, repro=lambda s, n: repro_command(self.base, variant, s, n),
-                            record_dir=self._record_dir, log=self._log)
+                            record_dir=self._record_dir, log=self._log,
+                            capture_dir=capture_folder(scenario, variant) if self.capture else None)
         history = runner.run(scenario, seed, fresh=fresh and not self._fresh_target)
         self._fresh_target = False
         return history
@@ -71,6 +76,11 @@ class LabSession:
         if self.lab is not None:
             self.lab.down()
             self.lab = None
+
+
+def capture_folder(scenario: Scenario, variant: Variant) -> Path:
+    """Where `--capture` puts a case's capture and trace: beside its timeline in the run's report folder."""
+    return reports_dir() / "captures" / f"{scenario.id}--{variant.label}"
 
 
 def session_seed() -> int:

@@ -144,7 +144,13 @@ def health() -> int:
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: agent.py snapshot | watch --interval S --duration S | health"
+    usage = "usage: agent.py snapshot | watch --interval S --duration S | health | pids | clocks"
+    if argv[:1] == ["pids"]:  # the target's processes, for `strace -p`
+        print(" ".join(str(pid) for pid in target_pids()))
+        return 0
+    if argv[:1] == ["clocks"]:  # snapshots use the monotonic clock, strace -ttt the wall clock
+        print(json.dumps({"monotonic": time.monotonic(), "wall": time.time()}))
+        return 0
     if argv[:1] == ["snapshot"]:
         print(json.dumps(snapshot()))
         return 0

@@ -1,0 +1,260 @@
+"""`--capture`: a packet capture and a syscall trace of the target, recorded from the probe during one case.
+
+tcpdump on the lab port (snap length and total size bounded) and strace -f -C of the target's processes
+(a timed log of the event loop's syscalls and the -c count table) run in the probe, which shares the target's
+network and PID namespaces. `finish` stops both, copies the files (bounded) into a folder next to the case's
+timeline, and sums them up (lab.chaos.evidence) for the failure messages.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from lab import engine
+from lab.chaos.evidence import (
+    Evidence,
+    PacketCounts,
+    WindowActivity,
+    connection_calls,
+    last_calls,
+    packet_counts,
+    pcap_counts,
+    split_trace,
+    syscall_counts,
+    syscall_counts_from_log,
+    window_activity,
+)
+from lab.errors import LabError
+from lab.wait import wait_until
+
+PROBE = "probe"
+WORK = "/tmp/epoll-lab-capture"  # in the probe
+SNAP_BYTES = 256  # bytes kept of each packet: headers and the start of the payload
+PCAP_FILE_MB = 2  # tcpdump -C: one ring file's size in millions of bytes
+PCAP_FILES = 4  # tcpdump -W: ring files kept (at most 8 MB of capture)
+PACKET_LINES = 50_000  # lines of the decoded capture copied out
+TRACE_HEAD_LINES = 20_000  # lines of the timed syscall log copied out from its start
+WINDOW_LINES = 100_000
+CONNECTION_LINES = 100_000  # accept and close calls copied out  # lines of the log copied out for each CPU window
+SYSCALLS = ("epoll_wait", "epoll_pwait", "epoll_ctl", "accept4", "accept", "recvfrom", "read", "sendto", "sendmsg",
+            "write", "writev", "shutdown", "close")
+STOP_TIMEOUT_S = 15.0
+EXEC_TIMEOUT_S = 60.0
+
+
+class CaptureLab(Protocol):
+    config: Any  # target_port
+
+    def container(self, service: str) -> Any: ...
+
+    def exec(self, service: str, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]: ...
+
+
+@dataclass(frozen=True)
+class Window:
+    """A CPU window of the case, in the probe's monotonic clock (as snapshots record it)."""
+
+    label: str
+    start: float
+    end: float
+
+
+def tcpdump_command(port: int) -> str:
+    return (f"tcpdump -i any -nn -U --immediate-mode -Z root -s {SNAP_BYTES} -C {PCAP_FILE_MB} -W {PCAP_FILES} "
+            f"-w {WORK}/packets.pcap tcp port {port}")
+
+
+def strace_command(pids: list[int]) -> str:
+    attach = " ".join(f"-p {pid}" for pid in pids)
+    return f"strace -f -qq -ttt -T -C -e trace={','.join(SYSCALLS)} -o {WORK}/trace.log {attach}"
+
+
+def recorder_script(port: int, pids: list[int]) -> str:
+    """Shell that runs tcpdump and strace until both exit (SIGINT), reaping them: the probe's PID 1 is the target's,
+    which reaps nobody, so the tools' parent must stay and wait."""
+    return (f"rm -rf {WORK}; mkdir -p {WORK}; cd {WORK}\n"
+            f"{tcpdump_command(port)} 2> tcpdump.err & echo $! > tcpdump.pid\n"
+            f"{strace_command(pids)} 2> strace.err & echo $! > strace.pid\n"
+            "wait")
+
+
+class Capture:
+    """Start with `start()`, end with `finish(folder, windows)`; `abort()` stops the tools on any other path."""
+
+    def __init__(self, lab: CaptureLab) -> None:
+        self._lab = lab
+        self._clock_offset = 0.0  # wall − monotonic in the probe
+        self._recorder: subprocess.Popen[bytes] | None = None  # the `docker exec` running tcpdump and strace
+
+    def _sh(self, script: str, what: str, *, timeout: float = EXEC_TIMEOUT_S) -> str:
+        done = self._lab.exec(PROBE, ["sh", "-c", script], timeout=timeout)
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace").strip()
+            raise LabError(f"{what} failed in the probe (exit {done.returncode}): {detail or 'no message'}")
+        return done.stdout.decode(errors="replace")
+
+    def start(self) -> None:
+        clocks = json.loads(self._sh("python3 /probe/agent.py clocks", "reading the probe's clocks"))
+        self._clock_offset = float(clocks["wall"]) - float(clocks["monotonic"])
+        pids = [int(pid) for pid in self._sh("python3 /probe/agent.py pids", "listing the target's pids").split()]
+        if not pids:
+            raise LabError("the target has no process to trace")
+        script = recorder_script(int(self._lab.config.target_port), pids)
+        # A `docker exec` that lasts the whole case: its shell reaps the tools when they stop.
+        self._recorder = subprocess.Popen(
+            [engine.require_docker_cli(), "exec", self._lab.container(PROBE).name, "sh", "-c", script],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Both must be recording before the case goes on: tcpdump says "listening on", strace opens its log.
+        ready = f"grep -q 'listening on' {WORK}/tcpdump.err 2>/dev/null && test -e {WORK}/trace.log && echo ready; true"
+        wait_until(lambda: self._sh(ready, "watching tcpdump and strace start").strip() == "ready"
+                   or self._recorder_exited(), timeout=STOP_TIMEOUT_S, interval=0.1,
+                   what="tcpdump and strace to start")
+        if self._recorder_exited():
+            raise LabError(f"tcpdump or strace would not start: {self._recorder_error()}")
+
+    def _recorder_exited(self) -> bool:
+        return self._recorder is not None and self._recorder.poll() is not None
+
+    def _recorder_error(self) -> str:
+        return self._sh(f"cat {WORK}/tcpdump.err {WORK}/strace.err 2>/dev/null; true", "reading the tools' errors"
+                        ).strip().replace("\n", " | ") or "no message"
+
+    def _stop_tools(self) -> None:
+        """SIGINT to both (tcpdump flushes, strace detaches and writes its count table); the recorder then ends."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        try:
+            self._sh(f"for name in tcpdump strace; do kill -INT $(cat {WORK}/$name.pid) 2>/dev/null; done; true",
+                     "stopping tcpdump and strace")
+            recorder.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"tcpdump and strace did not stop within {STOP_TIMEOUT_S:g} s") from None
+        finally:
+            if recorder.poll() is None:
+                recorder.kill()  # our own `docker exec` client
+                recorder.wait(timeout=STOP_TIMEOUT_S)
+            if recorder.stderr is not None:
+                recorder.stderr.close()
+
+    def abort(self) -> None:
+        self._stop_tools()
+
+    def finish(self, folder: Path, windows: list[Window], settled_at: float | None) -> Evidence:
+        """Stop, copy the bounded files into `folder`, and sum them up (connections up to `settled_at`, the
+        probe's monotonic time of the settle wait's last snapshot). A probe that went down with the target
+        (they share a PID namespace) leaves its files behind: they are salvaged from the stopped container."""
+        try:
+            return self._finish(folder, windows, settled_at)
+        except LabError as error:
+            if self._probe_running():
+                raise
+            return self._salvage(folder, reason=str(error))
+
+    def _probe_running(self) -> bool:
+        probe = self._lab.container(PROBE)
+        probe.reload()
+        return bool(probe.status == "running")
+
+    def _salvage(self, folder: Path, *, reason: str) -> Evidence:
+        """The raw files from the stopped probe: the pcap read here, the trace's log without strace's table."""
+        stream, _ = self._lab.container(PROBE).get_archive(WORK)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        with tempfile.TemporaryFile() as archive:
+            for chunk in stream:
+                archive.write(chunk)
+            archive.seek(0)
+            with tarfile.open(fileobj=archive) as tar:
+                tar.extractall(folder, filter="data")
+        raw = folder / Path(WORK).name
+        log = raw / "trace.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        (folder / "trace-head.log").write_text("\n".join(lines[:TRACE_HEAD_LINES]) + "\n")
+        (folder / "trace-tail.log").write_text("\n".join(lines[-TRACE_HEAD_LINES:]) + "\n")
+        port = int(self._lab.config.target_port)
+        packets = PacketCounts()
+        for pcap in sorted(raw.glob("packets.pcap*"), key=lambda path: path.stat().st_mtime):
+            counted = pcap_counts(pcap.read_bytes(), port)
+            packets = PacketCounts(*(a + b for a, b in zip(packets.__dict__.values(), counted.__dict__.values(),
+                                                           strict=True)))
+            pcap.rename(folder / pcap.name)
+        log.unlink(missing_ok=True)  # unbounded: its head and tail are kept
+        for rest in raw.iterdir():
+            rest.rename(folder / rest.name)  # the tools' messages and pids
+        raw.rmdir()
+        accepts, closes = connection_calls(lines)
+        return Evidence(folder=str(folder), packets=packets, syscalls=syscall_counts_from_log(lines),
+                        accepts=accepts, closes=closes, last_calls=tuple(last_calls(lines)),
+                        errors=(f"the probe went down with the target ({reason.splitlines()[0][:120]}); "
+                                "files salvaged from the stopped probe",))
+
+    def _finish(self, folder: Path, windows: list[Window], settled_at: float | None) -> Evidence:
+        self._stop_tools()
+        walls = [(w.label, w.start + self._clock_offset, w.end + self._clock_offset) for w in windows]
+        cuts = " ".join(
+            f"awk -v a={start:.6f} -v b={end:.6f} '$2 >= a && $2 <= b' {WORK}/trace.log | head -n {WINDOW_LINES} "
+            f"> {WORK}/out/trace-window-{index}.log;" for index, (_, start, end) in enumerate(walls))
+        self._sh(f"mkdir -p {WORK}/out && cd {WORK} && "
+                 f"for f in $(ls -tr packets.pcap* 2>/dev/null); do cp $f out/; "
+                 f"tcpdump -nn -tt -r $f 2>/dev/null; done | head -n {PACKET_LINES} > out/packets.txt; "
+                 f"head -n {TRACE_HEAD_LINES} trace.log > out/trace-head.log; "
+                 f"sed -n '/^% time/,$p' trace.log > out/syscalls.txt; cp tcpdump.err strace.err out/; "
+                 f"grep -E '^ *[0-9]+ +[0-9.]+ (accept4?|close)\\(' trace.log | head -n {CONNECTION_LINES} "
+                 f"> out/trace-connections.log; {cuts} true",
+                 "collecting the capture and the trace")
+        shutil.rmtree(folder, ignore_errors=True)  # a previous run of the same case leaves no file behind
+        folder.mkdir(parents=True)
+        self._copy_out(folder)
+        return summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
+                         [(start, end) for _, start, end in walls],
+                         None if settled_at is None else settled_at + self._clock_offset)
+
+    def _copy_out(self, folder: Path) -> None:
+        done = self._lab.exec(PROBE, ["tar", "-C", f"{WORK}/out", "-cf", "-", "."], timeout=EXEC_TIMEOUT_S)
+        if done.returncode != 0:
+            raise LabError(f"copying the capture out of the probe failed: {done.stderr.decode(errors='replace')}")
+        with tempfile.TemporaryFile() as archive:
+            archive.write(done.stdout)
+            archive.seek(0)
+            with tarfile.open(fileobj=archive) as tar:
+                tar.extractall(folder, filter="data")
+
+
+def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]],
+              settled_at: float | None) -> Evidence:
+    """The Evidence of a capture folder (packets.txt, syscalls.txt, trace-connections.log, trace-window-N.log);
+    times are the wall clock's."""
+    def read(name: str) -> str:
+        path = folder / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    errors = tuple(f"{tool}: {text.strip().splitlines()[-1]}" for tool in ("strace",)
+                   if (text := read(f"{tool}.err")).strip())
+    windows: dict[str, WindowActivity] = {}
+    for index, (label, (start, end)) in enumerate(zip(labels, spans, strict=True)):
+        lines, _ = split_trace(read(f"trace-window-{index}.log"))
+        windows[label] = window_activity(lines, start, end, truncated=len(lines) >= WINDOW_LINES)
+    accepts, closes = connection_calls(read("trace-connections.log").splitlines(), settled_at)
+    return Evidence(folder=str(folder), packets=packet_counts(read("packets.txt"), port, settled_at),
+                    syscalls=syscall_counts(read("syscalls.txt")), windows=windows, accepts=accepts, closes=closes,
+                    errors=errors)
+
+
+def capture_windows(history: Any) -> list[Window]:
+    """The case's CPU windows (labelled as the cpu_spin check labels them), and the settle wait, in the probe's
+    monotonic clock (lab.chaos.history.CaseHistory: its events are relative to `started`, on the same clock)."""
+    pairs: list[tuple[str, Any]] = [("after the case", history.idle_cpu),
+                                    ("while connections were held", history.held_cpu)]
+    windows = [Window(label, w.start.t, w.end.t) for label, w in pairs if w is not None]
+    done = next((t for t, text in history.events if text.startswith("clients done")), None)
+    if history.started is not None and done is not None and history.settled is not None:
+        windows.append(Window("during the settle wait", history.started + done, history.settled.t))
+    return windows

@@ -1,0 +1,61 @@
+"""Live progress: the runner's events as they happen, and one line per finished case in the suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.chaos.catalog import get
+from lab.chaos.history import CaseHistory, TargetState
+from lab.chaos.pytest_plugin import case_of, progress_line
+from lab.chaos.session import Variant
+from lab.chaos.zoo import BY_BUG
+from lab.probe import Snapshot
+
+pytest_plugins = ["pytester"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_history_events_reach_the_listener_as_they_are_recorded() -> None:
+    heard: list[tuple[float, str]] = []
+    baseline = Snapshot(t=0, pids=(1,), fds=8, fd_kinds={}, tcp={}, cpu_ticks=0, clk_tck=100, rss_bytes=0,
+                        start_ticks=0)
+    history = CaseHistory(case_id="c", seed=1, target="t", repro="r", baseline=baseline,
+                          target_before=TargetState(True, "T0"), on_event=lambda t, text: heard.append((t, text)))
+    history.event(0.5, "clients started")
+    assert heard == [(0.5, "clients started")] and history.events == heard
+    assert "on_event" not in history.to_json()
+
+
+def test_case_of_names_chaos_and_zoo_tests() -> None:
+    assert case_of({"scenario": get("slowloris"), "variant": Variant("edge")}) == ("slowloris", "edge")
+    entry = BY_BUG["no_timeouts"]
+    assert case_of({"entry": entry}) == ("slowloris,connect_and_idle", "level-no_timeouts")
+    assert case_of({"case_id": "post_body", "trigger": "edge"}) == ("post_body", "edge")
+    assert case_of({"x": 1}) is None
+
+
+def test_progress_line_has_case_variant_outcome_and_seconds() -> None:
+    assert progress_line("slowloris", "edge", "pass", 3.25).split() == ["case", "slowloris", "edge", "pass", "3.2",
+                                                                       "s"]
+
+
+def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("LAB_REPORTS_DIR", str(pytester.path / "reports"))
+    pytester.makepyfile(test_cases="""
+        import pytest
+        from lab.chaos.catalog import get
+        from lab.chaos.session import Variant
+
+        @pytest.mark.parametrize(("variant", "scenario"), [(Variant("level"), get("slowloris")),
+                                                           (Variant("edge"), get("garbage"))])
+        def test_case(variant, scenario):
+            assert scenario.id == "slowloris"
+    """)
+    result = pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
+    # The plugin runs cases grouped by variant: edge before level.
+    result.stdout.re_match_lines([r"^case garbage\s+edge\s+fail\s+\d+\.\d s$",
+                                  r"^case slowloris\s+level\s+pass\s+\d+\.\d s$"])
