@@ -164,10 +164,10 @@ class Limits:
     # room and still fails a server that leaks 32 KiB per connection (2,000 of them: 62.5 MiB > 39 MiB).
     rss_per_connection_bytes: int = 16 << 10
     # Canary: GET / from the host through Docker's published port takes ~2 ms here (p50 under slowloris).
-    # With both test workers busy on this 2-core machine the suite saw p50 up to 12 ms and single requests
-    # up to 170 ms (idle_connections_2000). p50 50 ms and max 0.5 s are ~4× and ~3× those: room for a
-    # loaded machine, and still a failure for a loop that starves new connections for half a second.
-    canary_max_s: float = 0.5
+    # With both test workers busy on this 2-core machine the suite saw p50 up to 12 ms, and a single request
+    # of a correct server up to 532 ms while 2,000 connections arrived at once (idle_connections_2000, edge):
+    # the worst request is the scheduler's, so the max stays at 1 s and the p50 (~4× the worst seen) bites.
+    canary_max_s: float = 1.0
     canary_p50_s: float = 0.05
 
     def max_rss_growth(self, held_connections: int) -> int:
