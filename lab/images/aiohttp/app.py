@@ -1,7 +1,7 @@
 """The lab's routes on aiohttp.web: GET /, GET /bytes/N (byte i is i % 251), POST /echo.
 
-aiohttp's server has one deadline of the lab's three: keepalive_timeout (5 s). It has no deadline on the
-request head or on a response the client stops reading.
+aiohttp's server has one deadline setting, keepalive_timeout (5 s), which also ends a connection whose
+request head is still incomplete after it. Nothing bounds the body or a response the client stops reading.
 """
 
 from aiohttp import web
