@@ -158,6 +158,8 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
     trigger = target.optional("trigger", str)
     if trigger is not None:
         target.check("trigger", trigger, lambda t: t in TRIGGERS, "level or edge")
+        if image != settings.SERVER_IMAGE:
+            raise target.error("trigger", f"only the bundled server ({settings.SERVER_IMAGE}) has an epoll mode")
     keep_alive = target.optional("keep_alive", bool)
     target.done()
 

@@ -117,6 +117,14 @@ def test_defaults_status_200_keep_alive_and_no_trigger() -> None:
     assert profile.build is None
 
 
+def test_only_the_bundled_server_takes_a_trigger() -> None:
+    bundled = changed("target.image", settings.SERVER_IMAGE)
+    bundled["target"]["trigger"] = "edge"
+    assert parse(bundled).trigger == "edge"
+    other = changed("target.trigger", "edge")
+    assert "key target.trigger: only the bundled server" in error_of(other)
+
+
 def test_a_status_only_small_route_has_no_body() -> None:
     assert parse(changed("routes.small.body", DELETE)).routes.small.body is None
 
@@ -182,6 +190,7 @@ def test_a_wrong_type_is_named(path: str, value: object, expected: str) -> None:
     ("target.port", 70000, "key target.port: expected a port"),
     ("target.stop_signal", "SIGFOO", "key target.stop_signal: expected a signal name"),
     ("target.trigger", "fast", "key target.trigger: expected level or edge"),
+    ("target.trigger", 1, "key target.trigger: expected a string, got an integer"),
     ("deadlines.write_s", 0, "key deadlines.write_s: expected seconds"),
     ("deadlines.write_s", -1.5, "key deadlines.write_s: expected seconds"),
     ("routes.small.path", "bytes", "key routes.small.path: expected a request path"),
