@@ -128,7 +128,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
-    images.ensure_images(echo, offline=True if args.offline else None, extra=tuple(args.extra))
+    extra = (*args.extra, *(images.BOARD_SERVERS if args.board else ()))
+    images.ensure_images(echo, offline=True if args.offline else None, extra=tuple(dict.fromkeys(extra)))
     echo("images are ready")
     return 0
 
@@ -167,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     image_cmd = command("images", cmd_images, "build the lab's images (offline stand-ins when no registry)")
     image_cmd.add_argument("--offline", action="store_true", help="build stand-ins without trying to pull")
     image_cmd.add_argument("--extra", action="append", default=[], metavar="NAME",
-                           help="also build a reference target image: nginx")
+                           help=f"also build a board server's image: {', '.join(images.BOARD_SERVERS)}")
+    image_cmd.add_argument("--board", action="store_true", help="also build every board server's image")
     add_chaos_commands(command, add_target_options)
     return parser
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import engine, settings
+from lab import engine, host_builds, settings
 from lab.errors import LabError
 
 Log = Callable[[str], None]
@@ -43,7 +43,10 @@ class ImageSpec:
 
 def _context_files(root: Path) -> Iterator[Path]:
     for path in root.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+        # .host/ holds what host_builds derives from the context's own files: not a source.
+        relative = path.relative_to(root).parts
+        if path.is_file() and "__pycache__" not in relative and host_builds.HOST_DIR not in relative \
+                and path.suffix != ".pyc":
             yield path
 
 
@@ -54,9 +57,13 @@ LAB_IMAGES = (
 )
 
 
-# Reference targets to judge the bundled server against, built on request (`python -m lab images --extra nginx`).
+# Real servers to judge the bundled one against (docs/board.md), each in lab/images/<name>/ and tagged
+# epoll-lab/<name>:<LAB_IMAGE_TAG>; built on request (`python -m lab images --extra nginx`, `--board`).
+BOARD_SERVERS = ("nginx", "httpd", "lighttpd", "node", "gohttp", "uvicorn", "gunicorn", "aiohttp", "tornado",
+                 "seed-lt", "seed-et")
 EXTRA_IMAGES = {
-    "nginx": ImageSpec(settings.NGINX_IMAGE, settings.REPO_ROOT / "lab" / "images" / "nginx"),
+    name: ImageSpec(settings.extra_image(name), settings.REPO_ROOT / "lab" / "images" / name)
+    for name in BOARD_SERVERS
 }
 
 
@@ -126,6 +133,7 @@ def build_if_stale(spec: ImageSpec, base: str, log: Log) -> None:
     source = spec.source_hash(base)
     if engine.image_labels(spec.tag).get(SOURCE_LABEL) == source:
         return
+    host_builds.prepare(spec.context, log)
     log(f"building {spec.tag} from {spec.context.relative_to(settings.REPO_ROOT)}/ (base {base})")
     engine.run_docker(
         ["build", "-q", "--build-arg", f"BASE_IMAGE={base}", "--label", f"{SOURCE_LABEL}={source}",

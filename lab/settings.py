@@ -36,6 +36,12 @@ CLIENTS_IMAGE = f"epoll-lab/clients:{IMAGE_TAG}"
 PROBE_IMAGE = f"epoll-lab/probe:{IMAGE_TAG}"
 NGINX_IMAGE = f"epoll-lab/nginx:{IMAGE_TAG}"
 
+
+def extra_image(name: str) -> str:
+    """The tag of a board server built from lab/images/<name>/ (docs/board.md)."""
+    return f"epoll-lab/{name}:{IMAGE_TAG}"
+
+
 TRIGGERS = ("level", "edge")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

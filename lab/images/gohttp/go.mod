@@ -1,0 +1,3 @@
+module epoll-lab/board/gohttp
+
+go 1.22

@@ -1,0 +1,62 @@
+'use strict';
+// The lab's routes on Node's own `http` module: GET /, GET /bytes/N (byte i is i % 251), POST /echo.
+// Deadlines (docs/architecture.md): header 2 s, idle keep-alive 5 s, stalled write 5 s.
+const http = require('http');
+
+const PORT = Number(process.env.PORT || 8080);
+const MAX_BYTES = 16 * 1024 * 1024;
+const HELLO = Buffer.from('hello, epoll\n');
+const PATTERN = Buffer.alloc(MAX_BYTES);
+for (let i = 0; i < MAX_BYTES; i++) PATTERN[i] = i % 251;
+
+function reply(res, status, body, type) {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length });
+  res.end(body);
+}
+
+function handle(req, res) {
+  const path = req.url.split('?')[0];
+  if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+    return reply(res, 200, HELLO, 'text/plain');
+  }
+  const bytes = /^\/bytes\/(\d{1,9})$/.exec(path);
+  if (bytes && req.method === 'GET') {
+    const size = Number(bytes[1]);
+    if (size > MAX_BYTES) return reply(res, 413, Buffer.from('too large\n'), 'text/plain');
+    return reply(res, 200, PATTERN.subarray(0, size), 'application/octet-stream');
+  }
+  if (path === '/echo' && req.method === 'POST') {
+    const chunks = [];
+    let length = 0;
+    req.on('data', (chunk) => {
+      length += chunk.length;
+      if (length > MAX_BYTES) {
+        reply(res, 413, Buffer.from('too large\n'), 'text/plain');
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => reply(res, 200, Buffer.concat(chunks, length), 'application/octet-stream'));
+    return undefined;
+  }
+  return reply(res, 404, Buffer.from('not found\n'), 'text/plain');
+}
+
+const server = http.createServer({
+  // Node checks headersTimeout and requestTimeout only every connectionsCheckingInterval (30 s by default).
+  connectionsCheckingInterval: 250,
+  headersTimeout: 2000,
+  requestTimeout: 0, // the body is bounded by the socket inactivity timeout below instead
+}, handle);
+server.keepAliveTimeout = 5000;
+// Socket inactivity: a response the client stops reading (or a stalled body) ends after 5 s.
+server.timeout = 5000;
+server.maxHeadersCount = 100;
+
+server.listen(PORT, '0.0.0.0', 4096);
+
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+});
