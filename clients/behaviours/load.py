@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from clients.behaviours.common import route_request
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
-from clients.steps import Close, Pause, ReadResponses, Send, Step
+from clients.steps import Close, Pause, ReadResponses, Reset, Send, Step
 
 
 @register
@@ -24,6 +24,13 @@ class Flood(Behaviour):
             True,
             "true: send nothing; false: one GET / and its response first",
         ),
+        Attribute(
+            "ending",
+            "choice",
+            "close",
+            "how each connection ends after hold_s: close (a FIN) or reset (a RST, which is never retransmitted)",
+            choices=("close", "reset"),
+        ),
         max_duration(30),
     )
 
@@ -38,7 +45,7 @@ class Flood(Behaviour):
             yield Send(request)
             yield ReadResponses(1)
         yield Pause(self.seconds("hold_s"))
-        yield Close()
+        yield Reset() if self.text("ending") == "reset" else Close()
 
 
 @register

@@ -184,6 +184,12 @@ CATALOG: tuple[Scenario, ...] = (
              (client("slow_reader", response_bytes=16 * MiB, rcvbuf_bytes=65536, read_bytes=16384,
                      read_interval_ms=50, max_duration_s=WRITE_TIMEOUT_S + 5, expect=ANYTHING),),
              fault=Blackhole(when_established=1)),
+    # A kept-alive client vanishes once its response is in: blackholed, then it resets (a RST is never
+    # retransmitted, so nothing ever reaches the server). Only the idle keep-alive deadline can free it.
+    Scenario("blackholed_idle_client", "a kept-alive client vanishes after its response (neither FIN nor RST "
+             "reaches the server): the idle deadline drops it",
+             (client("flood", idle=False, hold_s=2.0, ending="reset", max_duration_s=10),),
+             fault=Blackhole(when_established=1, after_s=1.0)),
     Scenario("slowloris_through_loss", "5 slowloris connections through 5 % packet loss are still cut off",
              (client("slowloris", connections=5, interval_ms=100, max_duration_s=10, expect=CUT_OFF_HEADERS),),
              fault=PacketLoss(probability=0.05)),

@@ -450,6 +450,14 @@ def test_flood_with_requests_gets_every_response_first() -> None:
     assert result["summary"]["expected_ok"] == 10
 
 
+def test_flood_ending_reset_ends_each_connection_with_a_rst() -> None:
+    with RecordingServer(record_only()) as server:
+        _, result = run_against(server, "flood", connections=5, hold_s=0.1, ending="reset")
+        seen = server.wait_closed(5)
+    assert [c.end for c in seen] == ["ECONNRESET"] * 5
+    assert result["summary"]["closed_by"] == {"client": 5}
+
+
 def test_connect_storm_makes_every_connection() -> None:
     with RecordingServer(record_only()) as server:
         _, result = run_against(server, "connect_storm", connections=200)

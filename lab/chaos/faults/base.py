@@ -45,9 +45,12 @@ class Fault:
     kills_clients: ClassVar[bool] = False  # the clients' own results may be lost
     when_established: int = 1  # apply once the target holds this many ESTABLISHED sockets; 0: before the clients
     hold_s: float | None = 0.0  # seconds it lasts before it is lifted; None: until the clients are done
+    after_s: float = 0.0  # then wait this long before applying (e.g. until a request was answered)
 
     def describe(self) -> str:
         when = "before the clients" if self.when_established == 0 else f"after {self.when_established} connections"
+        if self.after_s:
+            when += f" and {self.after_s:g} s"
         lasts = "until the clients are done" if self.hold_s is None else f"for {self.hold_s:g} s"
         return f"{self.kind}{self.details()}({when}, {lasts})"
 

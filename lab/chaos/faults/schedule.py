@@ -1,7 +1,8 @@
 """When a case's fault is applied and lifted, around the clients' run; the runner drives it.
 
 before the clients start: faults with `when_established == 0` are applied;
-while the clients run: the others once the target holds their connections, held `hold_s`, then lifted;
+while the clients run: the others once the target holds their connections (and `after_s` more), held `hold_s`,
+then lifted;
 after the clients are done: faults held "until the clients are done" (`hold_s is None`) are lifted;
 on every exit path the runner calls `lift_always` (faults' `lift` is safe to repeat).
 """
@@ -36,6 +37,8 @@ class FaultSchedule:
             return
         if fault.when_established > 0:
             self._wait_established(fault.when_established, f"{fault.when_established} connections before {fault.kind}")
+            if fault.after_s:
+                self._sleep(fault.after_s)  # the fault's declared delay
             self._apply(fault)
         if fault.hold_s is not None:
             if fault.hold_s:
