@@ -85,7 +85,8 @@ class Transport(Protocol):
 class Settings:
     """What a connection needs from the configuration."""
 
-    __slots__ = ("bugs", "edge", "header_timeout", "idle_timeout", "limits", "tcp_cork", "write_timeout")
+    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "limits", "quick_parser", "tcp_cork",
+                 "write_timeout")
 
     def __init__(
         self,
@@ -104,6 +105,10 @@ class Settings:
         self.limits = limits or Limits()
         self.tcp_cork = tcp_cork
         self.bugs = bugs
+        # The fast path (Connection._quick) is for the real server: a zoo variant keeps every one
+        # of its deviations on the slow path, exactly as written.
+        self.fast = bugs.name is None
+        self.quick_parser = RequestParser(self.limits)  # idle and empty between uses: shared
 
 
 def close_reason_for(err: OSError) -> str:
@@ -115,7 +120,8 @@ class Connection:
     __slots__ = (
         "_batch", "_body", "_close_as", "_closing", "_drained", "_fresh", "_hangup", "_input_done",
         "_last_active", "_last_recv", "_last_send", "_linger_deadline", "_lingering", "_masks", "_need_data", "_out",
-        "_parser", "_peer_eof", "_pending", "_pending_bytes", "_rdhup", "_request", "_request_started", "_shutdown",
+        "_parser", "_peer_eof", "_pending", "_pending_bytes", "_quiet", "_rdhup", "_request", "_request_started",
+        "_shutdown",
         "_write_left", "bugs", "can_recv", "can_send", "close_reason", "deadline", "edge", "fd", "heap_at",
         "in_ready", "mask", "opened_at", "peer", "registered_mask", "requests", "router", "settings", "sock",
         "stats",
@@ -170,6 +176,7 @@ class Connection:
         self._last_recv = now
         self._last_send = now
         self._last_active = now
+        self._quiet = False  # set by _settle: the next EPOLLIN may take the fast path
         self._settle()
 
     def __lt__(self, other: Connection) -> bool:
@@ -178,7 +185,10 @@ class Connection:
 
     # -- entry points for the loop ---------------------------------------------------------
 
-    def handle_event(self, events: int, now: float) -> None:
+    def handle_event(self, events: int, now: float) -> bool:
+        """Returns True when nothing changed that the loop must act on (mask, deadline order, ready list)."""
+        if events == EPOLLIN and self._quiet:
+            return self._quick(now)
         if events & _HUP_OR_ERR:
             # Through the read path: recv reports the reset or the end of input.
             self.can_recv = True
@@ -187,7 +197,7 @@ class Connection:
             self.run(now)
             if self.close_reason is None:
                 self._abort("error" if events & EPOLLERR else "hup")
-            return
+            return False
         if events & _READABLE:
             self.can_recv = True
             if events & EPOLLRDHUP:
@@ -195,6 +205,58 @@ class Connection:
         if events & EPOLLOUT:
             self.can_send = True
         self.run(now)
+        return False
+
+    def _quick(self, now: float) -> bool:
+        """The common wakeup: one whole small request in one read, answered with one send.
+
+        Runs only while the connection is quiet (see _settle): nothing buffered, owed or pending,
+        no close under way. Anything else met here is handed to the slow path as it stands.
+        """
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return True  # nothing there after all: nothing changed
+        except OSError as err:
+            self._abort(close_reason_for(err))
+            return False
+        n = len(data)
+        request = self.settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
+        if request is None or not request.keep_alive or self._shutdown:
+            # Not the simple case: exactly what the slow path does after the same recv.
+            self.can_recv = self.edge and n == RECV_SIZE
+            self._received(data, now)
+            self.run(now)
+            return False
+        self.stats.bytes_in += n
+        self._fresh = False
+        self._request_started = self._last_recv = self._last_active = now
+        self._request = request
+        self._respond()
+        out = self._out
+        if self._pending is not None or type(out) is not bytes:
+            self.run(now)  # a lazy body or joined output: the general writer
+            return False
+        try:
+            sent = self.sock.send(out)
+        except BlockingIOError:
+            sent = 0
+            self.can_send = False
+        except OSError as err:
+            self._abort(close_reason_for(err))
+            return False
+        self._batch = 0
+        self.stats.bytes_out += sent
+        if sent < len(out):
+            if sent:
+                self._out = bytearray(memoryview(out)[sent:])
+                self._last_send = now
+            self._settle()  # now waiting for EPOLLOUT
+            return False
+        self._out = _NO_OUTPUT
+        self._last_send = now
+        self.deadline = now + self.settings.idle_timeout  # only later: the timer entry stays
+        return self.heap_at is not None
 
     def run(self, now: float) -> None:
         """Do all the I/O that is possible now, within this wakeup's budgets."""
@@ -295,8 +357,9 @@ class Connection:
         return len(self._out) + self._pending_bytes < HIGH_WATER and (pending is None or len(pending) < MAX_PENDING)
 
     def _settle(self) -> None:
-        """After any work: the deadline for the timer heap and the events for epoll."""
+        """After any work: the deadline for the timer heap, the events for epoll, and whether it is quiet."""
         self.mask = self.event_mask()
+        self._quiet = False
         s = self.settings
         if self.bugs.no_timeouts:  # BUG ZOO: no_timeouts
             self.deadline = None
@@ -308,6 +371,11 @@ class Connection:
             self.deadline = self._request_started + s.header_timeout
         elif not self._parser.in_progress:
             self.deadline = self._last_active + s.idle_timeout
+            # Quiet: the next EPOLLIN may take the fast path (_quick).
+            self._quiet = (s.fast and self._need_data and not self._closing and not self._lingering
+                           and not self._shutdown and not self._peer_eof and not self._rdhup and not self._hangup
+                           and self._request is None)
+            return
         elif self._parser.state not in BODY_STATES:
             self.deadline = self._request_started + s.header_timeout
         else:
@@ -342,6 +410,10 @@ class Connection:
                 raise
             self._abort(close_reason_for(err))
             return
+        self._received(data, now)
+
+    def _received(self, data: bytes, now: float) -> None:
+        """What one recv brought: end of input, or bytes for the parser (or the drain)."""
         if not data:
             if self.bugs.no_eof_check:  # BUG ZOO: no_eof_check (b"" taken as "nothing yet")
                 return

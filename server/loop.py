@@ -129,8 +129,8 @@ class Server:
                 for fd, mask in events:
                     conn = conns.get(fd)
                     if conn is not None:
-                        conn.handle_event(mask, now)
-                        self._after(conn)
+                        if not conn.handle_event(mask, now):  # True: the fast path changed nothing to sync
+                            self._after(conn)
                     elif fd == listen_fd:
                         self._accept(now)
                     elif fd == wake_fd:

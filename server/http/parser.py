@@ -326,6 +326,29 @@ class RequestParser:
         self._first_line_len = -1
         return self._parse_head(head)
 
+    def quick(self, data: bytes) -> Request | None:
+        """The fast path: ``data`` as one whole request with no body, or None.
+
+        Only for an idle parser with nothing buffered. The head goes through the same match and
+        the same ``_request`` checks as on the slow path; when the result is a request without a
+        body the parser is left idle and empty again, so one parser can serve every connection.
+        Otherwise (anything partial, pipelined, with a body, or invalid) it returns None with the
+        parser as it was, and the caller feeds ``data`` to a parser of the connection's own.
+        """
+        match = _WHOLE_HEAD.match(data)
+        if match is None or match.end() != len(data) or len(data) > self._quick_limit():
+            return None
+        try:
+            request: Request | None = self._request(match, data)
+        except ProtocolError:
+            request = None  # the slow path raises it again, with the parser state it belongs to
+        self._state = IDLE
+        self._pending_end = False
+        self._remaining = 0
+        if request is None or request.content_length != 0:
+            return None  # chunked (None) or a body to come
+        return request
+
     def _head_incomplete(self, start: int, from_: int) -> None:
         """Enforce the limits on a head still arriving, so an endless one is cut off early."""
         buf = self._buf
