@@ -139,10 +139,8 @@ class Connection:
         self.bugs = bugs
         self.edge = settings.edge
         self._masks = _EDGE_MASKS if settings.edge else _LEVEL_MASKS
-        limits = settings.limits
-        if bugs.unbounded_headers:  # BUG ZOO: unbounded_headers (no limit, rescanned every read)
-            limits = Limits(1 << 62, 1 << 62, limits.max_body_bytes)
-        self._parser = RequestParser(limits, rescan=bugs.unbounded_headers)
+        # Made when bytes of a request arrive, dropped when it is answered: idle connections hold none.
+        self._parser: RequestParser | None = None
         self.close_reason: str | None = None  # set once; the loop then closes and forgets us
         self.registered_mask = 0  # what the loop last told epoll
         self.mask = 0  # what epoll should be told now (set by _settle)
@@ -178,6 +176,19 @@ class Connection:
         self._last_active = now
         self._quiet = False  # set by _settle: the next EPOLLIN may take the fast path
         self._settle()
+
+    def _new_parser(self) -> RequestParser:
+        limits = self.settings.limits
+        bugs = self.bugs
+        if bugs.unbounded_headers:  # BUG ZOO: unbounded_headers (no limit, rescanned every read)
+            limits = Limits(1 << 62, 1 << 62, limits.max_body_bytes)
+        parser = self._parser = RequestParser(limits, rescan=bugs.unbounded_headers)
+        return parser
+
+    def _in_request(self) -> bool:
+        """Part of a request received but not all of it."""
+        parser = self._parser
+        return parser is not None and parser.in_progress
 
     def __lt__(self, other: Connection) -> bool:
         """Orders equal deadlines on the timer heap (no tie-break counter to store per entry)."""
@@ -294,7 +305,7 @@ class Connection:
             self._abort(self._close_as or "timeout")
         elif self._has_output():
             self._abort("timeout")  # stalled write
-        elif self._parser.in_progress:
+        elif self._in_request():
             self._fail(408, "timeout")
             self.run(now)
         else:
@@ -307,13 +318,13 @@ class Connection:
         self._shutdown = True
         # Read only once lingering starts: until then it holds the stop deadline (no extra slot).
         self._linger_deadline = deadline if deadline is not None else now + LINGER_MAX_SECONDS
-        if not self._parser.in_progress and not self._has_output() and self._request is None:
+        if not self._in_request() and not self._has_output() and self._request is None:
             if not unsent_in_kernel(self.sock):
                 self._abort("eof")
                 return
             # An answered request whose bytes still wait in the kernel: deliver them first.
             self._closing = True
-        if not self._parser.in_progress:
+        if not self._in_request():
             self._closing = True
         self.run(now)
 
@@ -333,7 +344,7 @@ class Connection:
 
     @property
     def idle(self) -> bool:
-        return not self._parser.in_progress and not self._has_output()
+        return not self._in_request() and not self._has_output()
 
     # -- state --------------------------------------------------------------------------
 
@@ -369,14 +380,14 @@ class Connection:
             self.deadline = self._last_send + s.write_timeout
         elif self._fresh:
             self.deadline = self._request_started + s.header_timeout
-        elif not self._parser.in_progress:
+        elif not self._in_request():
             self.deadline = self._last_active + s.idle_timeout
             # Quiet: the next EPOLLIN may take the fast path (_quick).
             self._quiet = (s.fast and self._need_data and not self._closing and not self._lingering
                            and not self._shutdown and not self._peer_eof and not self._rdhup and not self._hangup
                            and self._request is None)
             return
-        elif self._parser.state not in BODY_STATES:
+        elif self._parser is not None and self._parser.state not in BODY_STATES:
             self.deadline = self._request_started + s.header_timeout
         else:
             self.deadline = self._last_recv + s.header_timeout  # body: progress-based
@@ -422,7 +433,7 @@ class Connection:
             if self._lingering or self._closing:
                 self._abort(self._close_as or "eof")
                 return
-            self._parser.receive_data(b"")
+            (self._parser or self._new_parser()).receive_data(b"")
             self._need_data = False
             return
         n = len(data)
@@ -438,7 +449,7 @@ class Connection:
             if self._drained > LINGER_MAX_BYTES:
                 self._abort(self._close_as or "protocol")
             return
-        parser = self._parser
+        parser = self._parser or self._new_parser()
         if not parser.in_progress:
             self._request_started = now
         self._fresh = False
@@ -449,6 +460,9 @@ class Connection:
         if self._backlogged():
             return
         parser = self._parser
+        if parser is None:  # nothing received since the last request was answered
+            self._need_data = True
+            return
         next_event = parser.next_event
         while not self._closing and not self._input_done:
             try:
@@ -462,6 +476,8 @@ class Connection:
                 return
             if event is None:
                 self._need_data = True
+                if parser.at_rest:
+                    self._parser = None  # the next request gets a fresh one when it arrives
                 return
             kind = type(event)
             if kind is Request:

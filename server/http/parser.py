@@ -227,6 +227,12 @@ class RequestParser:
             return len(self._buf) > self._pos
         return True
 
+    @property
+    def at_rest(self) -> bool:
+        """Between requests with nothing buffered and nothing owed: a fresh parser would do the same."""
+        return (self._state is IDLE and self._pos == len(self._buf) and not self._eof and not self._pending_end
+                and self._error is None)
+
     def receive_data(self, data: bytes) -> None:
         if self._eof:
             if data:
@@ -335,9 +341,11 @@ class RequestParser:
         Otherwise (anything partial, pipelined, with a body, or invalid) it returns None with the
         parser as it was, and the caller feeds ``data`` to a parser of the connection's own.
         """
+        n = len(data)
+        limits = self.limits
         match = _WHOLE_HEAD.match(data)
-        if match is None or match.end() != len(data) or len(data) > self._quick_limit():
-            return None
+        if match is None or match.end() != n or n > limits.max_request_line or n > limits.max_header_bytes:
+            return None  # the last two: within _quick_limit(), as on the slow path's one-match route
         try:
             request: Request | None = self._request(match, data)
         except ProtocolError:
