@@ -118,13 +118,11 @@ def close_reason_for(err: OSError) -> str:
 class Connection:
     # Slots: 10,000 idle connections should cost kilobytes each at most, not a dict each.
     __slots__ = (
-        "_batch", "_body", "_close_as", "_closing", "_drained", "_fresh", "_hangup", "_input_done",
-        "_last_active", "_last_recv", "_last_send", "_linger_deadline", "_lingering", "_masks", "_need_data", "_out",
-        "_parser", "_peer_eof", "_pending", "_pending_bytes", "_quiet", "_rdhup", "_request", "_request_started",
-        "_shutdown",
-        "_write_left", "bugs", "can_recv", "can_send", "close_reason", "deadline", "edge", "fd", "heap_at",
-        "in_ready", "mask", "opened_at", "peer", "registered_mask", "requests", "router", "settings", "sock",
-        "stats",
+        "_batch", "_body", "_close_as", "_closing", "_drained", "_fresh", "_hangup", "_input_done", "_last_active",
+        "_last_recv", "_last_send", "_linger_deadline", "_lingering", "_masks", "_need_data", "_out", "_parser",
+        "_peer_eof", "_pending", "_pending_bytes", "_quiet", "_rdhup", "_request", "_request_started", "_shutdown",
+        "_write_left", "bugs", "can_recv", "can_send", "close_reason", "deadline", "edge", "fd", "in_ready", "mask",
+        "opened_at", "peer", "registered_mask", "requests", "router", "settings", "sock", "stats", "timer_at",
     )
 
     def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
@@ -144,8 +142,8 @@ class Connection:
         self.close_reason: str | None = None  # set once; the loop then closes and forgets us
         self.registered_mask = 0  # what the loop last told epoll
         self.mask = 0  # what epoll should be told now (set by _settle)
-        self.deadline: float | None = None  # for the timer heap
-        self.heap_at: float | None = None
+        self.deadline: float | None = None  # for the timer wheel
+        self.timer_at: float | None = None
         self.in_ready = False  # on the loop's ready list (edge mode)
         self.can_recv = False  # edge mode: no EAGAIN seen since the last EPOLLIN
         self.can_send = True  # no EAGAIN seen since the last EPOLLOUT
@@ -189,10 +187,6 @@ class Connection:
         """Part of a request received but not all of it."""
         parser = self._parser
         return parser is not None and parser.in_progress
-
-    def __lt__(self, other: Connection) -> bool:
-        """Orders equal deadlines on the timer heap (no tie-break counter to store per entry)."""
-        return self.fd < other.fd
 
     # -- entry points for the loop ---------------------------------------------------------
 
@@ -266,8 +260,8 @@ class Connection:
             return False
         self._out = _NO_OUTPUT
         self._last_send = now
-        self.deadline = now + self.settings.idle_timeout  # only later: the timer entry stays
-        return self.heap_at is not None
+        self.deadline = now + self.settings.idle_timeout  # only later: the timer wheel's entry stays
+        return self.timer_at is not None
 
     def run(self, now: float) -> None:
         """Do all the I/O that is possible now, within this wakeup's budgets."""
@@ -368,7 +362,7 @@ class Connection:
         return len(self._out) + self._pending_bytes < HIGH_WATER and (pending is None or len(pending) < MAX_PENDING)
 
     def _settle(self) -> None:
-        """After any work: the deadline for the timer heap, the events for epoll, and whether it is quiet."""
+        """After any work: the deadline for the timer wheel, the events for epoll, and whether it is quiet."""
         self.mask = self.event_mask()
         self._quiet = False
         s = self.settings

@@ -23,7 +23,7 @@ from server.http.parser import Limits
 from server.log import EventLog
 from server.routes import Router
 from server.stats import Stats
-from server.timers import TimerHeap
+from server.timers import TimerWheel
 
 MAX_EVENTS: Final = 1024
 ACCEPT_BUDGET: Final = 64  # accepts per wakeup
@@ -78,7 +78,7 @@ class Server:
         self.listen_fd = listener.fileno()
         self.ep = select.epoll()
         self.conns: dict[int, Connection] = {}
-        self.timers: TimerHeap[Connection] = TimerHeap()
+        self.timers: TimerWheel[Connection] = TimerWheel()
         self.ready: deque[Connection] = deque()
         self._listener_ready = False  # edge mode: accept budget ran out before EAGAIN
         self._listen_mask = EPOLLIN | (EPOLLET if self.edge else 0)
@@ -164,7 +164,7 @@ class Server:
         return max(deadline - now, 0.0)
 
     def _after(self, conn: Connection) -> None:
-        """Bring epoll, the timer heap and the ready list in line with the connection's state."""
+        """Bring epoll, the timer wheel and the ready list in line with the connection's state."""
         if conn.close_reason is not None:
             self._close(conn)
             return
@@ -173,7 +173,7 @@ class Server:
             self.ep.modify(conn.fd, mask)
             conn.registered_mask = mask
         deadline = conn.deadline
-        if deadline is not None and (conn.heap_at is None or deadline < conn.heap_at):
+        if deadline is not None and (conn.timer_at is None or deadline < conn.timer_at):
             self.timers.schedule(conn)  # only when it moved earlier: the common later move is free
         if self.edge and not conn.in_ready and conn.needs_another_turn():
             conn.in_ready = True

@@ -18,19 +18,19 @@ def quiet_after_one_request(edge: bool = False, bugs: Bugs | None = None) -> tup
     assert bytes(sock.sent) == HELLO_RESPONSE
     sock.sent.clear()
     sock.recv_calls = sock.send_calls = 0
-    conn.heap_at = conn.deadline  # as the loop's timer heap does
+    conn.timer_at = conn.deadline  # as the loop's timer wheel does
     return sock, conn, stats
 
 
 def test_a_quiet_keep_alive_request_takes_one_recv_one_send_and_changes_nothing_for_the_loop() -> None:
     sock, conn, stats = quiet_after_one_request()
-    mask, heap_at = conn.mask, conn.heap_at
+    mask, timer_at = conn.mask, conn.timer_at
     sock.incoming.append(GET)
     assert conn.handle_event(EPOLLIN, 2.0) is True
     assert bytes(sock.sent) == HELLO_RESPONSE
     assert (sock.recv_calls, sock.send_calls) == (1, 1)
     assert conn.mask == mask == EPOLLIN | EPOLLRDHUP
-    assert conn.heap_at == heap_at  # the timer entry is untouched; the deadline only moved later
+    assert conn.timer_at == timer_at  # the timer entry is untouched; the deadline only moved later
     assert conn.deadline == 2.0 + 5.0
     assert stats.requests == 2
     assert stats.bytes_in == 2 * len(GET)
