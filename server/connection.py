@@ -15,7 +15,7 @@ import struct
 import termios
 from collections import deque
 from collections.abc import Iterator
-from typing import Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from server.bugs import NONE, Bugs
 from server.http import response
@@ -85,8 +85,8 @@ class Transport(Protocol):
 class Settings:
     """What a connection needs from the configuration."""
 
-    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "limits", "quick_parser", "tcp_cork",
-                 "write_timeout")
+    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "limits", "masks", "quick_parser",
+                 "tcp_cork", "write_timeout")
 
     def __init__(
         self,
@@ -99,6 +99,7 @@ class Settings:
         bugs: Bugs = NONE,
     ) -> None:
         self.edge = edge
+        self.masks = _EDGE_MASKS if edge else _LEVEL_MASKS
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
         self.write_timeout = write_timeout
@@ -115,28 +116,93 @@ def close_reason_for(err: OSError) -> str:
     return "reset" if err.errno in RESET_ERRNOS else "error"
 
 
+class RareState:
+    """A connection's state that most connections never set: made on the first such write."""
+
+    __slots__ = ("batch", "body", "close_as", "drained", "hangup", "input_done", "linger_deadline", "lingering",
+                 "opened_at", "peer", "peer_eof", "rdhup", "shutdown")
+
+    def __init__(self) -> None:
+        for name, default in RARE_DEFAULTS.items():
+            setattr(self, name, default)
+
+
+RARE_DEFAULTS: Final[dict[str, Any]] = {
+    "batch": 0,  # responses queued since the last flush (counted with TCP_CORK only)
+    "body": None,  # the request body being collected (only for routes that want it)
+    "close_as": None,  # reason to record for a close under way, else decided by how it ends
+    "drained": 0,  # bytes read and dropped while lingering
+    "hangup": False,  # EPOLLHUP or EPOLLERR seen
+    "input_done": False,  # end of input reached at a message boundary
+    "linger_deadline": 0.0,  # when lingering gives up (also the graceful stop's deadline)
+    "lingering": False,  # write side shut; draining input until the client closes
+    "opened_at": 0.0,  # for the event log only (set by the loop when it logs)
+    "peer": "",  # for the event log only
+    "peer_eof": False,  # recv returned b""
+    "rdhup": False,  # epoll reported the peer's FIN: read on to the end of input
+    "shutdown": False,  # a graceful stop is under way
+}
+
+V = TypeVar("V")
+
+
+class _Rare(Generic[V]):
+    """A connection attribute kept in its RareState: reading it while none exists gives the default,
+    and writing the default then makes none. 10,000 idle connections carry one empty slot for them all."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.default: V = RARE_DEFAULTS[name]
+
+    def __get__(self, conn: Connection, owner: object = None) -> V:
+        rare = conn._rare
+        return self.default if rare is None else getattr(rare, self.name)
+
+    def __set__(self, conn: Connection, value: V) -> None:
+        rare = conn._rare
+        if rare is None:
+            if value == self.default:
+                return
+            rare = conn._rare = RareState()
+        setattr(rare, self.name, value)
+
+
 class Connection:
     # Slots: 10,000 idle connections should cost kilobytes each at most, not a dict each.
     __slots__ = (
-        "_batch", "_body", "_close_as", "_closing", "_drained", "_fresh", "_hangup", "_input_done", "_last_active",
-        "_last_recv", "_last_send", "_linger_deadline", "_lingering", "_masks", "_need_data", "_out", "_parser",
-        "_peer_eof", "_pending", "_pending_bytes", "_quiet", "_rdhup", "_request", "_request_started", "_shutdown",
-        "_write_left", "bugs", "can_recv", "can_send", "close_reason", "deadline", "edge", "fd", "in_ready", "mask",
-        "opened_at", "peer", "registered_mask", "requests", "router", "settings", "sock", "stats", "timer_at",
+        "_closing", "_fresh", "_last_active", "_last_recv", "_last_send", "_need_data", "_out", "_parser", "_pending",
+        "_pending_bytes", "_quiet", "_rare", "_request", "_request_started", "_write_left", "bugs", "can_recv",
+        "can_send", "close_reason", "deadline", "edge", "fd", "in_ready", "mask", "registered_mask", "requests",
+        "router", "settings", "sock", "stats", "timer_at",
     )
+
+    # Rarely set: kept in a RareState made on demand (see _Rare).
+    _batch: _Rare[int] = _Rare("batch")
+    _body: _Rare[list[bytes] | None] = _Rare("body")
+    _close_as: _Rare[str | None] = _Rare("close_as")
+    _drained: _Rare[int] = _Rare("drained")
+    _hangup: _Rare[bool] = _Rare("hangup")
+    _input_done: _Rare[bool] = _Rare("input_done")
+    _linger_deadline: _Rare[float] = _Rare("linger_deadline")
+    _lingering: _Rare[bool] = _Rare("lingering")
+    opened_at: _Rare[float] = _Rare("opened_at")
+    peer: _Rare[str] = _Rare("peer")
+    _peer_eof: _Rare[bool] = _Rare("peer_eof")
+    _rdhup: _Rare[bool] = _Rare("rdhup")
+    _shutdown: _Rare[bool] = _Rare("shutdown")
 
     def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.peer = ""  # for the log; set by the loop
-        self.opened_at = now
+        self._rare: RareState | None = None
         self.settings = settings
         self.router = router
         self.stats = stats
         bugs = settings.bugs
         self.bugs = bugs
         self.edge = settings.edge
-        self._masks = _EDGE_MASKS if settings.edge else _LEVEL_MASKS
         # Made when bytes of a request arrive, dropped when it is answered: idle connections hold none.
         self._parser: RequestParser | None = None
         self.close_reason: str | None = None  # set once; the loop then closes and forgets us
@@ -152,21 +218,10 @@ class Connection:
         # Output queued behind a lazy body; None while empty (most connections never need it).
         self._pending: deque[bytes | Iterator[bytes]] | None = None
         self._pending_bytes = 0
-        self._batch = 0  # responses queued since the last flush (for TCP_CORK)
         self._write_left = WRITE_BUDGET
         self._need_data = True  # the parser is waiting for bytes
         self._request: Request | None = None
-        self._body: list[bytes] | None = None
-        self._peer_eof = False
-        self._rdhup = False  # epoll reported the peer's FIN: read on to the end of input
-        self._input_done = False  # end of input reached at a message boundary
-        self._hangup = False
         self._closing = False  # close once the queued output is sent
-        self._close_as: str | None = None  # reason to record for that close, else decided by how it ends
-        self._lingering = False  # write side shut; draining input until the client closes
-        self._linger_deadline = 0.0
-        self._drained = 0
-        self._shutdown = False
         self._fresh = True  # nothing received yet
         self._request_started = now
         self._last_recv = now
@@ -227,7 +282,7 @@ class Connection:
             return False
         n = len(data)
         request = self.settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
-        if request is None or not request.keep_alive or self._shutdown:
+        if request is None or not request.keep_alive:  # (quiet: no stop under way)
             # Not the simple case: exactly what the slow path does after the same recv.
             self.can_recv = self.edge and n == RECV_SIZE
             self._received(data, now)
@@ -250,7 +305,8 @@ class Connection:
         except OSError as err:
             self._abort(close_reason_for(err))
             return False
-        self._batch = 0
+        if self.settings.tcp_cork:
+            self._batch = 0  # one response: nothing to cork
         self.stats.bytes_out += sent
         if sent < len(out):
             if sent:
@@ -323,7 +379,7 @@ class Connection:
         self.run(now)
 
     def event_mask(self) -> int:
-        return self._masks[(2 if self._out or self._pending else 0) + self._wants_input()]
+        return self.settings.masks[(2 if self._out or self._pending else 0) + self._wants_input()]
 
     def needs_another_turn(self) -> bool:
         """Edge mode: readiness left unused because a budget ran out (the ready list's test)."""
@@ -501,7 +557,8 @@ class Connection:
         self._body = None
         self.requests += 1
         self.stats.requests += 1
-        self._batch += 1
+        if self.settings.tcp_cork:
+            self._batch += 1
         if reply.whole is not None:
             self._queue(reply.whole)
         else:
@@ -572,8 +629,10 @@ class Connection:
 
     def _flush(self, now: float) -> None:
         send = self.sock.send
-        cork = self.settings.tcp_cork and self._batch > 1
-        self._batch = 0
+        cork = False
+        if self.settings.tcp_cork:
+            cork = self._batch > 1
+            self._batch = 0
         if cork and not self._setcork(1):
             return
         while True:

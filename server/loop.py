@@ -239,8 +239,10 @@ class Server:
         if self.config.tcp_nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Connection(sock, self.settings, self.router, self.stats, now)
-        if self.log.enabled and isinstance(addr, tuple):
-            conn.peer = f"{addr[0]}:{addr[1]}"
+        if self.log.enabled:  # only then: the log's fields live in the connection's RareState
+            conn.opened_at = now
+            if isinstance(addr, tuple):
+                conn.peer = f"{addr[0]}:{addr[1]}"
         self.conns[conn.fd] = conn
         self.stats.accepted += 1
         self.stats.open_connections += 1

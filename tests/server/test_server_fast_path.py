@@ -137,3 +137,22 @@ def test_zoo_variants_never_take_the_fast_path() -> None:
     sock.send_script.append(7)
     assert conn.handle_event(EPOLLIN, 2.0) is False
     assert conn.output_buffered == 0  # the variant's own mistake: it believes all was sent
+
+
+def test_an_idle_keep_alive_connection_holds_no_parser_no_rare_state_and_no_buffer() -> None:
+    sock, conn, _ = quiet_after_one_request()
+    sock.incoming.append(b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")  # a body: slow path, rare state
+    conn.handle_event(EPOLLIN, 2.0)
+    for c in (conn, quiet_after_one_request()[1]):
+        assert c._parser is None
+        assert c.output_buffered == 0
+    assert quiet_after_one_request()[1]._rare is None  # only what most connections never set goes there
+
+
+def test_rare_state_is_made_on_the_first_unusual_write_and_read_back() -> None:
+    _sock, conn, _ = quiet_after_one_request()
+    assert conn.peer == "" and conn._rare is None
+    conn.peer = ""  # writing the default makes none
+    assert conn._rare is None
+    conn.peer = "10.0.0.1:5"
+    assert conn._rare is not None and conn.peer == "10.0.0.1:5"
