@@ -84,7 +84,7 @@ class Server:
         self._listen_mask = EPOLLIN | (EPOLLET if self.edge else 0)
         self._accept_paused_until: float | None = None
         self._spare = _open_spare()
-        self._leaked: list[socket.socket] = []
+        self._leaked: list[socket.SocketType] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -234,7 +234,11 @@ class Server:
             self._add(sock, addr, now)
         self._listener_ready = self.edge  # budget ran out: level mode is told again, edge is not
 
-    def _add(self, sock: socket.socket, addr: object, now: float) -> None:
+    def _add(self, accepted: socket.socket, addr: object, now: float) -> None:
+        # The connection keeps the plain C socket (socket.SocketType, 48 B) rather than the
+        # socket.socket wrapper (88 B, for makefile and weak references, which it never uses).
+        # Family, type and proto are passed on, so this costs no syscall.
+        sock = socket.SocketType(accepted.family, accepted.type, accepted.proto, accepted.detach())
         sock.setblocking(False)
         if self.config.tcp_nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
