@@ -123,25 +123,22 @@ class RareState:
                  "opened_at", "peer", "peer_eof", "rdhup", "shutdown")
 
     def __init__(self) -> None:
-        for name, default in RARE_DEFAULTS.items():
-            setattr(self, name, default)
+        self.batch = 0  # responses queued since the last flush (counted with TCP_CORK only)
+        self.body: list[bytes] | None = None  # the request body being collected (only for routes that want it)
+        self.close_as: str | None = None  # reason to record for a close under way, else decided by how it ends
+        self.drained = 0  # bytes read and dropped while lingering
+        self.hangup = False  # EPOLLHUP or EPOLLERR seen
+        self.input_done = False  # end of input reached at a message boundary
+        self.linger_deadline = 0.0  # when lingering gives up (also the graceful stop's deadline)
+        self.lingering = False  # write side shut; draining input until the client closes
+        self.opened_at = 0.0  # for the event log only (set by the loop when it logs)
+        self.peer = ""  # for the event log only
+        self.peer_eof = False  # recv returned b""
+        self.rdhup = False  # epoll reported the peer's FIN: read on to the end of input
+        self.shutdown = False  # a graceful stop is under way
 
 
-RARE_DEFAULTS: Final[dict[str, Any]] = {
-    "batch": 0,  # responses queued since the last flush (counted with TCP_CORK only)
-    "body": None,  # the request body being collected (only for routes that want it)
-    "close_as": None,  # reason to record for a close under way, else decided by how it ends
-    "drained": 0,  # bytes read and dropped while lingering
-    "hangup": False,  # EPOLLHUP or EPOLLERR seen
-    "input_done": False,  # end of input reached at a message boundary
-    "linger_deadline": 0.0,  # when lingering gives up (also the graceful stop's deadline)
-    "lingering": False,  # write side shut; draining input until the client closes
-    "opened_at": 0.0,  # for the event log only (set by the loop when it logs)
-    "peer": "",  # for the event log only
-    "peer_eof": False,  # recv returned b""
-    "rdhup": False,  # epoll reported the peer's FIN: read on to the end of input
-    "shutdown": False,  # a graceful stop is under way
-}
+RARE_DEFAULTS: Final[dict[str, Any]] = {name: getattr(RareState(), name) for name in RareState.__slots__}
 
 V = TypeVar("V")
 
@@ -408,10 +405,12 @@ class Connection:
         )
 
     def _wants_input(self) -> bool:
-        if self._peer_eof:
-            return False
-        if self._lingering:
-            return True
+        rare = self._rare  # read directly: this runs twice per wakeup
+        if rare is not None:
+            if rare.peer_eof:
+                return False
+            if rare.lingering:
+                return True
         if not self._need_data or self._closing:
             return False
         pending = self._pending  # not backlogged (inlined: this runs twice per request)
@@ -507,14 +506,14 @@ class Connection:
         self._need_data = False
 
     def _parse(self) -> None:
-        if self._backlogged():
+        if self._backlogged() or self._input_done:
             return
         parser = self._parser
         if parser is None:  # nothing received since the last request was answered
             self._need_data = True
             return
         next_event = parser.next_event
-        while not self._closing and not self._input_done:
+        while not self._closing:
             try:
                 event = next_event()
             except IncompleteMessage:
@@ -533,7 +532,8 @@ class Connection:
             if kind is Request:
                 request: Request = event  # type: ignore[assignment]
                 self._request = request
-                self._body = [] if self.router.wants_body(request) else None
+                if self.router.wants_body(request):  # else _body stays None (cleared by _respond)
+                    self._body = []
                 if request.expect_continue:
                     self._queue(response.CONTINUE)
             elif kind is EndOfMessage:
@@ -541,20 +541,25 @@ class Connection:
                 if self._backlogged():  # only queueing output changes this
                     return
             elif kind is Data:
-                if self._body is not None:
-                    self._body.append(event.data)  # type: ignore[union-attr]
+                body = self._body
+                if body is not None:
+                    body.append(event.data)  # type: ignore[union-attr]
             elif kind is ConnectionClosed:
                 self._input_done = True
+                return
 
     def _respond(self) -> None:
         request = self._request
         assert request is not None
-        if self._shutdown:
-            request.keep_alive = False
-        body = self._body
+        body = None
+        rare = self._rare  # read directly: this runs for every request
+        if rare is not None:
+            if rare.shutdown:
+                request.keep_alive = False
+            body = rare.body
+            rare.body = None
         reply = self.router.handle(request, b"".join(body) if body else b"")
         self._request = None
-        self._body = None
         self.requests += 1
         self.stats.requests += 1
         if self.settings.tcp_cork:

@@ -189,11 +189,12 @@ class RequestParser:
 
     __slots__ = (
         "_blank_lines", "_body_total", "_buf", "_eof", "_error", "_first_line_len", "_pending_end", "_pos",
-        "_remaining", "_rescan", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
+        "_quick_max", "_remaining", "_rescan", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
     )
 
     def __init__(self, limits: Limits | None = None, rescan: bool = False) -> None:
         self.limits = limits or Limits()
+        self._quick_max = self._quick_limit()
         # Unconsumed input. A lone read is kept as the bytes it arrived in (no copy); a bytearray
         # only when reads have to be joined. Empty and shared between requests.
         self._buf: bytes | bytearray = _EMPTY
@@ -307,7 +308,7 @@ class RequestParser:
                 # else (incomplete, invalid, over a limit) takes the incremental path below, so a
                 # head is matched this way at most once and the work stays linear.
                 match = _WHOLE_HEAD.match(buf, pos)
-                if match is not None and match.end() - pos <= self._quick_limit():
+                if match is not None and match.end() - pos <= self._quick_max:
                     self._pos = self._scan = match.end()
                     self._blank_lines = 0
                     return self._request(match, buf)
@@ -341,11 +342,9 @@ class RequestParser:
         Otherwise (anything partial, pipelined, with a body, or invalid) it returns None with the
         parser as it was, and the caller feeds ``data`` to a parser of the connection's own.
         """
-        n = len(data)
-        limits = self.limits
         match = _WHOLE_HEAD.match(data)
-        if match is None or match.end() != n or n > limits.max_request_line or n > limits.max_header_bytes:
-            return None  # the last two: within _quick_limit(), as on the slow path's one-match route
+        if match is None or match.end() != len(data) or len(data) > self._quick_max:
+            return None
         try:
             request: Request | None = self._request(match, data)
         except ProtocolError:
@@ -404,7 +403,7 @@ class RequestParser:
     def _parse_head(self, head: bytes) -> Request:
         """``head`` is the request line and the header fields, each ending with its LF."""
         match = _HEAD.fullmatch(head)
-        if match is None or len(head) > self._quick_limit() or match[1] not in _METHODS:
+        if match is None or len(head) > self._quick_max or match[1] not in _METHODS:
             self._check_head(head)  # raises the precise error, or returns for a long valid head
             match = _HEAD.fullmatch(head)
             assert match is not None
