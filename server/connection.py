@@ -273,6 +273,7 @@ class Connection:
         try:
             data = self.sock.recv(RECV_SIZE)
         except BlockingIOError:
+            self.can_recv = False
             return True  # nothing there after all: nothing changed
         except OSError as err:
             self._abort(close_reason_for(err))
@@ -285,6 +286,7 @@ class Connection:
             self._received(data, now)
             self.run(now)
             return False
+        self.can_recv = False  # a short read emptied the socket (and ends an edge)
         self.stats.bytes_in += n
         self._fresh = False
         self._request_started = self._last_recv = self._last_active = now
