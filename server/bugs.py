@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Final
 from server.http.parser import Limits, RequestParser
 
 if TYPE_CHECKING:
-    from server.connection import Connection
+    from server.connection import Connection, Settings, Transport
+    from server.routes import Router
+    from server.stats import Stats
 
     _Mixin = Connection
 else:
@@ -71,8 +73,9 @@ class _PipelineDrop(_Mixin):
     def _respond(self) -> None:
         super()._respond()
         parser = self._parser  # the read buffer is "reset" after each request, whatever it still held
-        parser._buf = b""
-        parser._pos = parser._scan = 0
+        if parser is not None:
+            parser._buf = b""
+            parser._pos = parser._scan = 0
 
 
 class _EpolloutIdle(_Mixin):
@@ -85,19 +88,23 @@ class _EpolloutIdle(_Mixin):
 class _HupClosesNow(_Mixin):
     __slots__ = ()
 
-    def handle_event(self, events: int, now: float) -> None:
+    def handle_event(self, events: int, now: float) -> bool:
         if events & _HANGUP:
             self._abort("hup")  # without reading what the peer sent before its FIN
-            return
-        super().handle_event(events, now)
+            return False
+        return super().handle_event(events, now)
 
 
 class _IdleFromAccept(_Mixin):
     __slots__ = ()
 
+    def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
+        super().__init__(sock, settings, router, stats, now)
+        self.opened_at = now  # the clean server sets it only for the event log
+
     def _settle(self) -> None:
         super()._settle()
-        idle = not (self._lingering or self._out or self._pending or self._fresh or self._parser.in_progress)
+        idle = not (self._lingering or self._out or self._pending or self._fresh or self._in_request())
         if idle:
             self.deadline = self.opened_at + self.settings.idle_timeout
 
