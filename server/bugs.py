@@ -10,6 +10,9 @@ the same mistake, and how it is put into the server. A variant is one of:
   the few that sit inside a loop no method boundary separates.
 
 The flags are derived from the table: ``Bugs(name).<variant>`` is True for the selected one only.
+No variant takes the connection's fast path (``Settings.fast`` is false for all of them): it bypasses
+methods a mixin overrides and code a flag guards. A parser variant's class is what the connection
+makes when a request's bytes arrive (``Bugs.parser``).
 """
 
 from __future__ import annotations
