@@ -66,7 +66,7 @@ scorecard-nginx: prepare ## the catalog against nginx (Debian nginx-light, the l
 board-images: prepare ## build every board server's image, one at a time (lab/images/, docs/board.md)
 	@$(LAB) images --board
 
-bench: ## benchmarks: our server vs nginx, uvicorn and asyncio, C10K, the lab's own speed (results/)
+bench: ## benchmarks: ours vs nginx, uvicorn, asyncio; syscalls/request; C10K; the lab's speed (results/; the docs table only from a clean tree)
 	@bash bench/run.sh $(ARGS)
 
 fuzz: venv ## fuzz the request parser, coverage-guided (atheris): FUZZ_SECONDS=300 by default; corpus in reports/fuzz/

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the single entry point. Installs what the benchmark needs (idempotent, quick when
 # done), then runs `python -m bench` with any arguments given (e.g. --skip-lab, --only cpu).
-#   1. wrk, nginx-light and taskset: installed with apt-get when root on Debian and missing;
+#   1. wrk, nginx-light, strace and taskset: installed with apt-get when root on Debian and missing;
 #   2. .venv-bench, a separate venv from the pinned requirements-bench.txt (uvicorn, uvloop,
 #      httptools, matplotlib), so none of these reach server/, clients/ or requirements.txt.
 set -euo pipefail
@@ -21,6 +21,7 @@ ensure_tools() {
     have wrk || missing+=(wrk)
     have nginx || missing+=(nginx-light)
     have taskset || missing+=(util-linux)
+    have strace || missing+=(strace)
     [ ${#missing[@]} = 0 ] && return 0
     can_install || die "missing ${missing[*]}: install them (Debian: apt-get install ${missing[*]})"
     say "installing ${missing[*]} (apt-get)"

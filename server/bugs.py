@@ -10,6 +10,9 @@ the same mistake, and how it is put into the server. A variant is one of:
   the few that sit inside a loop no method boundary separates.
 
 The flags are derived from the table: ``Bugs(name).<variant>`` is True for the selected one only.
+No variant takes the connection's fast path (``Settings.fast`` is false for all of them): it bypasses
+methods a mixin overrides and code a flag guards. A parser variant's class is what the connection
+makes when a request's bytes arrive (``Bugs.parser``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import TYPE_CHECKING, Final
 from server.http.parser import Limits, RequestParser
 
 if TYPE_CHECKING:
-    from server.connection import Connection
+    from server.connection import Connection, Settings, Transport
+    from server.routes import Router
+    from server.stats import Stats
 
     _Mixin = Connection
 else:
@@ -71,8 +76,9 @@ class _PipelineDrop(_Mixin):
     def _respond(self) -> None:
         super()._respond()
         parser = self._parser  # the read buffer is "reset" after each request, whatever it still held
-        parser._buf = b""
-        parser._pos = parser._scan = 0
+        if parser is not None:
+            parser._buf = b""
+            parser._pos = parser._scan = 0
 
 
 class _EpolloutIdle(_Mixin):
@@ -85,21 +91,34 @@ class _EpolloutIdle(_Mixin):
 class _HupClosesNow(_Mixin):
     __slots__ = ()
 
-    def handle_event(self, events: int, now: float) -> None:
+    def handle_event(self, events: int, now: float) -> bool:
         if events & _HANGUP:
             self._abort("hup")  # without reading what the peer sent before its FIN
-            return
-        super().handle_event(events, now)
+            return False
+        return super().handle_event(events, now)
 
 
 class _IdleFromAccept(_Mixin):
     __slots__ = ()
 
+    def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
+        super().__init__(sock, settings, router, stats, now)
+        self.opened_at = now  # the clean server sets it only for the event log
+
     def _settle(self) -> None:
         super()._settle()
-        idle = not (self._lingering or self._out or self._pending or self._fresh or self._parser.in_progress)
+        idle = not (self._lingering or self._out or self._pending or self._fresh or self._in_request())
         if idle:
             self.deadline = self.opened_at + self.settings.idle_timeout
+
+
+class _NoIdleTimeout(_Mixin):
+    __slots__ = ()
+
+    def _settle(self) -> None:
+        super()._settle()
+        if not (self._lingering or self._out or self._pending or self._fresh or self._in_request()):
+            self.deadline = None  # a kept-alive connection waits for its client forever
 
 
 class _NoBackpressure(_Mixin):
@@ -210,6 +229,11 @@ TABLE: Final = (
             "sanic-org/sanic#128 (requests forcibly closed 60 s after the connection opens); "
             "http-kit/http-kit#481 (connect timeout instead of idle timeout on a reused connection)",
             connection=_IdleFromAccept),
+    Variant("no_idle_timeout", "kept-alive connections have no idle deadline: a peer that vanishes stays forever",
+            "arangodb/arangodb#131 (keep-alive connections stay open forever if the client sends no close); "
+            "scylladb/seastar#3130 (peers dropped silently by load balancers leave connections established "
+            "forever); leanprover/lean4#15041 (idle keep-alive timeout not scheduled)",
+            connection=_NoIdleTimeout),
     Variant("no_backpressure", "reads and queues responses however much output is waiting: memory grows",
             "spray/spray-can#23 (stop reading at a pipelining limit: back pressure); "
             "anmonteiro/httpun#40 (no read back pressure: out of memory)",

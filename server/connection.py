@@ -15,7 +15,7 @@ import struct
 import termios
 from collections import deque
 from collections.abc import Iterator
-from typing import Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from server.bugs import NONE, Bugs
 from server.http import response
@@ -31,6 +31,7 @@ from server.http.parser import (
     Limits,
     ProtocolError,
     Request,
+    RequestParser,
 )
 from server.routes import Router
 from server.stats import Stats
@@ -84,7 +85,8 @@ class Transport(Protocol):
 class Settings:
     """What a connection needs from the configuration."""
 
-    __slots__ = ("bugs", "edge", "header_timeout", "idle_timeout", "limits", "tcp_cork", "write_timeout")
+    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "limits", "masks", "quick_parser",
+                 "tcp_cork", "write_timeout")
 
     def __init__(
         self,
@@ -97,50 +99,114 @@ class Settings:
         bugs: Bugs = NONE,
     ) -> None:
         self.edge = edge
+        self.masks = _EDGE_MASKS if edge else _LEVEL_MASKS
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
         self.write_timeout = write_timeout
         self.limits = limits or Limits()
         self.tcp_cork = tcp_cork
         self.bugs = bugs
+        # The fast path (Connection._quick) is for the real server: a zoo variant keeps every one
+        # of its deviations on the slow path, exactly as written.
+        self.fast = bugs.name is None
+        self.quick_parser = RequestParser(self.limits)  # idle and empty between uses: shared
 
 
 def close_reason_for(err: OSError) -> str:
     return "reset" if err.errno in RESET_ERRNOS else "error"
 
 
+class RareState:
+    """A connection's state that most connections never set: made on the first such write."""
+
+    __slots__ = ("batch", "body", "close_as", "drained", "hangup", "input_done", "linger_deadline", "lingering",
+                 "opened_at", "peer", "peer_eof", "rdhup", "shutdown")
+
+    def __init__(self) -> None:
+        self.batch = 0  # responses queued since the last flush (counted with TCP_CORK only)
+        self.body: bytearray | None = None  # the request body being collected (only for routes that want it)
+        self.close_as: str | None = None  # reason to record for a close under way, else decided by how it ends
+        self.drained = 0  # bytes read and dropped while lingering
+        self.hangup = False  # EPOLLHUP or EPOLLERR seen
+        self.input_done = False  # end of input reached at a message boundary
+        self.linger_deadline = 0.0  # when lingering gives up (also the graceful stop's deadline)
+        self.lingering = False  # write side shut; draining input until the client closes
+        self.opened_at = 0.0  # for the event log only (set by the loop when it logs)
+        self.peer = ""  # for the event log only
+        self.peer_eof = False  # recv returned b""
+        self.rdhup = False  # epoll reported the peer's FIN: read on to the end of input
+        self.shutdown = False  # a graceful stop is under way
+
+
+RARE_DEFAULTS: Final[dict[str, Any]] = {name: getattr(RareState(), name) for name in RareState.__slots__}
+
+V = TypeVar("V")
+
+
+class _Rare(Generic[V]):
+    """A connection attribute kept in its RareState: reading it while none exists gives the default,
+    and writing the default then makes none. 10,000 idle connections carry one empty slot for them all."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.default: V = RARE_DEFAULTS[name]
+
+    def __get__(self, conn: Connection, owner: object = None) -> V:
+        rare = conn._rare
+        return self.default if rare is None else getattr(rare, self.name)
+
+    def __set__(self, conn: Connection, value: V) -> None:
+        rare = conn._rare
+        if rare is None:
+            if value == self.default:
+                return
+            rare = conn._rare = RareState()
+        setattr(rare, self.name, value)
+
+
 class Connection:
     # Slots: 10,000 idle connections should cost kilobytes each at most, not a dict each.
     __slots__ = (
-        "_batch", "_body", "_close_as", "_closing", "_drained", "_fresh", "_hangup", "_input_done",
-        "_last_active", "_last_recv", "_last_send", "_linger_deadline", "_lingering", "_masks", "_need_data", "_out",
-        "_parser", "_peer_eof", "_pending", "_pending_bytes", "_rdhup", "_request", "_request_started", "_shutdown",
-        "_write_left", "bugs", "can_recv", "can_send", "close_reason", "deadline", "edge", "fd", "heap_at",
-        "in_ready", "mask", "opened_at", "peer", "registered_mask", "requests", "router", "settings", "sock",
-        "stats",
+        "_closing", "_fresh", "_last_active", "_last_recv", "_last_send", "_need_data", "_out", "_parser", "_pending",
+        "_pending_bytes", "_quiet", "_rare", "_request", "_request_started", "_write_left", "bugs", "can_recv",
+        "can_send", "close_reason", "deadline", "edge", "fd", "in_ready", "mask", "registered_mask", "requests",
+        "router", "settings", "sock", "stats", "timer_at",
     )
+
+    # Rarely set: kept in a RareState made on demand (see _Rare).
+    _batch: _Rare[int] = _Rare("batch")
+    _body: _Rare[bytearray | None] = _Rare("body")
+    _close_as: _Rare[str | None] = _Rare("close_as")
+    _drained: _Rare[int] = _Rare("drained")
+    _hangup: _Rare[bool] = _Rare("hangup")
+    _input_done: _Rare[bool] = _Rare("input_done")
+    _linger_deadline: _Rare[float] = _Rare("linger_deadline")
+    _lingering: _Rare[bool] = _Rare("lingering")
+    opened_at: _Rare[float] = _Rare("opened_at")
+    peer: _Rare[str] = _Rare("peer")
+    _peer_eof: _Rare[bool] = _Rare("peer_eof")
+    _rdhup: _Rare[bool] = _Rare("rdhup")
+    _shutdown: _Rare[bool] = _Rare("shutdown")
 
     def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.peer = ""  # for the log; set by the loop
-        self.opened_at = now
+        self._rare: RareState | None = None
         self.settings = settings
         self.router = router
         self.stats = stats
         bugs = settings.bugs
         self.bugs = bugs
         self.edge = settings.edge
-        self._masks = _EDGE_MASKS if settings.edge else _LEVEL_MASKS
-        limits = settings.limits
-        if bugs.unbounded_headers:  # BUG ZOO: unbounded_headers (no limit, rescanned every read)
-            limits = Limits(1 << 62, 1 << 62, limits.max_body_bytes)
-        self._parser = bugs.parser(limits)
+        # Made when bytes of a request arrive, dropped when it is answered: idle connections hold none.
+        self._parser: RequestParser | None = None
         self.close_reason: str | None = None  # set once; the loop then closes and forgets us
         self.registered_mask = 0  # what the loop last told epoll
         self.mask = 0  # what epoll should be told now (set by _settle)
-        self.deadline: float | None = None  # for the timer heap
-        self.heap_at: float | None = None
+        self.deadline: float | None = None  # for the timer wheel
+        self.timer_at: float | None = None
         self.in_ready = False  # on the loop's ready list (edge mode)
         self.can_recv = False  # edge mode: no EAGAIN seen since the last EPOLLIN
         self.can_send = True  # no EAGAIN seen since the last EPOLLOUT
@@ -149,35 +215,37 @@ class Connection:
         # Output queued behind a lazy body; None while empty (most connections never need it).
         self._pending: deque[bytes | Iterator[bytes]] | None = None
         self._pending_bytes = 0
-        self._batch = 0  # responses queued since the last flush (for TCP_CORK)
         self._write_left = WRITE_BUDGET
         self._need_data = True  # the parser is waiting for bytes
         self._request: Request | None = None
-        self._body: bytearray | None = None
-        self._peer_eof = False
-        self._rdhup = False  # epoll reported the peer's FIN: read on to the end of input
-        self._input_done = False  # end of input reached at a message boundary
-        self._hangup = False
         self._closing = False  # close once the queued output is sent
-        self._close_as: str | None = None  # reason to record for that close, else decided by how it ends
-        self._lingering = False  # write side shut; draining input until the client closes
-        self._linger_deadline = 0.0
-        self._drained = 0
-        self._shutdown = False
         self._fresh = True  # nothing received yet
         self._request_started = now
         self._last_recv = now
         self._last_send = now
         self._last_active = now
+        self._quiet = False  # set by _settle: the next EPOLLIN may take the fast path
         self._settle()
 
-    def __lt__(self, other: Connection) -> bool:
-        """Orders equal deadlines on the timer heap (no tie-break counter to store per entry)."""
-        return self.fd < other.fd
+    def _new_parser(self) -> RequestParser:
+        limits = self.settings.limits
+        bugs = self.bugs
+        if bugs.unbounded_headers:  # BUG ZOO: unbounded_headers (no limit, rescanned every read)
+            limits = Limits(1 << 62, 1 << 62, limits.max_body_bytes)
+        parser = self._parser = bugs.parser(limits)  # a parser variant's own class
+        return parser
+
+    def _in_request(self) -> bool:
+        """Part of a request received but not all of it."""
+        parser = self._parser
+        return parser is not None and parser.in_progress
 
     # -- entry points for the loop ---------------------------------------------------------
 
-    def handle_event(self, events: int, now: float) -> None:
+    def handle_event(self, events: int, now: float) -> bool:
+        """Returns True when nothing changed that the loop must act on (mask, deadline order, ready list)."""
+        if events == EPOLLIN and self._quiet:
+            return self._quick(now)
         if events & _HUP_OR_ERR:
             # Through the read path: recv reports the reset or the end of input.
             self.can_recv = True
@@ -186,7 +254,7 @@ class Connection:
             self.run(now)
             if self.close_reason is None:
                 self._abort(self._hangup_reason(events))
-            return
+            return False
         if events & _READABLE:
             self.can_recv = True
             if events & EPOLLRDHUP:
@@ -194,6 +262,61 @@ class Connection:
         if events & EPOLLOUT:
             self.can_send = True
         self.run(now)
+        return False
+
+    def _quick(self, now: float) -> bool:
+        """The common wakeup: one whole small request in one read, answered with one send.
+
+        Runs only while the connection is quiet (see _settle): nothing buffered, owed or pending,
+        no close under way. Anything else met here is handed to the slow path as it stands.
+        """
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            self.can_recv = False
+            return True  # nothing there after all: nothing changed
+        except OSError as err:
+            self._io_failed(err)
+            return False
+        n = len(data)
+        request = self.settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
+        if request is None or not request.keep_alive:  # (quiet: no stop under way)
+            # Not the simple case: exactly what the slow path does after the same recv.
+            self.can_recv = self.edge and n == RECV_SIZE
+            self._received(data, now)
+            self.run(now)
+            return False
+        self.can_recv = False  # a short read emptied the socket (and ends an edge)
+        self.stats.bytes_in += n
+        self._fresh = False
+        self._request_started = self._last_recv = self._last_active = now
+        self._request = request
+        self._respond()
+        out = self._out
+        if self._pending is not None or type(out) is not bytes:
+            self.run(now)  # a lazy body or joined output: the general writer
+            return False
+        try:
+            sent = self.sock.send(out)
+        except BlockingIOError:
+            sent = 0
+            self.can_send = False
+        except OSError as err:
+            self._io_failed(err)
+            return False
+        if self.settings.tcp_cork:
+            self._batch = 0  # one response: nothing to cork
+        self.stats.bytes_out += sent
+        if sent < len(out):
+            if sent:
+                self._out = bytearray(memoryview(out)[sent:])
+                self._last_send = now
+            self._settle()  # now waiting for EPOLLOUT
+            return False
+        self._out = _NO_OUTPUT
+        self._last_send = now
+        self.deadline = now + self.settings.idle_timeout  # only later: the timer wheel's entry stays
+        return self.timer_at is not None
 
     def run(self, now: float) -> None:
         """Do all the I/O that is possible now, within this wakeup's budgets."""
@@ -231,7 +354,7 @@ class Connection:
             self._abort(self._close_as or "timeout")
         elif self._has_output():
             self._abort("timeout")  # stalled write
-        elif self._parser.in_progress:
+        elif self._in_request():
             self._fail(408, "timeout")
             self.run(now)
         else:
@@ -244,18 +367,18 @@ class Connection:
         self._shutdown = True
         # Read only once lingering starts: until then it holds the stop deadline (no extra slot).
         self._linger_deadline = deadline if deadline is not None else now + LINGER_MAX_SECONDS
-        if not self._parser.in_progress and not self._has_output() and self._request is None:
+        if not self._in_request() and not self._has_output() and self._request is None:
             if not unsent_in_kernel(self.sock):
                 self._abort("eof")
                 return
             # An answered request whose bytes still wait in the kernel: deliver them first.
             self._closing = True
-        if not self._parser.in_progress:
+        if not self._in_request():
             self._closing = True
         self.run(now)
 
     def event_mask(self) -> int:
-        return self._masks[(2 if self._out or self._pending else 0) + self._wants_input()]
+        return self.settings.masks[(2 if self._out or self._pending else 0) + self._wants_input()]
 
     def needs_another_turn(self) -> bool:
         """Edge mode: readiness left unused because a budget ran out (the ready list's test)."""
@@ -270,7 +393,7 @@ class Connection:
 
     @property
     def idle(self) -> bool:
-        return not self._parser.in_progress and not self._has_output()
+        return not self._in_request() and not self._has_output()
 
     # -- state --------------------------------------------------------------------------
 
@@ -284,18 +407,21 @@ class Connection:
         )
 
     def _wants_input(self) -> bool:
-        if self._peer_eof:
-            return False
-        if self._lingering:
-            return True
+        rare = self._rare  # read directly: this runs twice per wakeup
+        if rare is not None:
+            if rare.peer_eof:
+                return False
+            if rare.lingering:
+                return True
         if not self._need_data or self._closing:
             return False
         pending = self._pending  # not backlogged (inlined: this runs twice per request)
         return len(self._out) + self._pending_bytes < HIGH_WATER and (pending is None or len(pending) < MAX_PENDING)
 
     def _settle(self) -> None:
-        """After any work: the deadline for the timer heap and the events for epoll."""
+        """After any work: the deadline for the timer wheel, the events for epoll, and whether it is quiet."""
         self.mask = self.event_mask()
+        self._quiet = False
         s = self.settings
         if self._lingering:
             self.deadline = self._linger_deadline
@@ -303,9 +429,14 @@ class Connection:
             self.deadline = self._last_send + s.write_timeout
         elif self._fresh:
             self.deadline = self._request_started + s.header_timeout
-        elif not self._parser.in_progress:
+        elif not self._in_request():
             self.deadline = self._last_active + s.idle_timeout
-        elif self._parser.state not in BODY_STATES:
+            # Quiet: the next EPOLLIN may take the fast path (_quick).
+            self._quiet = (s.fast and self._need_data and not self._closing and not self._lingering
+                           and not self._shutdown and not self._peer_eof and not self._rdhup and not self._hangup
+                           and self._request is None)
+            return
+        elif self._parser is not None and self._parser.state not in BODY_STATES:
             self.deadline = self._request_started + s.header_timeout
         else:
             self.deadline = self._last_recv + s.header_timeout  # body: progress-based
@@ -357,6 +488,10 @@ class Connection:
         except OSError as err:
             self._io_failed(err)
             return
+        self._received(data, now)
+
+    def _received(self, data: bytes, now: float) -> None:
+        """What one recv brought: end of input, or bytes for the parser (or the drain)."""
         if not data:
             if self.bugs.no_eof_check:  # BUG ZOO: no_eof_check (b"" taken as "nothing yet")
                 return
@@ -365,7 +500,7 @@ class Connection:
             if self._lingering or self._closing:
                 self._abort(self._close_as or "eof")
                 return
-            self._parser.receive_data(b"")
+            (self._parser or self._new_parser()).receive_data(b"")
             self._need_data = False
             return
         n = len(data)
@@ -381,7 +516,7 @@ class Connection:
             if self._drained > LINGER_MAX_BYTES:
                 self._abort(self._close_as or "protocol")
             return
-        parser = self._parser
+        parser = self._parser or self._new_parser()
         if not parser.in_progress:
             self._request_started = now
         self._fresh = False
@@ -389,11 +524,14 @@ class Connection:
         self._need_data = False
 
     def _parse(self) -> None:
-        if self._backlogged():
+        if self._backlogged() or self._input_done:
             return
         parser = self._parser
+        if parser is None:  # nothing received since the last request was answered
+            self._need_data = True
+            return
         next_event = parser.next_event
-        while not self._closing and not self._input_done:
+        while not self._closing:
             try:
                 event = next_event()
             except IncompleteMessage:
@@ -405,13 +543,16 @@ class Connection:
                 return
             if event is None:
                 self._need_data = True
+                if parser.at_rest:
+                    self._parser = None  # the next request gets a fresh one when it arrives
                 return
             kind = type(event)
             if kind is Request:
                 request: Request = event  # type: ignore[assignment]
                 self._request = request
-                # One buffer for the body: a list of chunks costs an object per chunk (2-byte chunks: ~20×).
-                self._body = self._new_body() if self.router.wants_body(request) else None
+                if self.router.wants_body(request):  # else _body stays None (cleared by _respond)
+                    # One buffer for the body: a list of chunks costs an object per chunk (2-byte chunks: ~20×).
+                    self._body = self._new_body()
                 if request.expect_continue:
                     self._queue(response.CONTINUE)
             elif kind is EndOfMessage:
@@ -419,10 +560,12 @@ class Connection:
                 if self._backlogged():  # only queueing output changes this
                     return
             elif kind is Data:
-                if self._body is not None:
-                    self._body += event.data  # type: ignore[union-attr]
+                body = self._body
+                if body is not None:
+                    body += event.data  # type: ignore[union-attr]  # in place: the RareState keeps it
             elif kind is ConnectionClosed:
                 self._input_done = True
+                return
 
     def _new_body(self) -> bytearray:
         return bytearray()
@@ -430,15 +573,19 @@ class Connection:
     def _respond(self) -> None:
         request = self._request
         assert request is not None
-        if self._shutdown:
-            request.keep_alive = False
-        body = self._body
+        body = None
+        rare = self._rare  # read directly: this runs for every request
+        if rare is not None:
+            if rare.shutdown:
+                request.keep_alive = False
+            body = rare.body
+            rare.body = None
         reply = self.router.handle(request, body if body else b"")
         self._request = None
-        self._body = None
         self.requests += 1
         self.stats.requests += 1
-        self._batch += 1
+        if self.settings.tcp_cork:
+            self._batch += 1
         if reply.whole is not None:
             self._queue(reply.whole)
         else:
@@ -509,8 +656,10 @@ class Connection:
 
     def _flush(self, now: float) -> None:
         send = self.sock.send
-        cork = self.settings.tcp_cork and self._batch > 1
-        self._batch = 0
+        cork = False
+        if self.settings.tcp_cork:
+            cork = self._batch > 1
+            self._batch = 0
         if cork and not self._setcork(1):
             return
         while True:

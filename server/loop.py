@@ -23,7 +23,7 @@ from server.http.parser import Limits
 from server.log import EventLog
 from server.routes import Router
 from server.stats import Stats
-from server.timers import TimerHeap
+from server.timers import TimerWheel
 
 MAX_EVENTS: Final = 1024
 ACCEPT_BUDGET: Final = 64  # accepts per wakeup
@@ -79,13 +79,13 @@ class Server:
         self.listen_fd = listener.fileno()
         self.ep = select.epoll()
         self.conns: dict[int, Connection] = {}
-        self.timers: TimerHeap[Connection] = TimerHeap()
+        self.timers: TimerWheel[Connection] = TimerWheel()
         self.ready: deque[Connection] = deque()
         self._listener_ready = False  # edge mode: accept budget ran out before EAGAIN
         self._listen_mask = EPOLLIN | (EPOLLET if self.edge else 0)
         self._accept_paused_until: float | None = None
         self._spare = _open_spare()
-        self._leaked: list[socket.socket] = []
+        self._leaked: list[socket.SocketType] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -130,8 +130,8 @@ class Server:
                 for fd, mask in events:
                     conn = conns.get(fd)
                     if conn is not None:
-                        conn.handle_event(mask, now)
-                        self._after(conn)
+                        if not conn.handle_event(mask, now):  # True: the fast path changed nothing to sync
+                            self._after(conn)
                     elif fd == listen_fd:
                         self._accept(now)
                     elif fd == wake_fd:
@@ -165,7 +165,7 @@ class Server:
         return max(deadline - now, 0.0)
 
     def _after(self, conn: Connection) -> None:
-        """Bring epoll, the timer heap and the ready list in line with the connection's state."""
+        """Bring epoll, the timer wheel and the ready list in line with the connection's state."""
         if conn.close_reason is not None:
             self._close(conn)
             return
@@ -174,7 +174,7 @@ class Server:
             self.ep.modify(conn.fd, mask)
             conn.registered_mask = mask
         deadline = conn.deadline
-        if deadline is not None and (conn.heap_at is None or deadline < conn.heap_at):
+        if deadline is not None and (conn.timer_at is None or deadline < conn.timer_at):
             self.timers.schedule(conn)  # only when it moved earlier: the common later move is free
         if self.edge and not conn.in_ready and conn.needs_another_turn():
             conn.in_ready = True
@@ -237,13 +237,19 @@ class Server:
         # Budget ran out: level mode is told again, edge is not. BUG ZOO: accept_once waits for a new edge.
         self._listener_ready = self.edge and not self.bugs.accept_once
 
-    def _add(self, sock: socket.socket, addr: object, now: float) -> None:
+    def _add(self, accepted: socket.socket, addr: object, now: float) -> None:
+        # The connection keeps the plain C socket (socket.SocketType, 48 B) rather than the
+        # socket.socket wrapper (88 B, for makefile and weak references, which it never uses).
+        # Family, type and proto are passed on, so this costs no syscall.
+        sock = socket.SocketType(accepted.family, accepted.type, accepted.proto, accepted.detach())
         sock.setblocking(False)
         if self.config.tcp_nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = self.connection_class(sock, self.settings, self.router, self.stats, now)
-        if self.log.enabled and isinstance(addr, tuple):
-            conn.peer = f"{addr[0]}:{addr[1]}"
+        if self.log.enabled:  # only then: the log's fields live in the connection's RareState
+            conn.opened_at = now
+            if isinstance(addr, tuple):
+                conn.peer = f"{addr[0]}:{addr[1]}"
         self.conns[conn.fd] = conn
         self.stats.accepted += 1
         self.stats.open_connections += 1

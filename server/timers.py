@@ -1,56 +1,77 @@
-"""Deadlines on a heap, with at most one live entry per owner.
+"""Deadlines in coarse slots (a timer wheel keyed by slot), with at most one live entry per owner.
 
-Owners move their ``deadline`` freely (every request does); the heap is only touched when a
-deadline comes earlier than the owner's queued entry. An entry that pops early is pushed
-back at the owner's current deadline, so keep-alive traffic does not grow the heap.
+Owners move their ``deadline`` freely (every request does); the wheel is only touched when a
+deadline falls into an earlier slot than the owner's queued entry. An entry whose slot comes
+while the owner's deadline has moved on is put into the later slot, so keep-alive traffic does
+no timer work per request. An entry costs one list slot (a heap entry took a tuple and a float);
+a timeout fires at most ``resolution`` seconds late, never early.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+RESOLUTION = 1 / 32  # seconds: a power of two, so slot times are exact floats
 
 
 class Timed(Protocol):
     deadline: float | None  # when the owner wants on_timeout; None for never
-    heap_at: float | None  # the time of this owner's queued heap entry, managed here
-
-    def __lt__(self, other: Any, /) -> bool: ...  # breaks ties between equal deadlines
+    timer_at: float | None  # the start of the slot holding this owner's live entry, managed here
 
 
 T = TypeVar("T", bound=Timed)
 
 
-class TimerHeap(Generic[T]):
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, T]] = []
+class TimerWheel(Generic[T]):
+    def __init__(self, resolution: float = RESOLUTION) -> None:
+        self._resolution = resolution
+        # slot number -> (slot start, owners). The start is one float shared by the slot's owners.
+        self._slots: dict[int, tuple[float, list[T]]] = {}
+        self._order: list[int] = []  # heap of the slot numbers in use
+        self._entries = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        """Entries queued, superseded ones included (they are dropped when their slot comes)."""
+        return self._entries
 
     def schedule(self, owner: T) -> None:
-        """Call after changing ``owner.deadline``."""
+        """Call after changing ``owner.deadline``; free unless it moved into an earlier slot."""
         deadline = owner.deadline
-        if deadline is not None and (owner.heap_at is None or deadline < owner.heap_at):
-            owner.heap_at = deadline
-            heapq.heappush(self._heap, (deadline, owner))
+        if deadline is None:
+            return
+        queued = owner.timer_at
+        if queued is not None and deadline >= queued:
+            return  # the queued entry comes first; it is moved on then
+        number = int(deadline // self._resolution)
+        slot = self._slots.get(number)
+        if slot is None:
+            slot = self._slots[number] = (number * self._resolution, [])
+            heapq.heappush(self._order, number)
+        owner.timer_at = slot[0]
+        slot[1].append(owner)
+        self._entries += 1
 
     def next_deadline(self) -> float | None:
-        return self._heap[0][0] if self._heap else None
+        """When the earliest slot is due (its end)."""
+        return (self._order[0] + 1) * self._resolution if self._order else None
 
     def pop_expired(self, now: float) -> list[T]:
-        """Owners whose deadline has passed. Stale entries are dropped or re-queued."""
+        """Owners whose deadline has passed. Superseded entries are dropped, moved ones re-queued."""
         expired: list[T] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            at, owner = heapq.heappop(heap)
-            if owner.heap_at != at:
-                continue  # superseded by an earlier entry for the same owner
-            owner.heap_at = None
-            if owner.deadline is None:
-                continue
-            if owner.deadline <= now:
-                expired.append(owner)
-            else:
-                self.schedule(owner)
+        order = self._order
+        resolution = self._resolution
+        while order and (order[0] + 1) * resolution <= now:
+            start, owners = self._slots.pop(heapq.heappop(order))
+            self._entries -= len(owners)
+            for owner in owners:
+                if owner.timer_at != start:
+                    continue  # superseded by an entry in an earlier slot
+                owner.timer_at = None
+                if owner.deadline is None:
+                    continue
+                if owner.deadline <= now:
+                    expired.append(owner)
+                else:
+                    self.schedule(owner)
         return expired

@@ -47,6 +47,9 @@ ZOO: tuple[ZooEntry, ...] = (
              "a request followed by SHUT_WR is closed unanswered (or reset): the half-closed client loses it"),
     ZooEntry("idle_from_accept", "level", ("keepalive_pauses",), frozenset({"stall"}),
              "the keep-alive deadline counts from accept: a busy connection is cut off after 5 s"),
+    ZooEntry("no_idle_timeout", "level", ("blackholed_idle_client",), frozenset({"stale_connection"}),
+             "no idle deadline: a kept-alive peer that vanishes (no FIN, no RST) holds its connection forever; "
+             "only a packet fault shows it, since every other client leaves by itself"),
     ZooEntry("no_backpressure", "level", ("pipelined_large_responses",), frozenset({"memory_growth"}),
              "responses are queued however much output waits: 2,000 pipelined 64 KiB GETs hold 125 MiB"),
     ZooEntry("no_linger", "edge", ("body_after_error",), frozenset({"stall", "wrong_response"}),

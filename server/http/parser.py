@@ -204,11 +204,12 @@ class RequestParser:
 
     __slots__ = (
         "_blank_lines", "_body_total", "_buf", "_eof", "_error", "_first_line_len", "_method", "_pending_end",
-        "_pos", "_remaining", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
+        "_pos", "_quick_max", "_remaining", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
+        self._quick_max = self._quick_limit()
         # Unconsumed input. A lone read is kept as the bytes it arrived in (no copy); a bytearray
         # only when reads have to be joined. Empty and shared between requests.
         self._buf: bytes | bytearray = _EMPTY
@@ -241,6 +242,12 @@ class RequestParser:
         if state is IDLE or state is DONE or state is ERROR:
             return len(self._buf) > self._pos
         return True
+
+    @property
+    def at_rest(self) -> bool:
+        """Between requests with nothing buffered and nothing owed: a fresh parser would do the same."""
+        return (self._state is IDLE and self._pos == len(self._buf) and not self._eof and not self._pending_end
+                and self._error is None)
 
     def receive_data(self, data: bytes) -> None:
         if self._eof:
@@ -319,7 +326,7 @@ class RequestParser:
                 # else (incomplete, invalid, over a limit) takes the incremental path below, so a
                 # head is matched this way at most once and the work stays linear.
                 match = _WHOLE_HEAD.match(buf, pos)
-                if match is not None and match.end() - pos <= self._quick_limit():
+                if match is not None and match.end() - pos <= self._quick_max:
                     self._pos = self._scan = match.end()
                     self._blank_lines = 0
                     return self._request(match, buf)
@@ -341,6 +348,30 @@ class RequestParser:
         self._blank_lines = 0
         self._first_line_len = -1
         return self._parse_head(head)
+
+    def quick(self, data: bytes) -> Request | None:
+        """The fast path: ``data`` as one whole request with no body, or None.
+
+        Only for an idle parser with nothing buffered. The head goes through the same match and
+        the same ``_request`` checks as on the slow path; when the result is a request without a
+        body the parser is left idle and empty again, so one parser can serve every connection.
+        Otherwise (anything partial, pipelined, with a body, or invalid) it returns None with the
+        parser as it was, and the caller feeds ``data`` to a parser of the connection's own.
+        """
+        match = _WHOLE_HEAD.match(data)
+        if match is None or match.end() != len(data) or len(data) > self._quick_max:
+            return None
+        try:
+            request: Request | None = self._request(match, data)
+        except ProtocolError:
+            request = None  # the slow path raises it again, with the parser state it belongs to
+        self._state = IDLE
+        self._pending_end = False
+        self._remaining = 0
+        self._method = None
+        if request is None or request.content_length != 0:
+            return None  # chunked (None) or a body to come
+        return request
 
     def _head_incomplete(self, start: int, from_: int) -> None:
         """Enforce the limits on a head still arriving, so an endless one is cut off early."""
@@ -394,7 +425,7 @@ class RequestParser:
     def _parse_head(self, head: bytes) -> Request:
         """``head`` is the request line and the header fields, each ending with its LF."""
         match = _HEAD.fullmatch(head)
-        if match is None or len(head) > self._quick_limit() or match[1] not in _METHODS:
+        if match is None or len(head) > self._quick_max or match[1] not in _METHODS:
             self._check_head(head)  # raises the precise error, or returns for a long valid head
             match = _HEAD.fullmatch(head)
             assert match is not None

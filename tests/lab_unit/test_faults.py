@@ -273,7 +273,8 @@ def test_a_fault_until_the_clients_are_done_waits_for_its_connections_first() ->
 def test_a_delayed_fault_waits_its_after_s_once_connected_before_applying() -> None:
     plan, log = schedule(Blackhole(when_established=1, after_s=1.5), FakeLab([(SS_OUTPUT, "", 0)]))
     plan.while_clients()
-    assert log[:3] == ["wait 1", "sleep 1.5", "fault blackhole(after 1 connections and 1.5 s, until the clients are done)"]
+    assert log[:3] == ["wait 1", "sleep 1.5",
+                       "fault blackhole(after 1 connections and 1.5 s, until the clients are done)"]
 
 
 def test_lift_always_lifts_even_a_fault_whose_apply_failed() -> None:

@@ -230,6 +230,18 @@ def idle_from_accept(server: ServerProcess) -> str | None:
     return None
 
 
+def no_idle_timeout(server: ServerProcess) -> str | None:
+    # Idle timeout 0.5 s: after one answered request the server must close the connection by itself.
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = Reader(sock)
+        reader.response(timeout=1.0)
+        readable, _, _ = select.select([sock], [], [], 2.0)  # waits for the server's FIN, bounded
+        if not readable:
+            return "a kept-alive connection still open 2 s after its response (idle timeout 0.5 s)"
+    return None
+
+
 def no_backpressure(server: ServerProcess) -> str | None:
     before = server.rss()
     with connect(server.address) as sock:
@@ -300,6 +312,8 @@ CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("hup_closes_now", "level", (), hup_closes_now),
     ("hup_closes_now", "edge", (), hup_closes_now),
     ("idle_from_accept", "level", ("--idle-timeout", "1"), idle_from_accept),
+    ("no_idle_timeout", "level", ("--idle-timeout", "0.5"), no_idle_timeout),
+    ("no_idle_timeout", "edge", ("--idle-timeout", "0.5"), no_idle_timeout),
     ("no_backpressure", "level", ("--write-timeout", "5"), no_backpressure),
     ("no_linger", "level", (), no_linger),
     ("chunk_list", "edge", (), chunk_list),
