@@ -34,7 +34,7 @@ from clients.steps import (
 )
 
 MAX_CONNECTIONS = 10_000
-MAX_CONCURRENCY = 2_000
+MAX_CONCURRENCY = 5_000  # one thread each: a fleet's container holds 4,000 (lab case fleet_16000)
 DEFAULT_REPLAY_BOUND_S = 60.0  # for a history without max_duration_s
 
 

@@ -125,6 +125,15 @@ CATALOG: tuple[Scenario, ...] = (
              canary=True, held_cpu=HeldCpu(1800)),
     # Every GET answered, all 1,000: at most 50 connects are in flight against a backlog of at least
     # 1,024 (the lab's targets), so a correct server refuses or drops none of them.
+    # A client fleet: 16,000 connections from 4 clients containers (4,000 each, beyond one container's
+    # comfortable share), one GET / each, then held idle for 30 s. They take longer to open than the
+    # lab's 5 s idle deadline allows, so this case gives the bundled server a 60 s one; the fd limit is
+    # this machine's hard limit (20,000). The server must sleep while holding them and answer the canary.
+    Scenario("fleet_16000", "16,000 keep-alive connections from 4 clients containers held at once, with a canary",
+             (client("flood", connections=16_000, concurrency=16_000, hold_s=30, idle=False, max_duration_s=75,
+                     fleet=4),),
+             canary=True, held_cpu=HeldCpu(16_000, hold_wait_s=45), target_nofile=20_000,
+             target_idle_timeout_s=60, requires=frozenset({"deadlines"})),
     Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET / that must be answered",
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=30),),
              canary=True),
