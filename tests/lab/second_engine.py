@@ -130,12 +130,12 @@ def _stop(engine: Engine, daemon: subprocess.Popen[bytes], exec_root: Path) -> N
     with contextlib.suppress(ProcessLookupError):
         os.killpg(daemon.pid, signal.SIGKILL)
     daemon.wait(timeout=STOP_TIMEOUT_S)
-    for pid in _processes_mentioning(str(exec_root)):  # shims started their own sessions
+    for pid in processes_mentioning(str(exec_root)):  # shims started their own sessions
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
 
-def _processes_mentioning(text: str) -> list[int]:
+def processes_mentioning(text: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

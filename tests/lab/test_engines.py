@@ -21,7 +21,7 @@ import pytest
 
 from lab import engine, images, settings
 from lab.settings import LABEL_LAB, LABEL_PROJECT, REPO_ROOT
-from tests.lab.second_engine import Engine, second_engine, unavailable_reason
+from tests.lab.second_engine import Engine, processes_mentioning, second_engine, unavailable_reason
 
 # Quick cases that do not depend on timing: pipelining, split CRLFs, an error status for garbage.
 CASES = ("pipelined", "split_crlf", "garbage")
@@ -113,3 +113,24 @@ def test_a_scorecard_spread_over_two_engines_matches_one_engine(engines: tuple[s
     assert set(outcomes(single)) == {(case, "level") for case in CASES}
     print(f"scorecard of {len(CASES)} cases, 2 workers: one engine {single_s:.1f} s, two engines {spread_s:.1f} s "
           f"(after copying the images to the second in {copy_s:.1f} s)")
+
+
+class Boom(Exception):
+    pass
+
+
+def test_the_second_engine_is_gone_after_a_failure_inside() -> None:
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with pytest.raises(Boom), second_engine() as inside:
+        client = docker.DockerClient(base_url=inside.host, timeout=30)
+        assert client.ping()
+        client.close()
+        raise Boom
+    assert not Path(f"/sys/class/net/{inside.name}").exists()  # the bridge
+    assert not Path(inside.host.removeprefix("unix://")).exists()
+    assert not Path("/var/lib/epoll-lab-engines", inside.name).exists()
+    assert processes_mentioning(inside.name) == []
+    forward = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True, timeout=30, check=False)
+    assert inside.name not in forward.stdout
