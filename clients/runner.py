@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ from clients.steps import (
 )
 
 MAX_CONNECTIONS = 10_000
-MAX_CONCURRENCY = 2_000
+MAX_CONCURRENCY = 5_000  # one thread each: a fleet's container holds 4,000 (lab case fleet_16000)
 DEFAULT_REPLAY_BOUND_S = 60.0  # for a history without max_duration_s
 
 
@@ -55,6 +56,16 @@ def parse_target(text: str) -> Target:
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise BadArgument(f"bad target {text!r}: expected HOST:PORT with a port in 1-65535")
     return Target(host, int(port_text))
+
+
+def resolve_once(target: Target) -> tuple[str, int]:
+    """The target's address, looked up once per run: thousands of lookups at once overwhelm a resolver
+    (Docker's embedded DNS answers some with an error). Unresolvable: the name, and each connection
+    records the failure itself."""
+    try:
+        return str(socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)[0][4][0]), target.port
+    except OSError:
+        return target.host, target.port
 
 
 def check_counts(connections: int, concurrency: int | None) -> None:
@@ -82,15 +93,14 @@ def run_behaviour(
     if concurrency is None:
         default = connections if cls.default_concurrency is None else cls.default_concurrency
         concurrency = min(connections, default, MAX_CONCURRENCY)
+    address = resolve_once(target)
     origin = time.monotonic()
     deadline = origin + behaviour.max_duration_s
 
     def one(index: int) -> ConnectionHistory:
         view = ConnectionView()
         context = PlanContext(index, connection_rng(seed, name, index), str(target), view)
-        connection = Connection(
-            (target.host, target.port), behaviour.connect_options(), view, origin=origin, deadline=deadline
-        )
+        connection = Connection(address, behaviour.connect_options(), view, origin=origin, deadline=deadline)
         return ConnectionHistory(index, connection.run(behaviour.plan(context)))
 
     histories = _run_indexed(one, list(range(connections)), concurrency)
@@ -175,6 +185,7 @@ def replay(history: RunHistory, target: Target | None = None, *, source: str = "
     max_duration = replay_bound(history)
     # Checked before anything is sent: a broken file fails as a whole.
     plans = {conn.index: (conn.ops, *steps_from_ops(conn.ops)) for conn in history.connections}
+    address = resolve_once(where)
     origin = time.monotonic()
     deadline = origin + max_duration
 
@@ -184,9 +195,7 @@ def replay(history: RunHistory, target: Target | None = None, *, source: str = "
         if start is None:  # the original never connected (it ran out of time first)
             return ConnectionHistory(index, [Op(round(time.monotonic() - origin, 6), "deadline")])
         _wait_until(min(origin + start, deadline))
-        connection = Connection(
-            (where.host, where.port), options, ConnectionView(), origin=origin, deadline=deadline
-        )
+        connection = Connection(address, options, ConnectionView(), origin=origin, deadline=deadline)
         return ConnectionHistory(index, connection.run(steps))
 
     histories = _run_indexed(one, sorted(plans), min(max(1, history.concurrency), MAX_CONCURRENCY))

@@ -135,12 +135,25 @@ class Lab:
             )
         return self._endpoints
 
-    def container(self, service: str) -> Any:
+    def container(self, service: str, replica: int = 1) -> Any:
+        """The service's container; `replica` (from 1) picks one of a scaled service's (the clients' fleet)."""
         found = engine.client().containers.list(all=True, filters={"label": [
-            f"com.docker.compose.project={self.config.project}", f"com.docker.compose.service={service}"]})
+            f"com.docker.compose.project={self.config.project}", f"com.docker.compose.service={service}",
+            f"com.docker.compose.container-number={replica}"]})
         if not found:
-            raise LabError(f"lab {self.config.project} has no {service} container")
+            raise LabError(f"lab {self.config.project} has no {service} container #{replica}")
         return found[0]
+
+    def scale_clients(self, replicas: int) -> None:
+        """Run `replicas` clients containers (a fleet), labelled like the rest; 1 removes the others."""
+        self.compose.run("up", "-d", "--no-recreate", "--scale", f"clients={replicas}", "clients")
+
+        def running() -> bool:
+            found = engine.client().containers.list(filters={"label": [
+                f"com.docker.compose.project={self.config.project}", "com.docker.compose.service=clients"]})
+            return len(found) == replicas
+
+        wait_until(running, timeout=60, what=f"{replicas} clients containers")
 
     def network(self, name: str) -> Any:
         """One of the compose file's networks (e.g. "lab") as a Docker SDK network."""
@@ -152,9 +165,10 @@ class Lab:
     def probe(self) -> Probe:
         return Probe(self.container("probe"))
 
-    def exec(self, service: str, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    def exec(self, service: str, args: list[str], *, timeout: float,
+             replica: int = 1) -> subprocess.CompletedProcess[bytes]:
         """`docker exec` in a lab container, bounded by `timeout` (the SDK's exec has none)."""
-        name = self.container(service).name
+        name = self.container(service, replica).name
         try:
             return subprocess.run([engine.require_docker_cli(), "exec", name, *args], capture_output=True,
                                   timeout=timeout, check=False)

@@ -91,6 +91,8 @@ class LabConfig:
     trigger: str = "level"
     bug: str | None = None
     target_nofile: int = 8192
+    target_idle_timeout_s: float = 5.0  # the bundled server's idle keep-alive deadline (docs/architecture.md)
+    target_backlog: int = 4096  # the target's net.core.somaxconn, and the bundled server's listen backlog
     run_id: str = "manual"
     host_ports: dict[str, int] = field(default_factory=dict)  # fixed published ports, else random
     docker_host: str = ""  # the engine the lab runs on ("": the environment's own); a lab never spans two
@@ -124,6 +126,8 @@ class LabConfig:
             "LAB_TRIGGER": self.trigger,
             "LAB_BUG": self.bug or "",
             "LAB_TARGET_NOFILE": str(self.target_nofile),
+            "LAB_TARGET_IDLE_TIMEOUT": f"{self.target_idle_timeout_s:g}",
+            "LAB_TARGET_BACKLOG": str(self.target_backlog),
             "LAB_TOXIPROXY_IMAGE": toxiproxy_image(),
             "LAB_PROBE_IMAGE": PROBE_IMAGE,
             "LAB_CLIENTS_IMAGE": CLIENTS_IMAGE,

@@ -125,6 +125,23 @@ CATALOG: tuple[Scenario, ...] = (
              canary=True, held_cpu=HeldCpu(1800)),
     # Every GET answered, all 1,000: at most 50 connects are in flight against a backlog of at least
     # 1,024 (the lab's targets), so a correct server refuses or drops none of them.
+    # A client fleet: 16,000 connections from 4 clients containers (4,000 each, beyond one container's
+    # comfortable share), one GET / each, then held idle for 30 s. They take longer to open than the
+    # lab's 5 s idle deadline allows, so this case gives the bundled server a 60 s one; the fd limit is
+    # this machine's hard limit (20,000), and the accept queue takes the whole burst (16,384). The server
+    # must sleep while holding them (held CPU) and answer the canary. While the 16,000 connect (4,000 client
+    # threads per container on 2 cores, ~10,000 in the first 4 s) a fresh canary connection took up to 1.96 s
+    # here (edge; p50 1.3 ms, p99 194 ms, the server itself at ~10% of a core): the machine's, not the
+    # server's, so this case allows 2.5 s for the worst one and keeps the p50 bound. Not settled: in edge mode
+    # 1 of 4 runs of this case as it is (and 1 with a 4,096 queue) had a canary request time out (3 s) in the
+    # first 10 s, the server at ~10% of a core;
+    # spreading the connects over 8 s made it worse (canary timeouts for 20 s, header timeouts of starved clients).
+    Scenario("fleet_16000", "16,000 keep-alive connections from 4 clients containers held at once, with a canary",
+             (client("flood", connections=16_000, concurrency=16_000, hold_s=30, idle=False, max_duration_s=75,
+                     fleet=4),),
+             canary=True, held_cpu=HeldCpu(16_000, hold_wait_s=45), target_nofile=20_000,
+             target_idle_timeout_s=60, target_backlog=16_384, requires=frozenset({"deadlines"}),
+             limits=Limits(canary_max_s=2.5)),
     Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET / that must be answered",
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=30),),
              canary=True),

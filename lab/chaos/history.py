@@ -21,6 +21,7 @@ class ClientOutcome:
     exit_code: int | None  # None: it did not finish within its deadline
     result: RunResult | None
     stderr: str = ""
+    replica: int = 1  # the clients container it ran in (a fleet has several)
 
     def connections(self) -> tuple[ConnectionResult, ...]:
         return self.result.connections if self.result else ()
@@ -116,7 +117,7 @@ class CaseHistory:
             "samples": [sample.to_json() for sample in self.samples],
             "clients": [{"run": client.run.describe(), "route": client.run.route, "command": client.command,
                          "exit_code": client.exit_code, "result": client.result.to_json() if client.result else None,
-                         "stderr": client.stderr[-2000:]}
+                         "stderr": client.stderr[-2000:], "replica": client.replica}
                         for client in self.clients],
             "canary": [{"t": s.t, "latency_s": s.latency_s, "error": s.error, "keep_alive": s.keep_alive}
                        for s in self.canary],

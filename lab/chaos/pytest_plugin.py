@@ -103,7 +103,8 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
     except Exception as error:  # the lab could not run the case: a scorecard must show it, not skip it
         report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="error",
                                                messages=(f"{type(error).__name__}: {error}",), seed=seed,
-                                               duration_s=time.monotonic() - started, bug=variant.bug))
+                                               duration_s=time.monotonic() - started, bug=variant.bug,
+                                               engine=engine.describe(engine.current())))
         raise
     verdicts = judge(scenario, history)
     if history.evidence is not None and not any(v.failed for v in verdicts):
@@ -170,5 +171,5 @@ def failure_text(verdicts: list[Verdict]) -> str:
 
 def record_skip(scenario: Scenario, variant: Variant, reason: str) -> None:
     report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="skip",
-                                           messages=(reason,)))
+                                           messages=(reason,), engine=engine.describe(engine.current())))
     pytest.skip(reason)

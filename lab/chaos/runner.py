@@ -43,6 +43,11 @@ def client_command(run: ClientRun, address: str, seed: int, record: str | None =
     return command
 
 
+def fleet_seed(seed: int, index: int, replica: int, runs: int) -> int:
+    """Client run `index` in clients container `replica` (from 1): replica 1 keeps the seed it always had."""
+    return seed + index + (replica - 1) * runs
+
+
 def target_state(lab: Lab) -> TargetState:
     container = lab.container(TARGET_SERVICE)
     container.reload()
@@ -179,18 +184,26 @@ class CaseRunner:
 
     def _run_clients(self, scenario: Scenario, seed: int, history: CaseHistory, start: float) -> None:
         endpoints = self.lab.endpoints()
-        outcomes: list[ClientOutcome | None] = [None] * len(scenario.clients)
 
-        def play(index: int, run: ClientRun) -> None:
+        # A fleet's run is one share per clients container (replica), each with a seed of its own.
+        plays = [(index, replica, share) for index, run in enumerate(scenario.clients)
+                 for replica, share in enumerate(run.shares(), start=1)]
+        outcomes: list[ClientOutcome | None] = [None] * len(plays)
+
+        def play(slot: int, index: int, replica: int, run: ClientRun) -> None:
             address = endpoints.lab_proxied if run.route == "proxied" else endpoints.lab_direct
-            record = f"{self._record_dir}/{scenario.id}-{index}.json" if self._record_dir else None
-            command = client_command(run, address, seed + index, record)
-            outcomes[index] = self._exec_client(run, command)
+            # Replica 1 keeps the history (`lab run` copies it out); other replicas go when the fleet does.
+            record = f"{self._record_dir}/{scenario.id}-{index}.json" if self._record_dir and replica == 1 else None
+            command = client_command(run, address, fleet_seed(seed, index, replica, len(scenario.clients)), record)
+            outcomes[slot] = self._exec_client(run, command, replica)
 
+        if scenario.fleet > 1:
+            self.lab.scale_clients(scenario.fleet)
+            history.event(time.monotonic() - start, f"{scenario.fleet} clients containers")
         faults = self._fault_schedule(scenario, history, start)
         faults.before_clients()
-        threads = [threading.Thread(target=play, args=(index, run), name=f"client-{index}", daemon=True)
-                   for index, run in enumerate(scenario.clients)]
+        threads = [threading.Thread(target=play, args=(slot, index, replica, run), name=f"client-{index}.{replica}",
+                                    daemon=True) for slot, (index, replica, run) in enumerate(plays)]
         if scenario.held_cpu is not None:  # beside the clients and the fault: a window may fall inside a fault
             threads.append(threading.Thread(target=self._held_cpu_guarded, args=(scenario.held_cpu, history, start),
                                             name="held-cpu", daemon=True))
@@ -204,8 +217,8 @@ class CaseRunner:
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
         faults.after_clients()
-        history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting")
-                           for run, outcome in zip(scenario.clients, outcomes, strict=True)]
+        history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting", replica)
+                           for (_, replica, run), outcome in zip(plays, outcomes, strict=True)]
 
     def _held_cpu_guarded(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
         try:
@@ -224,7 +237,7 @@ class CaseRunner:
             previous_count[0] = count
             return steady
 
-        last, error = self._poll_probe(held_steady, timeout=HOLD_WAIT_S, interval=0.1,
+        last, error = self._poll_probe(held_steady, timeout=held.hold_wait_s or HOLD_WAIT_S, interval=0.1,
                                        what=f"the target to hold {held.connections} connections, steadily")
         if error:
             history.held_error = error
@@ -237,14 +250,14 @@ class CaseRunner:
         history.event(time.monotonic() - start, f"CPU window of {held.window_s:g} s")
         history.held_cpu = self._cpu_window(held.window_s)
 
-    def _exec_client(self, run: ClientRun, command: list[str]) -> ClientOutcome:
+    def _exec_client(self, run: ClientRun, command: list[str], replica: int = 1) -> ClientOutcome:
         limit = run.max_duration_s() + EXEC_SLACK_S
         # `timeout` inside the container: killing the local `docker exec` would leave the client running.
         bounded = ["timeout", "-s", "KILL", str(int(limit)), *command]
         try:
-            done = self.lab.exec("clients", bounded, timeout=limit + 5)
+            done = self.lab.exec("clients", bounded, timeout=limit + 5, replica=replica)
         except LabError as error:
-            return ClientOutcome(run, command, None, None, str(error))
+            return ClientOutcome(run, command, None, None, str(error), replica)
         result: RunResult | None = None
         stderr = done.stderr.decode(errors="replace")
         if done.returncode == 0:
@@ -252,7 +265,7 @@ class CaseRunner:
                 result = RunResult.from_json(json.loads(done.stdout))
             except (ValueError, ClientResultError) as error:  # the check reports a client without a result
                 stderr += f"\nunreadable result: {error}"
-        return ClientOutcome(run, command, done.returncode, result, stderr)
+        return ClientOutcome(run, command, done.returncode, result, stderr, replica)
 
     # -- faults ----------------------------------------------------------------------------------
     def _fault_schedule(self, scenario: Scenario, history: CaseHistory, start: float) -> FaultSchedule:
@@ -270,6 +283,8 @@ class CaseRunner:
         Each step runs even when an earlier one fails; the first failure is raised at the end.
         """
         steps: list[Callable[[], object]] = [self.lab.toxiproxy().reset]
+        if scenario.fleet > 1:
+            steps.append(lambda: self.lab.scale_clients(1))
         if scenario.fault is not None:
             fault = scenario.fault
             steps = [lambda: fault.lift(self.lab), lambda: self.lab.ensure_running("clients"), *steps]

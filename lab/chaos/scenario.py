@@ -5,7 +5,7 @@ The runner (lab.chaos.runner) interprets these; pytest and `python -m lab run` s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from clients.registry import get_behaviour
@@ -49,6 +49,24 @@ class ClientRun:
     concurrency: int | None = None
     route: Route = "direct"  # "proxied": through Toxiproxy (which does not forward half-close)
     expect: Expect = OK
+    fleet: int = 1  # client containers (replicas of the clients service) the connections are split across
+
+    def shares(self) -> tuple[ClientRun, ...]:
+        """The run split across its fleet: replica r gets connections // fleet, the first ones one more each.
+
+        Concurrency is split the same way; replicas that would get no connection are left out.
+        """
+        if self.fleet < 1:
+            raise ValueError(f"{self.describe()}: fleet must be at least 1")
+        base, extra = divmod(self.connections, self.fleet)
+        parts = []
+        for replica in range(self.fleet):
+            count = base + (1 if replica < extra else 0)
+            if count:
+                concurrency = None if self.concurrency is None else max(1, min(count, -(-self.concurrency
+                                                                                    // self.fleet)))
+                parts.append(replace(self, connections=count, concurrency=concurrency, fleet=1))
+        return tuple(parts)
 
     def resolved_attributes(self) -> dict[str, object]:
         """Every attribute with the behaviour's defaults filled in (BadArgument if one is wrong)."""
@@ -80,7 +98,8 @@ class ClientRun:
 
     def describe(self) -> str:
         attrs = " ".join(f"{key}={value}" for key, value in self.attributes)
-        return f"{self.connections} × {self.behaviour}" + (f" ({attrs})" if attrs else "")
+        fleet = f" from {self.fleet} containers" if self.fleet > 1 else ""
+        return f"{self.connections} × {self.behaviour}" + (f" ({attrs})" if attrs else "") + fleet
 
 
 def attribute_text(value: object) -> str:
@@ -89,8 +108,8 @@ def attribute_text(value: object) -> str:
 
 
 def client(behaviour: str, *, connections: int = 1, concurrency: int | None = None, route: Route = "direct",
-           expect: Expect = OK, **attributes: object) -> ClientRun:
-    return ClientRun(behaviour, tuple(sorted(attributes.items())), connections, concurrency, route, expect)
+           expect: Expect = OK, fleet: int = 1, **attributes: object) -> ClientRun:
+    return ClientRun(behaviour, tuple(sorted(attributes.items())), connections, concurrency, route, expect, fleet)
 
 
 # -- faults: lab.chaos.faults (one module each), importable from here too --------------------------
@@ -130,6 +149,7 @@ class HeldCpu:
     # ~200 µs a piece, several times that, and still far below a loop that spins on EPOLLOUT.
     cpu_s_per_mib: float = 0.05
     window_s: float = 1.0  # once the connections are held, a second is enough to see a spin
+    hold_wait_s: float | None = None  # how long the clients may take to get them held (None: the runner's 10 s)
     after_s: float = 0.0  # start the window this long after the hold (a fault applied meanwhile has set in)
     # The canary's requests in the window are work too. One on a fresh connection (accept, parse, answer,
     # close) costs the bundled server a few hundred µs; measured here with 2,000 held: 4 ticks for 44
@@ -186,9 +206,21 @@ class Scenario:
     canary: bool = False
     held_cpu: HeldCpu | None = None  # also measure CPU while the clients hold their connections
     target_nofile: int | None = None  # run the target with this fd limit
+    # The bundled server's idle keep-alive deadline for this case (None: the lab's IDLE_TIMEOUT_S); a case that
+    # holds more connections than open within that deadline needs a longer one.
+    target_idle_timeout_s: float | None = None
+    # The target's accept queue (net.core.somaxconn; the bundled server's backlog too), None: 4,096. Thousands
+    # of connects at once overflow a smaller one: dropped SYNs come back 1 s and 3 s later, the canary's too.
+    target_backlog: int | None = None
     triggers: tuple[str, ...] = ("level", "edge")  # bundled server modes to run it in
-    requires: frozenset[str] = frozenset()  # "stats": needs the bundled server's /__lab/stats
+    # "stats": needs the bundled server's /__lab/stats; "deadlines": a deadline the lab sets on the bundled server only
+    requires: frozenset[str] = frozenset()
     limits: Limits = field(default_factory=Limits)
+
+    @property
+    def fleet(self) -> int:
+        """Replicas of the clients service the case needs (its largest client fleet)."""
+        return max((run.fleet for run in self.clients), default=1)
 
     def describe(self) -> str:
         parts = [client.describe() + f" [{client.route}]" for client in self.clients]
@@ -199,4 +231,8 @@ class Scenario:
             parts.append(self.held_cpu.describe())
         if self.target_nofile:
             parts.append(f"target nofile={self.target_nofile}")
+        if self.target_idle_timeout_s:
+            parts.append(f"target idle timeout {self.target_idle_timeout_s:g} s")
+        if self.target_backlog:
+            parts.append(f"target backlog {self.target_backlog}")
         return "; ".join(parts)

@@ -23,7 +23,7 @@ def scorecard_json(results: list[CaseResult]) -> dict[str, Any]:
             "summary": {outcome: sum(1 for r in results if r.outcome == outcome)
                         for outcome in ("pass", "fail", "skip", "error")},
             "cases": [{"id": r.id, "variant": r.variant, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
-                       "messages": list(r.messages), "seed": r.seed, "plan": r.plan,
+                       "messages": list(r.messages), "seed": r.seed, "plan": r.plan, "engine": r.engine,
                        "responses": None if r.responses_owed is None else {"got": r.responses_got,
                                                                            "owed": r.responses_owed}}
                       for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))]}

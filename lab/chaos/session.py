@@ -53,7 +53,9 @@ class LabSession:
 
     def config_for(self, scenario: Scenario, variant: Variant) -> LabConfig:
         return replace(self.base, trigger=variant.trigger or self.base.trigger, bug=variant.bug,
-                       target_nofile=scenario.target_nofile or self.base.target_nofile)
+                       target_nofile=scenario.target_nofile or self.base.target_nofile,
+                       target_idle_timeout_s=scenario.target_idle_timeout_s or self.base.target_idle_timeout_s,
+                       target_backlog=scenario.target_backlog or self.base.target_backlog)
 
     def run(self, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False) -> CaseHistory:
         config = self.config_for(scenario, variant)

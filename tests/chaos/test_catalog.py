@@ -24,5 +24,7 @@ def cases() -> list[ParameterSet]:
 def test_case(lab_session: LabSession, case_seed: int, variant: Variant, scenario: Scenario) -> None:
     if "stats" in scenario.requires and not bundled_target():
         record_skip(scenario, variant, "needs the bundled server's /__lab/stats")
+    if "deadlines" in scenario.requires and not bundled_target():
+        record_skip(scenario, variant, "needs a deadline the lab sets on the bundled server only")
     verdicts = play(lab_session, scenario, variant, case_seed)
     assert not any(v.failed for v in verdicts), failure_text(verdicts)
