@@ -8,7 +8,7 @@ LAB := $(PY) -m lab
 
 .DEFAULT_GOAL := help
 .PHONY: help prepare venv images lab-up lab-down lab-clean lab-status lab-logs test unit chaos zoo repro scorecard \
-	scorecard-nginx board-images lint bench fuzz
+	scorecard-nginx board-images lint bench fuzz flood
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,13 +38,16 @@ lab-logs: venv ## print the lab's container logs
 	@$(LAB) logs --project $(PROJECT)
 
 test: prepare ## the whole suite: unit tests, the lab, the chaos catalog, the bug zoo (parallel; JUnit in reports/)
-	@$(PYTEST) -n auto --junitxml=reports/junit.xml $(ARGS)
+	@$(PYTEST) -n auto -m "not heavy" --junitxml=reports/junit.xml $(ARGS)
 
 unit: venv ## the tests that need no Docker (server, clients, checkers)
 	@$(PYTEST) -n auto -m "not docker" $(ARGS)
 
 chaos: prepare ## the chaos catalog against the target (LAB_TARGET_IMAGE / LAB_TARGET_PORT for any image)
-	@$(PYTEST) -n auto tests/chaos $(ARGS)
+	@$(PYTEST) -n auto -m "not heavy" tests/chaos $(ARGS)
+
+flood: prepare ## the heavy cases alone, one at a time (fleet_16000: 16,000 connections from 4 clients containers)
+	@$(PYTEST) -m heavy tests/chaos $(ARGS)
 
 zoo: prepare ## the bug zoo: every broken server variant must be caught, the clean one must pass
 	@$(PYTEST) -n auto tests/zoo $(ARGS)

@@ -141,7 +141,7 @@ CATALOG: tuple[Scenario, ...] = (
                      fleet=4),),
              canary=True, held_cpu=HeldCpu(16_000, hold_wait_s=45), target_nofile=20_000,
              target_idle_timeout_s=60, target_backlog=16_384, requires=frozenset({"deadlines"}),
-             limits=Limits(canary_max_s=2.5)),
+             limits=Limits(canary_max_s=2.5), heavy=True),
     Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET / that must be answered",
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=30),),
              canary=True),

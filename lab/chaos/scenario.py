@@ -216,6 +216,8 @@ class Scenario:
     # "stats": needs the bundled server's /__lab/stats; "deadlines": a deadline the lab sets on the bundled server only
     requires: frozenset[str] = frozenset()
     limits: Limits = field(default_factory=Limits)
+    # Minutes of load that would crowd the other cases of `make test` off 2 cores: `make flood` runs these alone.
+    heavy: bool = False
 
     @property
     def fleet(self) -> int:

@@ -16,7 +16,9 @@ def cases() -> list[ParameterSet]:
     bundled = bundled_target()
     for scenario in CATALOG:
         variants = [Variant(trigger) for trigger in scenario.triggers] if bundled else [Variant()]
-        params += [pytest.param(variant, scenario, id=f"{variant.label}-{scenario.id}") for variant in variants]
+        marks = [pytest.mark.heavy] if scenario.heavy else []
+        params += [pytest.param(variant, scenario, id=f"{variant.label}-{scenario.id}", marks=marks)
+                   for variant in variants]
     return params
 
 
