@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lab.chaos import board, board_command
+from lab.chaos import board, board_command, targets
 from lab.chaos.report import CaseResult
 from lab.profiles import find_profile
 
@@ -88,7 +88,7 @@ def test_the_command_runs_each_server_once_with_its_profile_and_its_shard(tmp_pa
         (folder / "results-gw0.jsonl").write_text("")  # the suite ran and recorded nothing: errors follow
         return subprocess.CompletedProcess(command, 1)
 
-    monkeypatch.setattr(board_command.targets, "build_image", lambda profile: None)
+    monkeypatch.setattr(targets, "build_image", lambda profile: None)
     results = board_command.run_server(find_profile("nginx"), ["garbage", "pipelined"], 5, tmp_path,
                                        workers="2", run=run)
     assert calls == [{"profile": "nginx", "tests": ["tests/chaos/test_catalog.py::test_case[any-garbage]",
