@@ -16,6 +16,7 @@ from lab import engine, settings
 from lab.chaos import bundle, catalog, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.board_command import add_board_command
+from lab.chaos.check_command import add_check_command
 from lab.chaos.checks import judge
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
@@ -249,3 +250,4 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     card.add_argument("--cases", help="only these catalog cases (comma-separated ids)")
     card.add_argument("--trigger", choices=settings.TRIGGERS, help="with --cases: only this trigger mode")
     add_board_command(command)
+    add_check_command(command)
