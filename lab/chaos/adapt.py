@@ -172,10 +172,10 @@ def _echo(profile: Profile, body_bytes: int) -> None:
 def _malformed(profile: Profile, variant: str, attributes: dict[str, object]) -> None:
     route = MALFORMED_ROUTES.get(variant)
     if route == "large":
-        _large_size(profile, 0)  # a large route at all
-        assert profile.routes.large is not None
-        if (profile.routes.large.path, profile.routes.large.pattern) != (BUNDLED_LARGE, LAB_PATTERN):
-            raise _Unmet(f"the {variant} probe asks GET /bytes/N (any N) with the i % 251 pattern")
+        chosen = _large_size(profile, int(str(attributes.get("size_bytes", 0))))
+        if _large_attributes(profile, chosen):
+            raise _Unmet(f"the {variant} probe asks GET /bytes/N?query with the i % 251 pattern")
+        attributes["size_bytes"] = chosen
     elif route == "echo":
         _echo(profile, int(str(attributes.get("size_bytes", 0))) if variant == "tiny_chunks" else 0)
     elif route == "hello" and (profile.routes.small.path, profile.routes.small.body) != ("/", BUNDLED_HELLO):

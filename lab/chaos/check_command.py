@@ -7,17 +7,19 @@ import argparse
 import http.client
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from lab import settings
 from lab.chaos import catalog, targets
 from lab.chaos.adapt import Skip, adapt
 from lab.compose import echo
 from lab.errors import LabError
-from lab.http_check import http_get
 from lab.instance import Lab
 from lab.profiles import Profile, find_profile
 
-Probe = tuple[str, str, Callable[[int, bytes], str | None]]  # (what, path, judge(status, body) -> problem)
+# (what, method, path, body sent, judge(status, body) -> the problem or None)
+Probe = tuple[str, str, str, bytes, Callable[[int, bytes], str | None]]
+ECHO_PROBE = bytes(range(256)) * 4
 
 
 def route_probes(profile: Profile) -> list[Probe]:
@@ -31,7 +33,7 @@ def route_probes(profile: Profile) -> list[Probe]:
             return f"body {body[:40]!r}, the profile says {small.body[:40]!r} (routes.small.body)"
         return None
 
-    probes: list[Probe] = [("small", small.path, small_ok)]
+    probes: list[Probe] = [("small", "GET", small.path, b"", small_ok)]
     large = profile.routes.large
     if large is not None:
         size = min(large.sizes)
@@ -43,8 +45,27 @@ def route_probes(profile: Profile) -> list[Probe]:
                 return f"{len(body)} bytes, the profile says {size} (routes.large.sizes/size)"
             return None if large.matches(size, body) else "the body differs (routes.large.pattern/sha256)"
 
-        probes.append((f"large ({size} bytes)", large.url_path(size), large_ok))
+        probes.append((f"large ({size} bytes)", "GET", large.url_path(size), b"", large_ok))
+    if profile.routes.echo is not None:
+
+        def echo_ok(status: int, body: bytes) -> str | None:
+            if status != 200:
+                return f"status {status} (routes.echo.path)"
+            return None if body == ECHO_PROBE else f"{len(body)} bytes back, not the {len(ECHO_PROBE)} sent"
+
+        probes.append(("echo", "POST", profile.routes.echo.path, ECHO_PROBE, echo_ok))
     return probes
+
+
+def request(url: str, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+    try:
+        connection.request(method, path, body=body or None, headers={"Connection": "close"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -57,17 +78,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     with Lab(config, log=echo) as lab:
         endpoints = lab.endpoints()
-        for what, path, judge in route_probes(profile):
+        for what, method, path, body, judge in route_probes(profile):
             for way, url in (("direct", endpoints.direct_url), ("through the lab", endpoints.proxied_url)):
                 try:
-                    got = http_get(url, path, timeout=10)
-                    problem = judge(got.status, got.body)
+                    problem = judge(*request(url, method, path, body))
                 except (OSError, http.client.HTTPException) as error:
                     problem = f"{type(error).__name__}: {error}"
-                print(f"  {'ok  ' if problem is None else 'FAIL'} {what:22} GET {path} {way}"
+                print(f"  {'ok  ' if problem is None else 'FAIL'} {what:22} {method} {path} {way}"
                       + (f": {problem}" if problem else ""))
                 if problem:
-                    problems.append(f"GET {path} {way}: {problem}")
+                    problems.append(f"{method} {path} {way}: {problem}")
     runs = [s for s in scenarios if not isinstance(s, Skip)]
     skips = [s for s in scenarios if isinstance(s, Skip)]
     print(f"\n{len(runs)} cases run against {profile.name}: {', '.join(s.id for s in runs)}")
