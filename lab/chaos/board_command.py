@@ -35,7 +35,7 @@ def default_servers() -> list[str]:
 
 def cmd_board(args: argparse.Namespace) -> int:
     if args.words and args.words[0] == "merge":
-        return _merge([Path(word) for word in args.words[1:]], Path(args.out or "reports/board"))
+        return main_merge([Path(word) for word in args.words[1:]], Path(args.out or "reports/board"))
     if args.words:
         raise LabError(f"unknown board action {args.words[0]!r}: `board` runs, `board merge DIRS... --out DIR` merges")
     servers = _names(args.servers) or default_servers()
@@ -90,12 +90,13 @@ def run_server(profile: Profile, cases: list[str], seed: int, out: Path, *, work
     return [*found.values(), *lost]
 
 
-def _merge(directories: list[Path], out: Path) -> int:
+def main_merge(directories: list[Path], out: Path) -> int:
     if not directories:
         raise LabError("board merge: name the shard folders to merge (board merge DIR... --out DIR)")
     lists = []
     for directory in directories:
-        found = board.read_cell_results(directory)
+        # A run that was stopped before its report has each server's own results only: they count too.
+        found = board.read_cell_results(directory) or server_results(directory)
         if not found:
             raise LabError(f"board merge: no results in {directory}/results/")
         lists.append(found)
@@ -106,6 +107,12 @@ def _merge(directories: list[Path], out: Path) -> int:
     print(board.summary_table(merged))
     print(f"board merge: {len(merged)} results from {len(directories)} folders; report {index}")
     return 0
+
+
+def server_results(directory: Path) -> list[CaseResult]:
+    """The results each server's suite recorded under directory/servers/<name>/."""
+    return [result for folder in sorted((directory / "servers").glob("*")) if folder.is_dir()
+            for result in report.read_results(folder)]
 
 
 def _names(text: str | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
@@ -131,3 +132,16 @@ def test_the_report_renders_its_matrix_in_headless_chromium(chromium: str, tmp_p
         assert f"<th class=\"server\">{server}<br>" in dom
     for result in results:
         assert f"href=\"#{board.evidence_id(result)}\"" in dom
+
+
+def test_merge_reads_the_servers_own_results_of_a_stopped_run(tmp_path: Path) -> None:
+    stopped = tmp_path / "stopped"
+    for server in ("nginx", "node"):
+        folder = stopped / "servers" / server
+        folder.mkdir(parents=True)
+        lines = [json.dumps(fake_run((server, case), 3).to_json()) for case in CASES]
+        (folder / "results-gw0.jsonl").write_text("\n".join(lines) + "\n")
+    assert board_command.main_merge([stopped], tmp_path / "merged") == 0
+    merged = board.read_cell_results(tmp_path / "merged")
+    assert merged == board.merge([[fake_run((s, c), 3) for s in ("nginx", "node") for c in CASES]])
+    assert (tmp_path / "merged" / "index.html").exists()
