@@ -22,9 +22,12 @@ BUNDLED_ECHO = "/echo"
 DEFAULT_SETTLE_S = IDLE_TIMEOUT_S + GRACE_S
 _BYTES_PATH = re.compile(r"^/bytes/(\d+)$")
 
-# Behaviours that hold their connection mid-exchange (a slow body, a slow read): a target that closes after
-# each response still holds these while a fault waits for them.
-HOLDING_BEHAVIOURS = frozenset({"slow_body", "slow_reader", "slowloris", "connect_and_idle"})
+# Behaviours that hold their connection mid-request (a slow head or body): a target that closes after each
+# response still holds these while a fault waits for them. A slow reader holds it only while the response
+# is larger than the kernel takes into its buffers (tcp_wmem's 4 MiB): a smaller one is written whole, the
+# socket closed, and it leaves ESTABLISHED (FIN_WAIT) however slowly the client reads (gunicorn, seen).
+HOLDING_BEHAVIOURS = frozenset({"slow_body", "slowloris", "connect_and_idle"})
+KERNEL_BUFFERED_BYTES = 8 << 20
 # Behaviours whose requests go to a fixed route the clients build themselves (no `path` attribute).
 ECHO_BEHAVIOURS = frozenset({"fragmented", "slow_body"})
 LARGE_FIXED_PATH = frozenset({"reset_mid_response", "close_after_partial_response"})
@@ -64,7 +67,7 @@ def _adapt(scenario: Scenario, profile: Profile) -> Scenario:
         raise _Unmet(f"runs in the {', '.join(scenario.triggers)} mode only; the profile's is {profile.trigger}")
     clients = tuple(_client(run, profile) for run in scenario.clients)
     if scenario.fault is not None and getattr(scenario.fault, "when_established", None) and not profile.keep_alive:
-        idle_after = [run.behaviour for run in clients if run.behaviour not in HOLDING_BEHAVIOURS]
+        idle_after = [run.behaviour for run in clients if not _holds(run)]
         if idle_after:
             raise _Unmet(f"the fault waits for held connections, and the target closes after each response "
                          f"(keep_alive = false), so {idle_after[0]} connections need not be held")
@@ -72,6 +75,13 @@ def _adapt(scenario: Scenario, profile: Profile) -> Scenario:
     return replace(scenario, clients=clients,
                    limits=replace(scenario.limits, settle_s=_settle_s(scenario.limits.settle_s, profile.deadlines)),
                    canary_path=small.path, canary_body=small.body)
+
+
+def _holds(run: ClientRun) -> bool:
+    """The client keeps its connection ESTABLISHED on a target that closes after each response."""
+    if run.behaviour == "slow_reader":
+        return int(str(run.resolved_attributes()["response_bytes"])) > KERNEL_BUFFERED_BYTES
+    return run.behaviour in HOLDING_BEHAVIOURS
 
 
 def _client(run: ClientRun, profile: Profile) -> ClientRun:

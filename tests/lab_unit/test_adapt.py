@@ -142,3 +142,10 @@ def test_a_fault_waiting_for_connections_a_closing_target_need_not_hold_is_skipp
     assert isinstance(adapt(waits, profile(**FULL)), Scenario)  # a keep-alive target holds them
     holding = replace(waits, clients=(client("slow_body", connections=3, body_bytes=100_000),))
     assert isinstance(adapt(holding, closing), Scenario)  # mid-body, even a closing target holds them
+
+
+def test_a_slow_reader_of_a_response_the_kernel_buffers_whole_is_not_held_by_a_closing_target() -> None:
+    closing = profile(keep_alive=False, **FULL)
+    assert "slow_reader connections need not be held" in skipped("proxy_down_up", closing)  # 1 MiB: written whole
+    assert isinstance(adapt(catalog.get("blackholed_client"), closing), Scenario)  # 16 MiB: still sending
+    assert isinstance(adapt(catalog.get("proxy_down_up"), profile(**FULL)), Scenario)
