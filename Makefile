@@ -8,7 +8,7 @@ LAB := $(PY) -m lab
 
 .DEFAULT_GOAL := help
 .PHONY: help prepare venv images lab-up lab-down lab-clean lab-status lab-logs test unit chaos zoo repro scorecard \
-	scorecard-nginx board-images lint bench fuzz flood
+	scorecard-nginx board-images board lint bench fuzz flood
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,11 +63,13 @@ scorecard: prepare ## case × target outcomes (TARGET_IMAGE=... TARGET_PORT=...,
 		$(if $(TARGET_PORT),--target-port $(TARGET_PORT)) $(if $(ZOO),--zoo) $(ARGS)
 
 scorecard-nginx: prepare ## the catalog against nginx (Debian nginx-light, the lab's deadlines)
-	@$(LAB) images --extra nginx
-	@$(LAB) scorecard --target-image epoll-lab/nginx:$${LAB_IMAGE_TAG:-dev} --target-port 8080 $(ARGS)
+	@$(LAB) scorecard --profile nginx $(ARGS)
 
 board-images: prepare ## build every board server's image, one at a time (lab/images/, docs/board.md)
 	@$(LAB) images --board
+
+board: board-images ## every case against every board server: reports/board/<time>/index.html (SEED=..., ARGS=...)
+	@$(LAB) board $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 bench: ## benchmarks: ours vs nginx, uvicorn, asyncio; syscalls/request; C10K; the lab's speed (results/; the docs table only from a clean tree)
 	@bash bench/run.sh $(ARGS)

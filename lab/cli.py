@@ -16,6 +16,7 @@ import docker.errors
 import requests
 
 from lab import engine, images, settings
+from lab.chaos import targets
 from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
 from lab.errors import LabError
@@ -44,9 +45,13 @@ def load_config(project: str) -> settings.LabConfig:
 
 
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
-    return settings.LabConfig.from_env(project=args.project, target_image=args.target_image,
-                                       target_port=args.target_port, trigger=args.trigger, bug=args.bug,
-                                       docker_host=engine.choose(args.engine))
+    overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
+    profile = targets.active_profile(args.profile, args.target_image, args.target_port) if args.profile else None
+    if profile is not None:
+        targets.build_image(profile)
+        overrides = targets.config_overrides(profile)
+    return settings.LabConfig.from_env(project=args.project, trigger=args.trigger, bug=args.bug,
+                                       docker_host=engine.choose(args.engine), **overrides)
 
 
 def print_endpoints(lab: Lab, as_json: bool) -> None:
@@ -135,6 +140,9 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", metavar="NAME|PATH",
+                        help="a target profile: a name in board/profiles/ or a .toml file (image, port, routes, "
+                             "deadlines)")
     parser.add_argument("--target-image", help="any HTTP server image (default: the bundled epoll server)")
     parser.add_argument("--target-port", type=int, help="the port it listens on inside its container")
     parser.add_argument("--trigger", choices=settings.TRIGGERS, help="epoll mode of the bundled server")

@@ -2,8 +2,8 @@
 
 Inside a build container Debian's mirror answers, but pip, go and npm over TLS do not (the host's CA
 bundle is not in the image). So a context that holds `wheels.txt` gets those exact wheels downloaded
-on the host, and one that holds `go.mod` gets its binary built on the host; both land in the context's
-`.host/` folder (git-ignored, kept as a cache), from where its Dockerfile copies them.
+on the host, and one that holds `go.mod` (or a std-only `main.rs`) gets its binary built on the host;
+both land in the context's `.host/` folder (git-ignored, kept as a cache), from where its Dockerfile copies them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ Log = Callable[[str], None]
 HOST_DIR = ".host"
 WHEELS_FILE = "wheels.txt"
 GO_MODULE_FILE = "go.mod"
+RUST_MAIN_FILE = "main.rs"  # a single-file Rust program with the standard library only
 PYTHON_VERSION = "3.11"  # Debian bookworm's python3
 WHEEL_PLATFORM = "manylinux2014_x86_64"
 STEP_TIMEOUT_S = 600
@@ -33,6 +34,8 @@ def prepare(context: Path, log: Log) -> None:
         fetch_wheels(context, log)
     if (context / GO_MODULE_FILE).exists():
         build_go(context, log)
+    if (context / RUST_MAIN_FILE).exists():
+        build_rust(context, log)
 
 
 def wheel_pins(context: Path) -> list[str]:
@@ -74,6 +77,18 @@ def build_go(context: Path, log: Log) -> None:
     log(f"building {context.name}'s Go binary on the host (CGO_ENABLED=0)")
     env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64"}
     _run([go, "build", "-trimpath", "-o", str(target), "."], cwd=context, env=env, what=f"go build of {context.name}")
+
+
+def build_rust(context: Path, log: Log) -> None:
+    """rustc on the host (this machine is Debian bookworm, like the image's base: its glibc fits)."""
+    rustc = shutil.which("rustc") or str(Path.home() / ".cargo" / "bin" / "rustc")
+    if not Path(rustc).exists():
+        raise LabError(f"building {context.name} needs rustc on the host: install rustc")
+    target = context / HOST_DIR / "server"
+    target.parent.mkdir(exist_ok=True)
+    log(f"building {context.name}'s Rust binary on the host (rustc -O, std only)")
+    _run([rustc, "-O", "--edition", "2021", "-o", str(target), RUST_MAIN_FILE], cwd=context,
+         what=f"rustc of {context.name}")
 
 
 def _run(command: list[str], *, what: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:

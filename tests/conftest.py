@@ -1,4 +1,4 @@
-"""Shared test wiring: tests under tests/lab, tests/chaos and tests/zoo need Docker."""
+"""Shared test wiring: tests under tests/lab, tests/chaos, tests/zoo and tests/board need Docker."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 pytest_plugins = ["lab.chaos.pytest_plugin"]
 
-DOCKER_DIRS = ("lab", "chaos", "zoo")
+DOCKER_DIRS = ("lab", "chaos", "zoo", "board")
 TESTS_ROOT = Path(__file__).parent
 
 

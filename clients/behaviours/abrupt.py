@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from clients.behaviours.common import body_attribute, check_path, path_attribute, route_request
+from clients.behaviours.common import (
+    body_attribute,
+    check_expect_body,
+    check_path,
+    expect_body_attribute,
+    path_attribute,
+    route_request,
+)
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, Pause, ReadOnce, ReadToEnd, Reset, Send, ShutdownWrite, Step
 
@@ -30,16 +37,19 @@ def request_prefix(behaviour: Behaviour, context: PlanContext) -> bytes:
 class HalfClose(Behaviour):
     name = "half_close"
     summary = "a complete request, then shutdown(SHUT_WR) (a FIN), then the whole response read until close"
-    attributes = (path_attribute(), body_attribute(), max_duration(10))
+    attributes = (path_attribute(), body_attribute(), expect_body_attribute(), max_duration(10))
 
     def validate(self) -> None:
         check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
 
     def expected_responses(self) -> int:
         return 1
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
-        request, expect = route_request(self.text("path"), context.host, context.rng, self.int("body_bytes"))
+        request, expect = route_request(
+            self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body")
+        )
         if expect is not None:
             yield expect
         yield Send(request)

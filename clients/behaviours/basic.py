@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from clients.behaviours.common import body_attribute, check_path, path_attribute, route_request
+from clients.behaviours.common import (
+    body_attribute,
+    check_expect_body,
+    check_path,
+    expect_body_attribute,
+    path_attribute,
+    route_request,
+)
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, Pause, ReadResponses, Send, Step
 
@@ -17,12 +24,14 @@ class WellBehaved(Behaviour):
         Attribute("requests", "count", 3, "requests on each connection", minimum=1, maximum=10_000),
         path_attribute(),
         body_attribute(),
+        expect_body_attribute(),
         Attribute("pause_ms", "milliseconds", 0, "pause after each response", minimum=0, maximum=60_000),
         max_duration(10),
     )
 
     def validate(self) -> None:
         check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
 
     def expected_responses(self) -> int:
         return self.int("requests")
@@ -30,7 +39,7 @@ class WellBehaved(Behaviour):
     def plan(self, context: PlanContext) -> Iterator[Step]:
         for _ in range(self.int("requests")):
             request, expect = route_request(
-                self.text("path"), context.host, context.rng, self.int("body_bytes")
+                self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body")
             )
             if expect is not None:
                 yield expect
@@ -49,11 +58,13 @@ class Pipelined(Behaviour):
         Attribute("requests", "count", 5, "requests in the single write", minimum=1, maximum=10_000),
         path_attribute(),
         body_attribute(),
+        expect_body_attribute(),
         max_duration(10),
     )
 
     def validate(self) -> None:
         check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
 
     def expected_responses(self) -> int:
         return self.int("requests")
@@ -62,7 +73,7 @@ class Pipelined(Behaviour):
         requests = []
         for _ in range(self.int("requests")):
             request, expect = route_request(
-                self.text("path"), context.host, context.rng, self.int("body_bytes")
+                self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body")
             )
             requests.append(request)
             if expect is not None:

@@ -1,4 +1,7 @@
-"""Requests to the bundled server's routes, and what their responses should be."""
+"""Requests to the bundled server's routes, and what their responses should be.
+
+Another target's bodies differ: the lab passes them in the `expect_body` attribute (see EXPECT_BODY_DOC).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,35 @@ def body_attribute(default: int = 64) -> Attribute:
     )
 
 
+EXPECT_BODY_DOC = (
+    "the body each response must have: empty for the bundled server's body for the path "
+    "(/ its hello, /echo the body sent, /bytes/N the i % 251 pattern), 'status' to check the status only, "
+    "or LENGTH:SHA256 (the byte count and the body's sha256 in hex)"
+)
+
+
+def expect_body_attribute() -> Attribute:
+    return Attribute("expect_body", "text", "", EXPECT_BODY_DOC)
+
+
+def check_expect_body(text: str) -> None:
+    """Raises BadArgument unless ``text`` is one of the forms EXPECT_BODY_DOC names."""
+    parse_expect_body(text, "/", b"")
+
+
+def parse_expect_body(text: str, path: str, body: bytes) -> Expect | None:
+    """The expectation ``text`` gives for a request to ``path`` with ``body`` (None: only the status)."""
+    if text == "":
+        want = expected_body(path, body)
+        return None if want is None else Expect(len(want), sha256_hex(want))
+    if text == "status":
+        return None
+    length, sep, digest = text.partition(":")
+    if not (sep and length.isdigit() and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise BadArgument(f"attribute expect_body: {text!r} is not '', 'status' or LENGTH:SHA256 (64 hex digits)")
+    return Expect(int(length), digest)
+
+
 def check_path(path: str) -> None:
     if not path.startswith("/") or any(c in path for c in " \r\n"):
         raise BadArgument(f"attribute path: {path!r} must start with / and contain no spaces or line breaks")
@@ -43,11 +75,14 @@ def expected_body(path: str, body: bytes) -> bytes | None:
     return None
 
 
-def route_request(path: str, host: str, rng: random.Random, body_bytes: int) -> tuple[bytes, Expect | None]:
-    """The request for ``path`` (POST with a seeded body for /echo, else GET) and its expectation."""
+def route_request(path: str, host: str, rng: random.Random, body_bytes: int,
+                  expect_body: str = "") -> tuple[bytes, Expect | None]:
+    """The request for ``path`` (POST with a seeded body for /echo, else GET) and its expectation.
+
+    ``expect_body`` is the attribute of that name: "" for the bundled server's routes.
+    """
     body = rng.randbytes(body_bytes) if path == "/echo" else b""
     method = "POST" if path == "/echo" else "GET"
     headers = [("Content-Length", "0")] if method == "POST" and not body else []
     request = build_request(method, path, host, body=body, headers=headers)
-    want = expected_body(path, body)
-    return request, None if want is None else Expect(len(want), sha256_hex(want))
+    return request, parse_expect_body(expect_body, path, body)

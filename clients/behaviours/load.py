@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from clients.behaviours.common import route_request
+from clients.behaviours.common import (
+    check_expect_body,
+    check_path,
+    expect_body_attribute,
+    path_attribute,
+    route_request,
+)
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, Pause, ReadResponses, Reset, Send, Step
 
@@ -22,8 +28,10 @@ class Flood(Behaviour):
             "idle",
             "flag",
             True,
-            "true: send nothing; false: one GET / and its response first",
+            "true: send nothing; false: one GET (path) and its response first",
         ),
+        path_attribute(),
+        expect_body_attribute(),
         Attribute(
             "ending",
             "choice",
@@ -34,14 +42,20 @@ class Flood(Behaviour):
         max_duration(30),
     )
 
+    def validate(self) -> None:
+        check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
+
     def expected_responses(self) -> int:
         return 0 if self.flag("idle") else 1
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         if not self.flag("idle"):
-            request, expect = route_request("/", context.host, context.rng, 0)
-            assert expect is not None
-            yield expect
+            request, expect = route_request(
+                self.text("path"), context.host, context.rng, 0, self.text("expect_body")
+            )
+            if expect is not None:
+                yield expect
             yield Send(request)
             yield ReadResponses(1)
         yield Pause(self.seconds("hold_s"))
@@ -54,18 +68,26 @@ class ConnectStorm(Behaviour):
     summary = "--connections connects as fast as possible, each closed at once (or after one GET /)"
     default_concurrency = 64
     attributes = (
-        Attribute("request", "flag", False, "true: send GET / and read the response before closing"),
+        Attribute("request", "flag", False, "true: send GET (path) and read the response before closing"),
+        path_attribute(),
+        expect_body_attribute(),
         max_duration(30),
     )
+
+    def validate(self) -> None:
+        check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
 
     def expected_responses(self) -> int:
         return 1 if self.flag("request") else 0
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
         if self.flag("request"):
-            request, expect = route_request("/", context.host, context.rng, 0)
-            assert expect is not None
-            yield expect
+            request, expect = route_request(
+                self.text("path"), context.host, context.rng, 0, self.text("expect_body")
+            )
+            if expect is not None:
+                yield expect
             yield Send(request)
             yield ReadResponses(1)
         yield Close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from clients.behaviours.common import route_request
+from clients.behaviours.common import check_expect_body, check_path, expect_body_attribute, route_request
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, ConnectOptions, Pause, ReadOnce, ReadResponses, Send, Stall, Step
 
@@ -135,8 +135,15 @@ class SlowReader(Behaviour):
             minimum=0,
             maximum=600_000,
         ),
+        Attribute("path", "text", "", "the large resource's path; empty: /bytes/{response_bytes}"),
+        expect_body_attribute(),
         max_duration(60),
     )
+
+    def validate(self) -> None:
+        if self.text("path"):
+            check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
 
     def connect_options(self) -> ConnectOptions:
         return ConnectOptions(rcvbuf_bytes=self.int("rcvbuf_bytes"))
@@ -145,9 +152,10 @@ class SlowReader(Behaviour):
         return 1 if self.text("mode") == "slow" else 0  # stop: it never reads the whole response
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
-        request, expect = route_request(f"/bytes/{self.int('response_bytes')}", context.host, context.rng, 0)
-        assert expect is not None
-        yield expect
+        path = self.text("path") or f"/bytes/{self.int('response_bytes')}"
+        request, expect = route_request(path, context.host, context.rng, 0, self.text("expect_body"))
+        if expect is not None:
+            yield expect
         yield Send(request)
         read_bytes = self.int("read_bytes")
         if self.text("mode") == "slow":

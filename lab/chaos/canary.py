@@ -1,4 +1,6 @@
-"""A well-behaved client on the host that keeps asking GET / while a case runs, timing each answer.
+"""A well-behaved client on the host that keeps asking GET / (a profile's small route) while a case runs.
+
+Each answer is timed.
 
 It alternates a fresh `Connection: close` request with a keep-alive sequence of KEEP_ALIVE_REQUESTS
 on one connection, so a server that answers first requests but breaks kept-alive ones shows too.
@@ -23,8 +25,9 @@ KEEP_ALIVE_REQUESTS = 3
 class Canary:
     """`with Canary(url) as canary:` samples until the block ends; `canary.samples` holds the answers."""
 
-    def __init__(self, url: str, *, expect_body: bytes | None = None) -> None:
+    def __init__(self, url: str, *, path: str = "/", expect_body: bytes | None = None) -> None:
         parts = urlsplit(url)
+        self.path = path
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.expect_body = expect_body
         self.samples: list[CanarySample] = []
@@ -65,7 +68,7 @@ class Canary:
     def _request(self, connection: http.client.HTTPConnection, *, close: bool) -> str | None:
         """None when the answer is right, else what was wrong."""
         try:
-            connection.request("GET", "/", headers={"Connection": "close"} if close else {})
+            connection.request("GET", self.path, headers={"Connection": "close"} if close else {})
             response = connection.getresponse()
             body = response.read()
         except Exception as error:  # any failure is the canary's finding, not the lab's

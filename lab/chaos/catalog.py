@@ -34,7 +34,8 @@ MiB = 1 << 20
 # Clients that close (FIN or RST) must be cleaned up on that event, not by a timeout: settle
 # well inside the header timeout, so a server that misses EOF cannot hide behind it.
 PROMPT = Limits(settle_s=1.0)
-CUT_OFF_HEADERS = Expect(responses=0, statuses=frozenset({408}), cut_off_s=HEADER_TIMEOUT_S + GRACE_S)
+CUT_OFF_HEADERS = Expect(responses=0, statuses=frozenset({408}), cut_off_s=HEADER_TIMEOUT_S + GRACE_S,
+                         deadline="header")
 
 CATALOG: tuple[Scenario, ...] = (
     # -- requests that arrive in pieces ------------------------------------------------------------
@@ -80,7 +81,8 @@ CATALOG: tuple[Scenario, ...] = (
     Scenario("stopped_reader", "a 16 MiB response the client stops reading after 64 KiB",
              (client("slow_reader", mode="stop", response_bytes=16 * MiB, stop_after_bytes=65536,
                      max_duration_s=15,
-                     expect=Expect(responses=0, statuses=None, cut_off_s=WRITE_TIMEOUT_S + GRACE_S)),),
+                     expect=Expect(responses=0, statuses=None, cut_off_s=WRITE_TIMEOUT_S + GRACE_S,
+                                   deadline="write")),),
              held_cpu=HeldCpu(1)),  # a full send buffer must not wake the loop (no EPOLLOUT spin)
     Scenario("paused_client", "`docker pause` of the clients container while it reads a 16 MiB response",
              (client("slow_reader", response_bytes=16 * MiB, rcvbuf_bytes=65536, read_bytes=16384,
@@ -96,14 +98,15 @@ CATALOG: tuple[Scenario, ...] = (
     Scenario("connect_and_idle", "connections that never send a byte must be closed by the server",
              (client("connect_and_idle", connections=3, idle_s=15, max_duration_s=15,
                      expect=Expect(responses=0, statuses=frozenset({408}),
-                                   cut_off_s=IDLE_TIMEOUT_S + GRACE_S)),),
+                                   cut_off_s=IDLE_TIMEOUT_S + GRACE_S, deadline="idle")),),
              held_cpu=HeldCpu(3)),
     # -- hostile bytes -----------------------------------------------------------------------------
     Scenario("huge_headers", "a 64 KiB header value", (client("malformed", variant="huge_header",
                                                               size_bytes=65536, expect=REJECTED),)),
     Scenario("endless_headers", "a header section that never ends, a line every 100 ms",
              (client("malformed", variant="endless_headers", interval_ms=100, max_duration_s=10,
-                     expect=Expect(responses=0, statuses=ERROR_STATUSES, cut_off_s=HEADER_TIMEOUT_S + GRACE_S)),)),
+                     expect=Expect(responses=0, statuses=ERROR_STATUSES, cut_off_s=HEADER_TIMEOUT_S + GRACE_S,
+                                   deadline="header")),)),
     Scenario("header_flood", "a single 64 MiB header sent as fast as possible",
              (client("malformed", variant="huge_header", size_bytes=64 * MiB, max_duration_s=10,
                      expect=Expect(responses=0, statuses=ERROR_STATUSES)),),
@@ -200,13 +203,13 @@ CATALOG: tuple[Scenario, ...] = (
              "the server's write timeout drops it",
              (client("slow_reader", response_bytes=16 * MiB, rcvbuf_bytes=65536, read_bytes=16384,
                      read_interval_ms=50, max_duration_s=WRITE_TIMEOUT_S + 5, expect=ANYTHING),),
-             fault=Blackhole(when_established=1)),
+             fault=Blackhole(when_established=1), needs_deadlines=frozenset({"write"})),
     # A kept-alive client vanishes once its response is in: blackholed, then it resets (a RST is never
     # retransmitted, so nothing ever reaches the server). Only the idle keep-alive deadline can free it.
     Scenario("blackholed_idle_client", "a kept-alive client vanishes after its response (neither FIN nor RST "
              "reaches the server): the idle deadline drops it",
              (client("flood", idle=False, hold_s=2.0, ending="reset", max_duration_s=10),),
-             fault=Blackhole(when_established=1, after_s=1.0)),
+             fault=Blackhole(when_established=1, after_s=1.0), needs_deadlines=frozenset({"idle"})),
     Scenario("slowloris_through_loss", "5 slowloris connections through 5 % packet loss are still cut off",
              (client("slowloris", connections=5, interval_ms=100, max_duration_s=10, expect=CUT_OFF_HEADERS),),
              fault=PacketLoss(probability=0.05)),

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab import engine, settings
-from lab.chaos import bundle, catalog, report, scorecard
+from lab.chaos import bundle, catalog, report, scorecard, targets
+from lab.chaos.adapt import Skip, adapt
+from lab.chaos.board_command import add_board_command
+from lab.chaos.check_command import add_check_command
 from lab.chaos.checks import judge
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
@@ -45,11 +48,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.project and leftovers(project=args.project):
         raise LabError(f"project {args.project} is already running a lab: `lab run` brings up and removes its own, "
                        "so name a free project (or none)")
+    profile = targets.active_profile(args.profile, args.target_image, args.target_port)
+    overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
+    if profile is not None:
+        fitted = adapt(scenario, profile)
+        if isinstance(fitted, Skip):
+            print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
+            return 0
+        scenario = fitted
+        targets.build_image(profile)
+        overrides = targets.config_overrides(profile)
     base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
-                                       target_image=args.target_image, target_port=args.target_port,
-                                       docker_host=engine.choose(args.engine))
+                                       docker_host=engine.choose(args.engine), **overrides)
     variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
-    session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture)
+    if profile is not None and profile.trigger is not None:
+        variant = Variant(profile.trigger, args.bug)
+    session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture, profile=profile)
     try:
         echo(f"case {scenario.id}: {scenario.describe()}")
         try:
@@ -159,6 +173,8 @@ def _run_suite(args: argparse.Namespace, directory: Path) -> None:
     env = {**os.environ, "LAB_REPORTS_DIR": str(directory)}
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", args.workers,
                *(selected_tests(args) or ["tests/zoo" if args.zoo else "tests/chaos"])]
+    if args.profile:
+        command += ["--lab-profile", args.profile]
     if args.target_image:
         command += ["--target-image", args.target_image]
     if args.target_port:
@@ -180,9 +196,15 @@ def selected_tests(args: argparse.Namespace) -> list[str]:
     if args.zoo:
         raise LabError("--cases picks catalog cases; the zoo runs its own")
     scenarios = [_case(case_id) for case_id in args.cases.split(",") if case_id]
-    bundled = settings.LabConfig.from_env(target_image=args.target_image).bundled_target
+    profile = targets.active_profile(args.profile, args.target_image)
+    if profile is not None and profile.trigger is not None:
+        labels: tuple[str, ...] | None = (profile.trigger,)
+    elif profile is not None:
+        labels = ("any",)
+    else:
+        labels = (args.trigger,) if args.trigger else None
     return [f"tests/chaos/test_catalog.py::test_case[{label}-{scenario.id}]" for scenario in scenarios
-            for label in ((args.trigger,) if args.trigger else scenario.triggers if bundled else ("any",))]
+            for label in (labels or scenario.triggers)]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -216,6 +238,7 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     show = command("show", cmd_show, "print a repro bundle written by `make repro` (or `lab run --bundle`)")
     show.add_argument("bundle", help="the .tar.gz")
     card = command("scorecard", cmd_scorecard, "run the catalog (or the zoo) and print case × target outcomes")
+    card.add_argument("--profile", metavar="NAME|PATH", help="a target profile (board/profiles/ or a .toml file)")
     card.add_argument("--target-image")
     card.add_argument("--target-port", type=int)
     card.add_argument("--zoo", action="store_true", help="the bug zoo: variants × cases and the detection score")
@@ -226,3 +249,5 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     card.add_argument("--results", help="only print the results already in this folder")
     card.add_argument("--cases", help="only these catalog cases (comma-separated ids)")
     card.add_argument("--trigger", choices=settings.TRIGGERS, help="with --cases: only this trigger mode")
+    add_board_command(command)
+    add_check_command(command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -12,11 +13,13 @@ from typing import Any
 import pytest
 
 from lab import engine
-from lab.chaos import report
+from lab.chaos import report, targets
+from lab.chaos.adapt import Skip, adapt
 from lab.chaos.checks import Verdict, judge
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant, session_seed
+from lab.profiles import Profile
 from lab.settings import LabConfig, unique_project
 
 
@@ -24,6 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("epoll-lab")
     group.addoption("--target-image", help="run the chaos catalog against this HTTP server image")
     group.addoption("--target-port", type=int, help="the port the target image listens on")
+    group.addoption("--lab-profile", help="a target profile (name in board/profiles/ or a .toml path; env LAB_PROFILE):"
+                                          " its image, port and deadlines, and the cases adapted to its routes")
     group.addoption("--lab-seed", type=int, help="seed for every case (default: LAB_SEED, else random per run)")
     group.addoption("--lab-capture", action="store_true",
                     help="record a packet capture and a syscall trace of every case; kept for failing cases only")
@@ -31,6 +36,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Options become the environment the lab (and every xdist worker) reads.
+    if config.getoption("--lab-profile"):
+        os.environ["LAB_PROFILE"] = config.getoption("--lab-profile")
+    if os.environ.get("LAB_PROFILE"):
+        profile = targets.active_profile(target_image=config.getoption("--target-image"))
+        assert profile is not None
+        os.environ.update(targets.profile_env(profile))
     if config.getoption("--target-image"):
         os.environ["LAB_TARGET_IMAGE"] = config.getoption("--target-image")
     if config.getoption("--target-port"):
@@ -46,8 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header() -> str:
-    return (f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}, "
-            f"reports in {os.environ.get('LAB_REPORTS_DIR')}")
+    profile = f" (profile {os.environ['LAB_PROFILE']})" if os.environ.get("LAB_PROFILE") else ""
+    return (f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
+            f"{profile}, reports in {os.environ.get('LAB_REPORTS_DIR')}")
 
 
 def variant_key(item: pytest.Item) -> tuple[str, ...]:
@@ -70,12 +82,37 @@ def bundled_target() -> bool:
     return LabConfig.from_env().bundled_target
 
 
+@functools.cache
+def current_profile() -> Profile | None:
+    """The run's target profile: --lab-profile / LAB_PROFILE, an image alone, or None (the bundled server)."""
+    return targets.active_profile()
+
+
+def server_name() -> str:
+    """The name results carry for the target: the profile's, else "" (the bundled server by default)."""
+    profile = current_profile()
+    return profile.name if profile is not None else ""
+
+
+def variants(scenario: Scenario) -> list[Variant]:
+    """The target variants a case runs in: the bundled server's trigger modes (one when a profile names it)."""
+    profile = current_profile()
+    if profile is not None and profile.trigger is not None:
+        return [Variant(profile.trigger)]
+    if not bundled_target():
+        return [Variant()]
+    return [Variant(trigger) for trigger in scenario.triggers]
+
+
 @pytest.fixture(scope="session")
 def lab_session() -> Iterator[LabSession]:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker still takes its lab down
     host = engine.for_worker(os.environ.get("PYTEST_XDIST_WORKER"))  # workers spread over LAB_DOCKER_HOSTS
+    profile = current_profile()
+    if profile is not None:
+        targets.build_image(profile)
     session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos"), docker_host=host),
-                         log=lambda _: None, capture=os.environ.get("LAB_CAPTURE") == "1")
+                         log=lambda _: None, capture=os.environ.get("LAB_CAPTURE") == "1", profile=profile)
     try:
         yield session
     finally:
@@ -94,7 +131,14 @@ def case_seed() -> int:
 
 def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False,
          ) -> list[Verdict]:
-    """Run one case, judge it, and write its result and timeline; returns the verdicts."""
+    """Run one case (adapted to the run's profile), judge it, write its result and timeline; returns the verdicts."""
+    profile = current_profile()
+    if profile is not None:
+        fitted = adapt(scenario, profile)
+        if isinstance(fitted, Skip):
+            record_skip(scenario, variant, fitted.reason)  # raises pytest's Skipped
+        assert isinstance(fitted, Scenario)
+        scenario = fitted
     started = time.monotonic()
     try:
         history = session.run(scenario, variant, seed, fresh=fresh)
@@ -104,13 +148,13 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
         report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="error",
                                                messages=(f"{type(error).__name__}: {error}",), seed=seed,
                                                duration_s=time.monotonic() - started, bug=variant.bug,
-                                               engine=engine.describe(engine.current())))
+                                               server=server_name(), engine=engine.describe(engine.current())))
         raise
     verdicts = judge(scenario, history)
     if history.evidence is not None and not any(v.failed for v in verdicts):
         shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps the evidence of failures only
     report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
-                                          variant.bug))
+                                          variant.bug, server=server_name()))
     report.save_timeline(history, variant.label, verdicts)
     return verdicts
 
@@ -171,5 +215,6 @@ def failure_text(verdicts: list[Verdict]) -> str:
 
 def record_skip(scenario: Scenario, variant: Variant, reason: str) -> None:
     report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="skip",
-                                           messages=(reason,), engine=engine.describe(engine.current())))
+                                           messages=(reason,), seed=int(os.environ.get("LAB_SEED") or 0) or None,
+                                           server=server_name(), engine=engine.describe(engine.current())))
     pytest.skip(reason)

@@ -54,12 +54,14 @@ class CaseResult:
     responses_got: int | None = None  # complete responses with allowed statuses, over every client
     responses_owed: int | None = None  # what the clients' plans ask for
     plan: str = ""  # e.g. "1000×4 pipelined; 1×1 well_behaved"
+    server: str = ""  # the target profile's name (the board's row); "" for the bundled server by default
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "variant": self.variant, "target": self.target, "outcome": self.outcome,
                 "failed_checks": list(self.failed_checks), "messages": list(self.messages), "seed": self.seed,
                 "duration_s": round(self.duration_s, 2), "bug": self.bug, "responses_got": self.responses_got,
-                "responses_owed": self.responses_owed, "plan": self.plan, "engine": self.engine}
+                "responses_owed": self.responses_owed, "plan": self.plan, "engine": self.engine,
+                "server": self.server}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
@@ -67,7 +69,7 @@ class CaseResult:
                    failed_checks=tuple(data["failed_checks"]), messages=tuple(data["messages"]),
                    seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"),
                    responses_got=data.get("responses_got"), responses_owed=data.get("responses_owed"),
-                   plan=data.get("plan", ""), engine=data.get("engine", ""))
+                   plan=data.get("plan", ""), engine=data.get("engine", ""), server=data.get("server", ""))
 
     @property
     def counts(self) -> str:
@@ -76,7 +78,7 @@ class CaseResult:
 
 
 def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], duration_s: float,
-              bug: str | None) -> CaseResult:
+              bug: str | None, server: str = "") -> CaseResult:
     failed = [v for v in verdicts if v.failed]
     clients = history.clients
     return CaseResult(id=history.case_id, variant=variant, target=history.target,
@@ -85,7 +87,7 @@ def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], durat
                       duration_s=duration_s, bug=bug, responses_got=sum(c.responses_got() for c in clients),
                       responses_owed=sum(c.responses_owed() for c in clients),
                       plan="; ".join(c.run.plan_text() for c in clients),
-                      engine=engine.describe(engine.current()))
+                      engine=engine.describe(engine.current()), server=server)
 
 
 def append_result(result: CaseResult, directory: Path | None = None) -> None:

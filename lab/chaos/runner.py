@@ -28,7 +28,6 @@ EXEC_SLACK_S = 20.0  # docker exec start-up and a loaded machine, on top of a ru
 QUIET_BASELINE_S = 3.0
 FAULT_WAIT_S = 15.0
 HOLD_WAIT_S = 10.0  # the clients have this long to get their connections held before the CPU window
-HELLO = b"hello, epoll\n"  # GET / on the bundled server (and the lab's nginx image)
 
 
 def client_command(run: ClientRun, address: str, seed: int, record: str | None = None) -> list[str]:
@@ -134,8 +133,10 @@ class CaseRunner:
                 capture.start()
                 history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
             with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
-                canary_body = HELLO if self.lab.config.bundled_target else None
-                with (Canary(endpoints.direct_url, expect_body=canary_body) if scenario.canary
+                # A scenario adapted to a profile (lab.chaos.adapt) carries its small route; every target
+                # other than the bundled server is run adapted (an image alone: GET /, status only).
+                with (Canary(endpoints.direct_url, path=scenario.canary_path, expect_body=scenario.canary_body)
+                      if scenario.canary
                       else contextlib.nullcontext()) as canary:
                     self._run_clients(scenario, seed, history, start)
                 if canary is not None:

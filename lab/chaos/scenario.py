@@ -13,6 +13,7 @@ from lab.chaos import faults
 from lab.toxics import Toxic
 
 Route = Literal["direct", "proxied"]
+Deadline = Literal["header", "idle", "write"]
 
 # Deadlines the lab configures on every target (docs/architecture.md); checks allow GRACE_S on top.
 HEADER_TIMEOUT_S = 2.0
@@ -32,6 +33,8 @@ class Expect:
     responses: int | None = None
     statuses: frozenset[int] | None = frozenset({200})  # allowed statuses (None: any), else `wrong_response`
     cut_off_s: float | None = None  # the server must close the connection within this, else `no_timeout`
+    # Which of the server's deadlines makes the cut-off (lab.chaos.adapt derives cut_off_s from a profile's).
+    deadline: Deadline | None = None
 
 
 OK = Expect()
@@ -217,6 +220,10 @@ class Scenario:
     triggers: tuple[str, ...] = ("level", "edge")  # bundled server modes to run it in
     # "stats": needs the bundled server's /__lab/stats; "deadlines": a deadline the lab sets on the bundled server only
     requires: frozenset[str] = frozenset()
+    # The server deadlines the case relies on to drop its connections (a target without them is skipped).
+    needs_deadlines: frozenset[Deadline] = frozenset()
+    canary_path: str = "/"  # the canary's GET (a profile's small route)
+    canary_body: bytes | None = b"hello, epoll\n"  # its body byte for byte; None: the status only
     limits: Limits = field(default_factory=Limits)
     # Minutes of load that would crowd the other cases of `make test` off 2 cores: `make flood` runs these alone.
     heavy: bool = False

@@ -8,11 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lab.chaos import targets
 from lab.chaos.history import CaseHistory
 from lab.chaos.report import reports_dir
 from lab.chaos.runner import CaseRunner
 from lab.chaos.scenario import Scenario
 from lab.instance import Lab
+from lab.profiles import Profile
 from lab.settings import LabConfig
 
 
@@ -28,11 +30,14 @@ class Variant:
         return "-".join(part for part in (self.trigger or "any", self.bug) if part)
 
 
-def repro_command(base: LabConfig, variant: Variant, scenario: Scenario, seed: int) -> str:
+def repro_command(base: LabConfig, variant: Variant, scenario: Scenario, seed: int,
+                  profile: Profile | None = None) -> str:
     words = ["python", "-m", "lab", "run", scenario.id, "--seed", str(seed)]
-    if not base.bundled_target:
+    if profile is not None and profile.source.suffix == ".toml":
+        words += ["--profile", targets.reference(profile)]
+    elif not base.bundled_target:
         words += ["--target-image", str(base.target_image), "--target-port", str(base.target_port)]
-    if variant.trigger:
+    if variant.trigger and (profile is None or profile.trigger is None):
         words += ["--trigger", variant.trigger]
     if variant.bug:
         words += ["--bug", variant.bug]
@@ -43,8 +48,9 @@ class LabSession:
     """Brings its lab up on first use and down in `close()`; reconfigures only when the variant changes."""
 
     def __init__(self, base: LabConfig, *, log: Callable[[str], None], record_dir: str | None = None,
-                 capture: bool = False) -> None:
+                 capture: bool = False, profile: Profile | None = None) -> None:
         self.base = base
+        self.profile = profile  # the target's profile: cases arrive adapted to it (lab.chaos.adapt)
         self.capture = capture  # record a packet capture and a syscall trace of each case
         self._log = log
         self._record_dir = record_dir  # in the clients container: keep each client's operation history
@@ -67,7 +73,7 @@ class LabSession:
         elif self.lab.config != config:
             self.lab.reconfigure(config)
             self._fresh_target = True
-        runner = CaseRunner(self.lab, repro=lambda s, n: repro_command(self.base, variant, s, n),
+        runner = CaseRunner(self.lab, repro=lambda s, n: repro_command(self.base, variant, s, n, self.profile),
                             record_dir=self._record_dir, log=self._log,
                             capture_dir=capture_folder(scenario, variant) if self.capture else None)
         history = runner.run(scenario, seed, fresh=fresh and not self._fresh_target)

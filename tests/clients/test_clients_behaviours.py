@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from typing import Any
@@ -546,3 +547,32 @@ def test_head_error_response_with_a_body_shows_as_unparseable_bytes(body: bytes)
     statuses = [r["status"] for r in only(result)["responses"]]
     assert statuses == ([400] if not body else [400, UNPARSEABLE])
     assert (only(result)["protocol_error"] is None) == (not body)
+
+
+@pytest.mark.parametrize(
+    ("expect_body", "ok"),
+    [
+        (f"{len(HELLO)}:{hashlib.sha256(HELLO).hexdigest()}", True),
+        (f"{len(HELLO)}:{hashlib.sha256(b'another body!').hexdigest()}", False),
+        ("", True),
+    ],
+)
+def test_expect_body_gives_another_targets_body_by_length_and_sha256(expect_body: str, ok: bool) -> None:
+    with RecordingServer(http()) as server:
+        _, result = run_against(server, "well_behaved", requests=1, expect_body=expect_body)
+    assert [r["expected_ok"] for r in only(result)["responses"]] == [ok]
+
+
+def test_expect_body_status_checks_the_status_only() -> None:
+    with RecordingServer(http()) as server:
+        _, result = run_against(server, "flood", idle=False, hold_s=0, path="/", expect_body="status")
+    (response,) = only(result)["responses"]
+    assert response["status"] == 200 and response["expected_ok"] is None
+
+
+def test_a_bad_expect_body_is_one_line_naming_the_attribute() -> None:
+    from clients.registry import BadArgument, get_behaviour
+
+    behaviour = get_behaviour("slow_reader")
+    with pytest.raises(BadArgument, match="attribute expect_body"):
+        behaviour(behaviour.resolve({"expect_body": "12:nothex"})).validate()

@@ -7,21 +7,31 @@ request head is still incomplete after it. Nothing bounds the body or a response
 from aiohttp import web
 
 MAX_BYTES = 16 << 20
-PATTERN = (bytes(range(251)) * (MAX_BYTES // 251 + 1))[:MAX_BYTES]
+PATTERN = memoryview((bytes(range(251)) * (MAX_BYTES // 251 + 1))[:MAX_BYTES])
+PIECE = 64 * 1024  # a large body goes out in pieces, each write awaiting the transport's flow control
 
 
 async def hello(request: web.Request) -> web.Response:
     return web.Response(body=b"hello, epoll\n", content_type="text/plain")
 
 
-async def pattern_bytes(request: web.Request) -> web.Response:
+async def pattern_bytes(request: web.Request) -> web.StreamResponse:
     size = int(request.match_info["size"])
     if size > MAX_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BYTES, actual_size=size)
-    return web.Response(body=PATTERN[:size], content_type="application/octet-stream")
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    response.content_length = size
+    await response.prepare(request)
+    for start in range(0, size, PIECE):
+        await response.write(PATTERN[start:min(start + PIECE, size)])
+    await response.write_eof()
+    return response
 
 
 async def echo(request: web.Request) -> web.Response:
+    # A declared length over the limit is refused before any of the body is read.
+    if request.content_length is not None and request.content_length > MAX_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BYTES, actual_size=request.content_length)
     return web.Response(body=await request.read(), content_type="application/octet-stream")
 
 

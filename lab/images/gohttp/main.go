@@ -51,6 +51,12 @@ func bytesRoute(w http.ResponseWriter, r *http.Request) {
 }
 
 func echo(w http.ResponseWriter, r *http.Request) {
+	// A declared length over the limit is refused before any of the body is read (as nginx's
+	// client_max_body_size does): MaxBytesReader alone waits for maxBytes to arrive first.
+	if r.ContentLength > maxBytes {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

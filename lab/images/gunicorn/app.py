@@ -1,6 +1,7 @@
 """The lab's routes as a bare WSGI app: GET /, GET /bytes/N (byte i is i % 251), POST /echo."""
 
 MAX_BYTES = 16 << 20
+PIECE = 64 * 1024
 PATTERN = memoryview((bytes(range(251)) * (MAX_BYTES // 251 + 1))[:MAX_BYTES])
 
 
@@ -22,4 +23,5 @@ def app(environ, start_response):
         else:
             status, body, content_type = "200 OK", environ["wsgi.input"].read(length), "application/octet-stream"
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return [bytes(body)]
+    # A large body goes out in pieces: one bytes copy of it would be the server's memory.
+    return (bytes(body[start:start + PIECE]) for start in range(0, len(body), PIECE))

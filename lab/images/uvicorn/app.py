@@ -4,10 +4,15 @@ MAX_BYTES = 16 << 20
 PATTERN = memoryview((bytes(range(251)) * (MAX_BYTES // 251 + 1))[:MAX_BYTES])
 
 
+PIECE = 64 * 1024  # a large body goes out in pieces: one bytes copy of it would be the server's memory
+
+
 async def respond(send, status, body, content_type=b"application/octet-stream"):
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": bytes(body)})
+    for start in range(0, max(len(body), 1), PIECE):
+        last = start + PIECE >= len(body)
+        await send({"type": "http.response.body", "body": bytes(body[start:start + PIECE]), "more_body": not last})
 
 
 async def read_body(receive):
@@ -40,7 +45,9 @@ async def app(scope, receive, send):
         else:
             await respond(send, 200, PATTERN[:size])
     elif method == "POST" and path == "/echo":
-        body = await read_body(receive)
+        # A declared length over the limit is refused before any of the body is read.
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        body = await read_body(receive) if not declared.isdigit() or int(declared) <= MAX_BYTES else None
         if body is None:
             await respond(send, 413, b"too large\n", b"text/plain")
         else:
