@@ -6,6 +6,7 @@ import errno
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterable
 
@@ -62,8 +63,10 @@ class Connection:
         *,
         origin: float,
         deadline: float,
+        opening_gate: threading.Semaphore | None = None,
     ) -> None:
         self.address = address
+        self.opening_gate = opening_gate  # bounds the run's connections still opening (clients.runner)
         self.options = options
         self.view = view
         self.origin = origin  # time.monotonic() at the start of the run: t = 0 in the history
@@ -74,12 +77,22 @@ class Connection:
         self.reader = ResponseReader()
 
     def run(self, steps: Iterable[Step]) -> list[Op]:
+        """Connect and perform the steps. With an opening gate, the connection holds a place in it from before its
+        connect until its first pause (or its end): what a flood holds open is paced, not what it holds."""
+        gate = self.opening_gate
+        if gate is not None and not gate.acquire(timeout=max(self._remaining(), 0.0)):
+            gate = None  # out of time waiting for a place
         if self._remaining() <= 0:
             self._record("deadline")
+            if gate is not None:
+                gate.release()
             return self.ops
         try:
             if self._connect():
                 for step in steps:
+                    if gate is not None and isinstance(step, (Pause, Stall)):
+                        gate.release()
+                        gate = None
                     if self.finished:
                         break
                     if self._remaining() <= 0:
@@ -93,6 +106,8 @@ class Connection:
                 if not self.finished:  # a plan that ends without closing: close like any client
                     self._close()
         finally:
+            if gate is not None:
+                gate.release()
             if self.sock is not None:  # only after an exception escaped
                 self.sock.close()
         return self.ops

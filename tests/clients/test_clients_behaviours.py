@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import socket
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -443,6 +446,36 @@ def test_flood_holds_all_connections_open_at_once() -> None:
     assert server.most_open == 30
     assert result["summary"]["closed_by"] == {"client": 30}
     assert all(conn["elapsed_s"] >= 0.5 for conn in result["connections"])
+
+
+def test_a_flood_holds_all_at_once_but_opens_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every connection is held at once, yet at most MAX_OPENING connections are opening together."""
+    from clients import runner
+
+    monkeypatch.setattr(runner, "MAX_OPENING", 4)
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    plain_connect = socket.socket.connect
+
+    def slow_connect(sock: socket.socket, address: Any) -> None:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            time.sleep(0.02)  # a handshake that takes a while, so that connects overlap
+            plain_connect(sock, address)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(socket.socket, "connect", slow_connect)
+    with RecordingServer(record_only()) as server:
+        _, result = run_against(server, "flood", connections=24, hold_s=0.5)
+        server.wait_closed(24)
+    assert most == 4
+    assert server.most_open == 24
+    assert result["summary"]["closed_by"] == {"client": 24}
 
 
 def test_flood_with_requests_gets_every_response_first() -> None:
