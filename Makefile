@@ -50,7 +50,7 @@ flood: prepare ## the heavy cases alone, one at a time (fleet_16000: 16,000 conn
 	@$(PYTEST) -m heavy tests/chaos $(ARGS)
 
 zoo: prepare ## the bug zoo: every broken server variant must be caught, the clean one must pass
-	@$(PYTEST) -n auto tests/zoo $(ARGS)
+	@$(PYTEST) -n auto -m zoo tests/zoo tests/chaos $(ARGS)
 
 REPRO_BUNDLE = reports/repro/$(CASE)-$(SEED)$(if $(TRIGGER),-$(TRIGGER))$(if $(BUG),-$(BUG)).tar.gz
 repro: prepare ## rerun one case exactly, with capture, into one archive: make repro CASE=<id> SEED=<n> [TRIGGER=] [BUG=]

@@ -4,15 +4,24 @@ tcpdump on the lab port (snap length and total size bounded) and strace -f -C of
 (a timed log of the event loop's syscalls and the -c count table) run in the probe, which shares the target's
 network and PID namespaces. `finish` stops both, copies the files (bounded) into a folder next to the case's
 timeline, and sums them up (lab.chaos.evidence) for the failure messages.
+
+strace stops the target at every syscall (ptrace), which slows a spinning loop to a crawl and hides the CPU it
+would burn: the trace is detached during the case's CPU windows (`untraced()`) and attached again right after,
+so capturing never changes a CPU verdict. Each attachment writes a segment of its own (trace-N.log).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -71,17 +80,22 @@ def tcpdump_command(port: int) -> str:
             f"-w {WORK}/packets.pcap tcp port {port}")
 
 
-def strace_command(pids: list[int]) -> str:
+def strace_command(pids: list[int], segment: int) -> str:
     attach = " ".join(f"-p {pid}" for pid in pids)
-    return f"strace -f -qq -ttt -T -C -e trace={','.join(SYSCALLS)} -o {WORK}/trace.log {attach}"
+    return f"strace -f -qq -ttt -T -C -e trace={','.join(SYSCALLS)} -o {WORK}/trace-{segment}.log {attach}"
 
 
-def recorder_script(port: int, pids: list[int]) -> str:
-    """Shell that runs tcpdump and strace until both exit (SIGINT), reaping them: the probe's PID 1 is the target's,
-    which reaps nobody, so the tools' parent must stay and wait."""
+def recorder_script(port: int) -> str:
+    """Shell that runs tcpdump until it exits (SIGINT), reaping it: the probe's PID 1 is the target's, which reaps
+    nobody, so a tool's parent must stay and wait."""
     return (f"rm -rf {WORK}; mkdir -p {WORK}; cd {WORK}\n"
             f"{tcpdump_command(port)} 2> tcpdump.err & echo $! > tcpdump.pid\n"
-            f"{strace_command(pids)} 2> strace.err & echo $! > strace.pid\n"
+            "wait")
+
+
+def tracer_script(pids: list[int], segment: int) -> str:
+    """Shell that runs one strace segment until it detaches (SIGINT), reaping it."""
+    return (f"cd {WORK}\n{strace_command(pids, segment)} 2>> strace.err & echo $! > strace.pid\n"
             "wait")
 
 
@@ -91,7 +105,13 @@ class Capture:
     def __init__(self, lab: CaptureLab) -> None:
         self._lab = lab
         self._clock_offset = 0.0  # wall − monotonic in the probe
-        self._recorder: subprocess.Popen[bytes] | None = None  # the `docker exec` running tcpdump and strace
+        self._recorder: subprocess.Popen[bytes] | None = None  # the `docker exec` running tcpdump
+        self._tracer: subprocess.Popen[bytes] | None = None  # the `docker exec` running this segment's strace
+        self._pids: list[int] = []
+        self._segments = 0
+        self._tracer_lock = threading.Lock()  # the held-CPU window runs in a thread of its own
+        self.resumed: list[float] = []  # monotonic times the trace was attached again after a CPU window
+        self.trouble: list[str] = []  # what went wrong while the case ran, for the evidence's errors
 
     def _sh(self, script: str, what: str, *, timeout: float = EXEC_TIMEOUT_S) -> str:
         done = self._lab.exec(PROBE, ["sh", "-c", script], timeout=timeout)
@@ -100,49 +120,92 @@ class Capture:
             raise LabError(f"{what} failed in the probe (exit {done.returncode}): {detail or 'no message'}")
         return done.stdout.decode(errors="replace")
 
+    def _exec(self, script: str) -> subprocess.Popen[bytes]:
+        """A `docker exec` that lasts as long as its tools: its shell reaps them when they stop."""
+        return subprocess.Popen(
+            [engine.require_docker_cli(), "exec", self._lab.container(PROBE).name, "sh", "-c", script],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
     def start(self) -> None:
         clocks = json.loads(self._sh("python3 /probe/agent.py clocks", "reading the probe's clocks"))
         self._clock_offset = float(clocks["wall"]) - float(clocks["monotonic"])
-        pids = [int(pid) for pid in self._sh("python3 /probe/agent.py pids", "listing the target's pids").split()]
-        if not pids:
+        self._pids = [int(pid) for pid in self._sh("python3 /probe/agent.py pids", "listing the target's pids").split()]
+        if not self._pids:
             raise LabError("the target has no process to trace")
-        script = recorder_script(int(self._lab.config.target_port), pids)
-        # A `docker exec` that lasts the whole case: its shell reaps the tools when they stop.
-        self._recorder = subprocess.Popen(
-            [engine.require_docker_cli(), "exec", self._lab.container(PROBE).name, "sh", "-c", script],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Both must be recording before the case goes on: tcpdump says "listening on", strace opens its log.
-        ready = f"grep -q 'listening on' {WORK}/tcpdump.err 2>/dev/null && test -e {WORK}/trace.log && echo ready; true"
-        wait_until(lambda: self._sh(ready, "watching tcpdump and strace start").strip() == "ready"
-                   or self._recorder_exited(), timeout=STOP_TIMEOUT_S, interval=0.1,
-                   what="tcpdump and strace to start")
-        if self._recorder_exited():
-            raise LabError(f"tcpdump or strace would not start: {self._recorder_error()}")
+        self._recorder = self._exec(recorder_script(int(self._lab.config.target_port)))
+        # tcpdump must be recording before the case goes on: it says "listening on".
+        ready = f"grep -q 'listening on' {WORK}/tcpdump.err 2>/dev/null && echo ready; true"
+        wait_until(lambda: self._sh(ready, "watching tcpdump start").strip() == "ready"
+                   or self._exited(self._recorder), timeout=STOP_TIMEOUT_S, interval=0.1, what="tcpdump to start")
+        if self._exited(self._recorder):
+            raise LabError(f"tcpdump would not start: {self._tools_error()}")
+        self._attach()
 
-    def _recorder_exited(self) -> bool:
-        return self._recorder is not None and self._recorder.poll() is not None
+    def _attach(self) -> None:
+        """Start the next strace segment and wait until it writes its log."""
+        segment = self._segments
+        self._segments += 1
+        self._tracer = tracer = self._exec(tracer_script(self._pids, segment))
+        ready = f"test -e {WORK}/trace-{segment}.log && echo ready; true"
+        wait_until(lambda: self._sh(ready, "watching strace start").strip() == "ready" or self._exited(tracer),
+                   timeout=STOP_TIMEOUT_S, interval=0.1, what="strace to start")
+        if self._exited(tracer):
+            raise LabError(f"strace would not start: {self._tools_error()}")
 
-    def _recorder_error(self) -> str:
+    def _detach(self) -> None:
+        """SIGINT to strace: it detaches from the target and writes its count table; its `docker exec` ends."""
+        tracer, self._tracer = self._tracer, None
+        if tracer is not None:
+            self._stop(tracer, "strace")
+
+    @contextlib.contextmanager
+    def untraced(self) -> Iterator[None]:
+        """No ptrace on the target inside the block (a CPU window); traced again right after it. A trace that will
+        not stop or start again is noted (`trouble`) and never fails the block: the verdicts stand without it."""
+        with self._tracer_lock:
+            try:
+                self._detach()
+            except LabError as error:
+                self.trouble.append(f"detaching strace for a CPU window: {error}")
+            try:
+                yield
+            finally:
+                self.resumed.append(time.monotonic())
+                try:
+                    self._attach()
+                except LabError as error:
+                    self.trouble.append(f"attaching strace after a CPU window: {error}")
+
+    @staticmethod
+    def _exited(process: subprocess.Popen[bytes] | None) -> bool:
+        return process is not None and process.poll() is not None
+
+    def _tools_error(self) -> str:
         return self._sh(f"cat {WORK}/tcpdump.err {WORK}/strace.err 2>/dev/null; true", "reading the tools' errors"
                         ).strip().replace("\n", " | ") or "no message"
 
-    def _stop_tools(self) -> None:
-        """SIGINT to both (tcpdump flushes, strace detaches and writes its count table); the recorder then ends."""
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
-            return
+    def _stop(self, process: subprocess.Popen[bytes], name: str) -> None:
         try:
-            self._sh(f"for name in tcpdump strace; do kill -INT $(cat {WORK}/$name.pid) 2>/dev/null; done; true",
-                     "stopping tcpdump and strace")
-            recorder.wait(timeout=STOP_TIMEOUT_S)
+            self._sh(f"kill -INT $(cat {WORK}/{name}.pid) 2>/dev/null; true", f"stopping {name}")
+            process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise LabError(f"tcpdump and strace did not stop within {STOP_TIMEOUT_S:g} s") from None
+            raise LabError(f"{name} did not stop within {STOP_TIMEOUT_S:g} s") from None
         finally:
-            if recorder.poll() is None:
-                recorder.kill()  # our own `docker exec` client
-                recorder.wait(timeout=STOP_TIMEOUT_S)
-            if recorder.stderr is not None:
-                recorder.stderr.close()
+            if process.poll() is None:
+                process.kill()  # our own `docker exec` client
+                process.wait(timeout=STOP_TIMEOUT_S)
+            if process.stderr is not None:
+                process.stderr.close()
+
+    def _stop_tools(self) -> None:
+        """strace detaches and writes its count table, tcpdump flushes; their `docker exec`s end."""
+        with self._tracer_lock:
+            try:
+                self._detach()
+            finally:
+                recorder, self._recorder = self._recorder, None
+                if recorder is not None:
+                    self._stop(recorder, "tcpdump")
 
     def abort(self) -> None:
         self._stop_tools()
@@ -175,8 +238,8 @@ class Capture:
             with tarfile.open(fileobj=archive) as tar:
                 tar.extractall(folder, filter="data")
         raw = folder / Path(WORK).name
-        log = raw / "trace.log"
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        segments = sorted(raw.glob("trace-*.log"), key=lambda path: int(path.stem.split("-")[1]))
+        lines = [line for log in segments for line in split_trace(log.read_text(errors="replace"))[0]]
         (folder / "trace-head.log").write_text("\n".join(lines[:TRACE_HEAD_LINES]) + "\n")
         (folder / "trace-tail.log").write_text("\n".join(lines[-TRACE_HEAD_LINES:]) + "\n")
         port = int(self._lab.config.target_port)
@@ -186,7 +249,8 @@ class Capture:
             packets = PacketCounts(*(a + b for a, b in zip(packets.__dict__.values(), counted.__dict__.values(),
                                                            strict=True)))
             pcap.rename(folder / pcap.name)
-        log.unlink(missing_ok=True)  # unbounded: its head and tail are kept
+        for log in segments:
+            log.unlink()  # unbounded: the head and tail of their log are kept
         for rest in raw.iterdir():
             rest.rename(folder / rest.name)  # the tools' messages and pids
         raw.rmdir()
@@ -202,20 +266,25 @@ class Capture:
         cuts = " ".join(
             f"awk -v a={start:.6f} -v b={end:.6f} '$2 >= a && $2 <= b' {WORK}/trace.log | head -n {WINDOW_LINES} "
             f"> {WORK}/out/trace-window-{index}.log;" for index, (_, start, end) in enumerate(walls))
-        self._sh(f"mkdir -p {WORK}/out && cd {WORK} && "
+        # The segments' logs in order make trace.log; their count tables, one after another, syscalls.txt.
+        merge = (f": > trace.log; : > out/syscalls.txt; for n in $(seq 0 {self._segments - 1}); do "
+                 "sed '/^% time/,$d' trace-$n.log >> trace.log; "
+                 "sed -n '/^% time/,$p' trace-$n.log >> out/syscalls.txt; done; ")
+        self._sh(f"mkdir -p {WORK}/out && cd {WORK} && {merge}"
                  f"for f in $(ls -tr packets.pcap* 2>/dev/null); do cp $f out/; "
                  f"tcpdump -nn -tt -r $f 2>/dev/null; done | head -n {PACKET_LINES} > out/packets.txt; "
                  f"head -n {TRACE_HEAD_LINES} trace.log > out/trace-head.log; "
-                 f"sed -n '/^% time/,$p' trace.log > out/syscalls.txt; cp tcpdump.err strace.err out/; "
+                 f"cp tcpdump.err strace.err out/; "
                  f"grep -E '^ *[0-9]+ +[0-9.]+ (accept4?|close)\\(' trace.log | head -n {CONNECTION_LINES} "
                  f"> out/trace-connections.log; {cuts} true",
                  "collecting the capture and the trace")
         shutil.rmtree(folder, ignore_errors=True)  # a previous run of the same case leaves no file behind
         folder.mkdir(parents=True)
         self._copy_out(folder)
-        return summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
-                         [(start, end) for _, start, end in walls],
-                         None if settled_at is None else settled_at + self._clock_offset)
+        evidence = summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
+                             [(start, end) for _, start, end in walls],
+                             None if settled_at is None else settled_at + self._clock_offset)
+        return dataclasses.replace(evidence, errors=evidence.errors + tuple(self.trouble))
 
     def _copy_out(self, folder: Path) -> None:
         done = self._lab.exec(PROBE, ["tar", "-C", f"{WORK}/out", "-cf", "-", "."], timeout=EXEC_TIMEOUT_S)
@@ -248,12 +317,24 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
                     errors=errors)
 
 
-def capture_windows(history: Any) -> list[Window]:
-    """The case's CPU windows (labelled as the cpu_spin check labels them), and the settle wait, in the probe's
-    monotonic clock (lab.chaos.history.CaseHistory: its events are relative to `started`, on the same clock)."""
+def capture_windows(history: Any, resumed: list[float] | None = None) -> list[Window]:
+    """The windows the trace is summed up over, in the probe's monotonic clock (lab.chaos.history.CaseHistory: its
+    events are relative to `started`, on the same clock): for each CPU window (labelled as the cpu_spin check labels
+    them) as long a stretch from the moment the trace was attached again after it (`resumed`; the window itself
+    ran untraced), and the settle wait. Without `resumed`, the CPU windows themselves."""
     pairs: list[tuple[str, Any]] = [("after the case", history.idle_cpu),
                                     ("while connections were held", history.held_cpu)]
-    windows = [Window(label, w.start.t, w.end.t) for label, w in pairs if w is not None]
+    windows: list[Window] = []
+    for label, cpu in pairs:
+        if cpu is None:
+            continue
+        start, end = cpu.start.t, cpu.end.t
+        if resumed is not None:
+            after = [t for t in resumed if t >= end]
+            if not after:
+                continue
+            start, end = min(after), min(after) + (end - start)
+        windows.append(Window(label, start, end))
     done = next((t for t, text in history.events if text.startswith("clients done")), None)
     if history.started is not None and done is not None and history.settled is not None:
         windows.append(Window("during the settle wait", history.started + done, history.settled.t))

@@ -172,7 +172,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 def _run_suite(args: argparse.Namespace, directory: Path) -> None:
     env = {**os.environ, "LAB_REPORTS_DIR": str(directory)}
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", args.workers,
-               *(selected_tests(args) or ["tests/zoo" if args.zoo else "tests/chaos"])]
+               *(selected_tests(args) or (["-m", "zoo", "tests/zoo", "tests/chaos"] if args.zoo else ["tests/chaos"]))]
     if args.profile:
         command += ["--lab-profile", args.profile]
     if args.target_image:

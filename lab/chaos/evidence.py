@@ -26,14 +26,14 @@ def split_trace(text: str) -> tuple[list[str], str]:
 
 
 def syscall_counts(table: str) -> dict[str, int]:
-    """Successful calls per syscall (calls − errors) from strace's -c table
+    """Successful calls per syscall (calls − errors) from strace's -c tables, summed over the trace's segments
     (`% time  seconds  usecs/call  calls  [errors]  syscall`; EAGAIN from a non-blocking accept is no accept)."""
     counts: dict[str, int] = {}
     for line in table.splitlines():
         fields = line.split()
         if len(fields) in (5, 6) and fields[0].replace(".", "", 1).isdigit() and fields[-1] != "total":
             errors = int(fields[4]) if len(fields) == 6 else 0
-            counts[fields[-1]] = int(fields[3]) - errors
+            counts[fields[-1]] = counts.get(fields[-1], 0) + int(fields[3]) - errors  # tables of segments add up
     return counts
 
 
@@ -203,8 +203,10 @@ class Evidence:
         """One sentence for a failed check's message: what the wire and the syscalls say, and where they are."""
         parts: list[str] = []
         if check == "cpu_spin" and self.windows:
-            parts += [f"{label}: {activity.text()}" for label, activity in self.windows.items()
+            traced = [f"{label}: {activity.text()}" for label, activity in self.windows.items()
                       if label != "during the settle wait"]
+            if traced:  # CPU windows run untraced (ptrace would slow the loop they measure)
+                parts.append("traced right after each CPU window, " + "; ".join(traced))
         elif check in ("close_wait", "fd_leak", "stale_connection") and self.syscalls:
             parts.append(f"by the end of the settle wait the capture saw {self.packets.fins_from_peers} FINs from "
                          f"clients and {self.packets.fins_from_target} from the target; the trace shows "

@@ -163,16 +163,17 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
 CASE_PROPERTY = "lab_case"
 
 
-def case_of(params: dict[str, Any]) -> tuple[str, str] | None:
-    """(case, variant) of a chaos or zoo test from its parameters; None for any other test."""
+def case_of(params: dict[str, Any]) -> tuple[str, str, bool] | None:
+    """(case, variant, whether the test passes when a bug is caught) of a chaos or zoo test from its parameters;
+    None for any other test."""
     scenario, variant = params.get("scenario"), params.get("variant")
     if isinstance(scenario, Scenario):
-        return scenario.id, variant.label if isinstance(variant, Variant) else ""
+        return scenario.id, variant.label if isinstance(variant, Variant) else "", False
     entry = params.get("entry")  # tests/zoo: a bug variant played on its cases
     if entry is not None and hasattr(entry, "cases"):
-        return ",".join(entry.cases), f"{entry.trigger}-{entry.bug}"
+        return ",".join(entry.cases), f"{entry.trigger}-{entry.bug}", True
     if "case_id" in params:
-        return str(params["case_id"]), str(params.get("trigger", ""))
+        return str(params["case_id"]), str(params.get("trigger", "")), False
     return None
 
 
@@ -186,7 +187,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def progress_line(case: str, variant: str, outcome: str, seconds: float) -> str:
-    return f"case {case:32} {variant:28} {outcome:5} {seconds:6.1f} s"
+    return f"case {case:32} {variant:28} {outcome:6} {seconds:6.1f} s"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -194,10 +195,27 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     finished = report.when == "call" or (report.when == "setup" and not report.passed)
     if case is None or not finished or _terminal is None:
         return
-    outcome = "skip" if report.skipped else "pass" if report.passed else "fail" if report.when == "call" else "error"
+    _terminal_line(progress_line(case[0], case[1], outcome_word(report, zoo=bool(case[2:] and case[2])),
+                                 report.duration))
+
+
+def outcome_word(report: pytest.TestReport, *, zoo: bool) -> str:
+    """What a finished case says: pass/fail/skip/error, or for a zoo variant caught/MISSED (its test passes when
+    the lab catches the bug, which is not the variant passing)."""
+    if report.skipped:
+        return "skip"
+    if report.when != "call":
+        return "error"
+    if zoo:
+        return "caught" if report.passed else "MISSED"
+    return "pass" if report.passed else "fail"
+
+
+def _terminal_line(text: str) -> None:
+    assert _terminal is not None
     if _terminal._tw.width_of_current_line:  # after pytest's progress dots
         _terminal.write("\n")
-    _terminal.write_line(progress_line(case[0], case[1], outcome, report.duration))
+    _terminal.write_line(text)
 
 
 _terminal: Any = None

@@ -63,6 +63,7 @@ class CaseRunner:
                  log: Callable[[str], None] = lambda _: None, capture_dir: Path | None = None) -> None:
         self.lab = lab
         self._capture_dir = capture_dir  # `--capture`: record packets and syscalls into this folder
+        self._capture: Capture | None = None  # the running case's capture: its trace is paused for CPU windows
         self._repro = repro
         self._record_dir = record_dir  # inside the clients container: keep each run's op history there
         self._log = log
@@ -127,7 +128,7 @@ class CaseRunner:
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
             history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
-        capture = Capture(self.lab) if self._capture_dir else None
+        capture = self._capture = Capture(self.lab) if self._capture_dir else None
         try:
             if capture is not None:
                 capture.start()
@@ -150,6 +151,8 @@ class CaseRunner:
                     history.event(time.monotonic() - start, f"settle wait over after {history.settle_elapsed_s:.1f} s; "
                                                             "idle CPU window")
                     history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                    if capture is not None:  # the window ran untraced: trace as long a stretch right after it
+                        time.sleep(scenario.limits.idle_window_s)
                     history.after_request_error = self._fresh_request_error()
                     if "stats" in scenario.requires:
                         history.stats_after = self._stats()
@@ -157,6 +160,7 @@ class CaseRunner:
             history.samples = timeline.samples
             history.probe_errors = timeline.errors
         finally:
+            self._capture = None
             if capture is not None:
                 self._finish_capture(capture, history, start)
             self._restore_after(scenario)
@@ -166,7 +170,7 @@ class CaseRunner:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
         assert self._capture_dir is not None
         try:
-            history.evidence = capture.finish(self._capture_dir, capture_windows(history),
+            history.evidence = capture.finish(self._capture_dir, capture_windows(history, capture.resumed),
                                               history.settled.t if history.settled else None)
             history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
         except Exception as error:  # the verdicts stand without the evidence
@@ -317,12 +321,14 @@ class CaseRunner:
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:
         probe = self.lab.probe()
-        try:
-            first = probe.snapshot()
-            time.sleep(seconds)  # the measuring window itself
-            return CpuWindow(first, probe.snapshot())
-        except Exception:  # an unobservable target: the checks say so (see crash)
-            return None
+        # ptrace slows every syscall of the target: a capture's trace is off while CPU is measured.
+        with self._capture.untraced() if self._capture is not None else contextlib.nullcontext():
+            try:
+                first = probe.snapshot()
+                time.sleep(seconds)  # the measuring window itself
+                return CpuWindow(first, probe.snapshot())
+            except Exception:  # an unobservable target: the checks say so (see crash)
+                return None
 
     def _stats(self) -> dict[str, Any] | None:
         try:

@@ -143,6 +143,31 @@ def test_capture_windows_are_the_cpu_windows_and_the_settle_wait_on_the_probe_cl
     assert capture_windows(healthy(started=None)) == [Window("after the case", 3.0, 4.5)]
 
 
+def test_a_cpu_window_runs_untraced_and_is_summed_up_over_as_long_a_stretch_after_it() -> None:
+    from lab.chaos.capture import Window, capture_windows
+    from lab.chaos.history import CpuWindow
+    from tests.lab_unit.histories import healthy, snap
+
+    history = healthy(started=100.0, settled=snap(105.0), idle_cpu=CpuWindow(snap(105.5), snap(107.0)),
+                      held_cpu=CpuWindow(snap(101.0), snap(102.0)))
+    history.event(3.0, "clients done, toxics removed")
+    assert capture_windows(history, [102.4, 107.3]) == [Window("after the case", 107.3, 108.8),
+                                                        Window("while connections were held", 102.4, 103.4),
+                                                        Window("during the settle wait", 103.0, 105.0)]
+    # A trace that never came back after the window has nothing to say about it.
+    assert capture_windows(history, [102.4]) == [Window("while connections were held", 102.4, 103.4),
+                                                 Window("during the settle wait", 103.0, 105.0)]
+
+
+def test_the_count_tables_of_several_trace_segments_add_up() -> None:
+    table = ("% time     seconds  usecs/call     calls    errors syscall\n"
+             "------ ----------- ----------- --------- --------- ----------------\n"
+             " 90.00    0.000900           1       900           epoll_wait\n"
+             " 10.00    0.000100           1        30        10 accept4\n"
+             "100.00    0.001000           1       930        10 total\n")
+    assert syscall_counts(table + table) == {"epoll_wait": 1800, "accept4": 40}
+
+
 def test_the_summary_gives_packets_syscalls_and_each_window() -> None:
     text = EVIDENCE.summary()
     assert text.startswith("packets 20 (FIN from clients 20, from target 0; RST from clients 0, from target 0)")

@@ -29,10 +29,10 @@ def test_history_events_reach_the_listener_as_they_are_recorded() -> None:
 
 
 def test_case_of_names_chaos_and_zoo_tests() -> None:
-    assert case_of({"scenario": get("slowloris"), "variant": Variant("edge")}) == ("slowloris", "edge")
+    assert case_of({"scenario": get("slowloris"), "variant": Variant("edge")}) == ("slowloris", "edge", False)
     entry = BY_BUG["no_timeouts"]
-    assert case_of({"entry": entry}) == ("slowloris,connect_and_idle", "level-no_timeouts")
-    assert case_of({"case_id": "post_body", "trigger": "edge"}) == ("post_body", "edge")
+    assert case_of({"entry": entry}) == ("slowloris,connect_and_idle", "level-no_timeouts", True)
+    assert case_of({"case_id": "post_body", "trigger": "edge"}) == ("post_body", "edge", False)
     assert case_of({"x": 1}) is None
 
 
@@ -59,3 +59,20 @@ def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
     # The plugin runs cases grouped by variant: edge before level.
     result.stdout.re_match_lines([r"^case garbage\s+edge\s+fail\s+\d+\.\d s$",
                                   r"^case slowloris\s+level\s+pass\s+\d+\.\d s$"])
+
+
+def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("LAB_REPORTS_DIR", str(pytester.path / "reports"))
+    pytester.makepyfile(test_zoo="""
+        import pytest
+        from lab.chaos.zoo import BY_BUG
+
+        @pytest.mark.parametrize("entry", [BY_BUG["no_timeouts"], BY_BUG["chunk_list"]])
+        def test_variant_is_caught(entry):
+            assert entry.bug == "no_timeouts"
+    """)
+    result = pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
+    result.stdout.re_match_lines([r"^case slowloris,connect_and_idle\s+level-no_timeouts\s+caught\s+\d+\.\d s$",
+                                  r"^case tiny_chunks\s+level-chunk_list\s+MISSED\s+\d+\.\d s$"])
