@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import select
 import shutil
 import subprocess
 import tarfile
@@ -41,7 +43,6 @@ from lab.chaos.evidence import (
     window_activity,
 )
 from lab.errors import LabError
-from lab.wait import wait_until
 
 PROBE = "probe"
 WORK = "/tmp/epoll-lab-capture"  # in the probe
@@ -80,23 +81,48 @@ def tcpdump_command(port: int) -> str:
             f"-w {WORK}/packets.pcap tcp port {port}")
 
 
+STRACE_OPTIONS = f"-f -qq -ttt -T -C -e trace={','.join(SYSCALLS)}"
+
+
 def strace_command(pids: list[int], segment: int) -> str:
     attach = " ".join(f"-p {pid}" for pid in pids)
-    return f"strace -f -qq -ttt -T -C -e trace={','.join(SYSCALLS)} -o {WORK}/trace-{segment}.log {attach}"
+    return f"strace {attach} {STRACE_OPTIONS} -o {WORK}/trace-{segment}.log"
+
+
+READY_POLLS = 500  # 10 ms apart: how long a script waits for its tools to record (5 s)
+
+
+def _until(condition: str) -> str:
+    """Shell that waits (bounded) until `condition` holds, then says `ready` (or `not-ready`) on its stdout."""
+    return (f"n=0; until {condition}; do n=$((n+1)); if [ $n -ge {READY_POLLS} ]; then echo not-ready; break; fi; "
+            "sleep 0.01; done; echo ready\n")
+
+
+def _stop_pid(name: str) -> str:
+    """Shell that sends SIGINT to a tool (strace detaches and writes its table, tcpdump flushes) and waits until
+    it is gone (its shell reaps it)."""
+    return (f"pid=$(cat {name}.pid 2>/dev/null); if [ -n \"$pid\" ]; then kill -INT $pid 2>/dev/null; n=0; "
+            f"while kill -0 $pid 2>/dev/null && [ $n -lt {READY_POLLS} ]; do n=$((n+1)); sleep 0.01; done; fi\n")
 
 
 def recorder_script(port: int) -> str:
-    """Shell that runs tcpdump until it exits (SIGINT), reaping it: the probe's PID 1 is the target's, which reaps
-    nobody, so a tool's parent must stay and wait."""
-    return (f"rm -rf {WORK}; mkdir -p {WORK}; cd {WORK}\n"
+    """Shell, one `docker exec` for the whole case: it reads the probe's clocks and the target's pids, starts
+    tcpdump and the first strace segment, prints `ready`, the clocks and the pids once both record, and waits,
+    reaping them: the probe's PID 1 is the target's, which reaps nobody, so the tools' parent must stay."""
+    return (f"rm -rf {WORK}; mkdir -p {WORK}/out; cd {WORK}\n"
+            "clocks=$(python3 /probe/agent.py clocks); pids=$(python3 /probe/agent.py pids | tr '\\n' ' ')\n"
+            "if [ -z \"$pids\" ]; then echo no-target; exit 3; fi\n"
             f"{tcpdump_command(port)} 2> tcpdump.err & echo $! > tcpdump.pid\n"
-            "wait")
+            f"strace $(for pid in $pids; do printf ' -p %s' $pid; done) {STRACE_OPTIONS} -o trace-0.log "
+            "2>> strace.err & echo $! > strace.pid\n"
+            + _until("grep -q 'listening on' tcpdump.err 2>/dev/null && test -e trace-0.log")
+            + "echo \"$clocks\"; echo \"$pids\"\nwait")
 
 
 def tracer_script(pids: list[int], segment: int) -> str:
-    """Shell that runs one strace segment until it detaches (SIGINT), reaping it."""
+    """Shell that runs one later strace segment, says `ready` once it records, and reaps it when it detaches."""
     return (f"cd {WORK}\n{strace_command(pids, segment)} 2>> strace.err & echo $! > strace.pid\n"
-            "wait")
+            + _until(f"test -e trace-{segment}.log") + "wait")
 
 
 class Capture:
@@ -106,9 +132,10 @@ class Capture:
         self._lab = lab
         self._clock_offset = 0.0  # wall − monotonic in the probe
         self._recorder: subprocess.Popen[bytes] | None = None  # the `docker exec` running tcpdump
-        self._tracer: subprocess.Popen[bytes] | None = None  # the `docker exec` running this segment's strace
+        self._tracer: subprocess.Popen[bytes] | None = None  # the `docker exec` running a later strace segment
         self._pids: list[int] = []
         self._segments = 0
+        self._tracing = False
         self._tracer_lock = threading.Lock()  # the held-CPU window runs in a thread of its own
         self.resumed: list[float] = []  # monotonic times the trace was attached again after a CPU window
         self.trouble: list[str] = []  # what went wrong while the case ran, for the evidence's errors
@@ -124,39 +151,53 @@ class Capture:
         """A `docker exec` that lasts as long as its tools: its shell reaps them when they stop."""
         return subprocess.Popen(
             [engine.require_docker_cli(), "exec", self._lab.container(PROBE).name, "sh", "-c", script],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    @staticmethod
+    def _lines(process: subprocess.Popen[bytes], count: int, what: str) -> list[str]:
+        """The first `count` lines a script prints, within STOP_TIMEOUT_S."""
+        assert process.stdout is not None
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        buffer = b""
+        while buffer.count(b"\n") < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([process.stdout], [], [], remaining)[0]:
+                raise LabError(f"{what}: no answer within {STOP_TIMEOUT_S:g} s")
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buffer += chunk
+        return buffer.decode(errors="replace").splitlines()[:count]
 
     def start(self) -> None:
-        clocks = json.loads(self._sh("python3 /probe/agent.py clocks", "reading the probe's clocks"))
+        self._recorder = recorder = self._exec(recorder_script(int(self._lab.config.target_port)))
+        self._segments, self._tracing = 1, True
+        answer = self._lines(recorder, 3, "starting tcpdump and strace")
+        if answer[:1] != ["ready"] or len(answer) < 3:
+            raise LabError(f"tcpdump or strace would not start ({' '.join(answer[:1]) or 'exited'}): "
+                           f"{self._tools_error()}")
+        clocks = json.loads(answer[1])
         self._clock_offset = float(clocks["wall"]) - float(clocks["monotonic"])
-        self._pids = [int(pid) for pid in self._sh("python3 /probe/agent.py pids", "listing the target's pids").split()]
-        if not self._pids:
-            raise LabError("the target has no process to trace")
-        self._recorder = self._exec(recorder_script(int(self._lab.config.target_port)))
-        # tcpdump must be recording before the case goes on: it says "listening on".
-        ready = f"grep -q 'listening on' {WORK}/tcpdump.err 2>/dev/null && echo ready; true"
-        wait_until(lambda: self._sh(ready, "watching tcpdump start").strip() == "ready"
-                   or self._exited(self._recorder), timeout=STOP_TIMEOUT_S, interval=0.1, what="tcpdump to start")
-        if self._exited(self._recorder):
-            raise LabError(f"tcpdump would not start: {self._tools_error()}")
-        self._attach()
+        self._pids = [int(pid) for pid in answer[2].split()]
 
     def _attach(self) -> None:
         """Start the next strace segment and wait until it writes its log."""
         segment = self._segments
         self._segments += 1
         self._tracer = tracer = self._exec(tracer_script(self._pids, segment))
-        ready = f"test -e {WORK}/trace-{segment}.log && echo ready; true"
-        wait_until(lambda: self._sh(ready, "watching strace start").strip() == "ready" or self._exited(tracer),
-                   timeout=STOP_TIMEOUT_S, interval=0.1, what="strace to start")
-        if self._exited(tracer):
+        self._tracing = True
+        if self._lines(tracer, 1, "attaching strace") != ["ready"]:
             raise LabError(f"strace would not start: {self._tools_error()}")
 
     def _detach(self) -> None:
         """SIGINT to strace: it detaches from the target and writes its count table; its `docker exec` ends."""
+        if not self._tracing:
+            return
+        self._tracing = False
+        self._sh(f"cd {WORK}\n{_stop_pid('strace')}", "detaching strace")
         tracer, self._tracer = self._tracer, None
         if tracer is not None:
-            self._stop(tracer, "strace")
+            self._reap(tracer, "strace")
 
     @contextlib.contextmanager
     def untraced(self) -> Iterator[None]:
@@ -176,17 +217,14 @@ class Capture:
                 except LabError as error:
                     self.trouble.append(f"attaching strace after a CPU window: {error}")
 
-    @staticmethod
-    def _exited(process: subprocess.Popen[bytes] | None) -> bool:
-        return process is not None and process.poll() is not None
-
     def _tools_error(self) -> str:
         return self._sh(f"cat {WORK}/tcpdump.err {WORK}/strace.err 2>/dev/null; true", "reading the tools' errors"
                         ).strip().replace("\n", " | ") or "no message"
 
-    def _stop(self, process: subprocess.Popen[bytes], name: str) -> None:
+    @staticmethod
+    def _reap(process: subprocess.Popen[bytes], name: str) -> None:
+        """Wait for a tool's `docker exec` to end once the tool is gone."""
         try:
-            self._sh(f"kill -INT $(cat {WORK}/{name}.pid) 2>/dev/null; true", f"stopping {name}")
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise LabError(f"{name} did not stop within {STOP_TIMEOUT_S:g} s") from None
@@ -194,18 +232,22 @@ class Capture:
             if process.poll() is None:
                 process.kill()  # our own `docker exec` client
                 process.wait(timeout=STOP_TIMEOUT_S)
-            if process.stderr is not None:
-                process.stderr.close()
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
 
     def _stop_tools(self) -> None:
         """strace detaches and writes its count table, tcpdump flushes; their `docker exec`s end."""
         with self._tracer_lock:
+            self._tracing = False
+            processes = [(p, name) for p, name in ((self._tracer, "strace"), (self._recorder, "tcpdump")) if p]
+            self._tracer = self._recorder = None
             try:
-                self._detach()
+                self._sh(f"cd {WORK} 2>/dev/null || exit 0\n{_stop_pid('strace')}{_stop_pid('tcpdump')}",
+                         "stopping tcpdump and strace")
             finally:
-                recorder, self._recorder = self._recorder, None
-                if recorder is not None:
-                    self._stop(recorder, "tcpdump")
+                for process, name in processes:
+                    self._reap(process, name)
 
     def abort(self) -> None:
         self._stop_tools()
@@ -270,31 +312,27 @@ class Capture:
         merge = (f": > trace.log; : > out/syscalls.txt; for n in $(seq 0 {self._segments - 1}); do "
                  "sed '/^% time/,$d' trace-$n.log >> trace.log; "
                  "sed -n '/^% time/,$p' trace-$n.log >> out/syscalls.txt; done; ")
-        self._sh(f"mkdir -p {WORK}/out && cd {WORK} && {merge}"
+        done = self._lab.exec(PROBE, ["sh", "-c", f"mkdir -p {WORK}/out && cd {WORK} && {merge}"
                  f"for f in $(ls -tr packets.pcap* 2>/dev/null); do cp $f out/; "
                  f"tcpdump -nn -tt -r $f 2>/dev/null; done | head -n {PACKET_LINES} > out/packets.txt; "
                  f"head -n {TRACE_HEAD_LINES} trace.log > out/trace-head.log; "
                  f"cp tcpdump.err strace.err out/; "
                  f"grep -E '^ *[0-9]+ +[0-9.]+ (accept4?|close)\\(' trace.log | head -n {CONNECTION_LINES} "
-                 f"> out/trace-connections.log; {cuts} true",
-                 "collecting the capture and the trace")
+                 f"> out/trace-connections.log; {cuts} tar -C out -cf - ."], timeout=EXEC_TIMEOUT_S)
+        if done.returncode != 0:
+            raise LabError("collecting the capture and the trace failed in the probe: "
+                           f"{done.stderr.decode(errors='replace').strip() or done.returncode}")
         shutil.rmtree(folder, ignore_errors=True)  # a previous run of the same case leaves no file behind
         folder.mkdir(parents=True)
-        self._copy_out(folder)
-        evidence = summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
-                             [(start, end) for _, start, end in walls],
-                             None if settled_at is None else settled_at + self._clock_offset)
-        return dataclasses.replace(evidence, errors=evidence.errors + tuple(self.trouble))
-
-    def _copy_out(self, folder: Path) -> None:
-        done = self._lab.exec(PROBE, ["tar", "-C", f"{WORK}/out", "-cf", "-", "."], timeout=EXEC_TIMEOUT_S)
-        if done.returncode != 0:
-            raise LabError(f"copying the capture out of the probe failed: {done.stderr.decode(errors='replace')}")
         with tempfile.TemporaryFile() as archive:
             archive.write(done.stdout)
             archive.seek(0)
             with tarfile.open(fileobj=archive) as tar:
                 tar.extractall(folder, filter="data")
+        evidence = summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
+                             [(start, end) for _, start, end in walls],
+                             None if settled_at is None else settled_at + self._clock_offset)
+        return dataclasses.replace(evidence, errors=evidence.errors + tuple(self.trouble))
 
 
 def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]],

@@ -151,7 +151,9 @@ class CaseRunner:
                     history.event(time.monotonic() - start, f"settle wait over after {history.settle_elapsed_s:.1f} s; "
                                                             "idle CPU window")
                     history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
-                    if capture is not None:  # the window ran untraced: trace as long a stretch right after it
+                    idle = history.idle_cpu
+                    if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
+                        # The window ran untraced; cpu_spin will fail: trace as long a stretch right after it.
                         time.sleep(scenario.limits.idle_window_s)
                     history.after_request_error = self._fresh_request_error()
                     if "stats" in scenario.requires:
