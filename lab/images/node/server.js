@@ -15,7 +15,14 @@ function reply(res, status, body, type) {
 }
 
 function handle(req, res) {
-  const path = req.url.split('?')[0];
+  // req.url is the target as sent: an absolute-form target ("http://host/path", RFC 9112 3.2.2) routes on its
+  // path. The base is a fixed host, not the Host field: judging Host is Node's job, not this app's.
+  let path;
+  try {
+    path = new URL(req.url, 'http://x').pathname;
+  } catch (err) {
+    return reply(res, 400, Buffer.from('bad request target\n'), 'text/plain');
+  }
   if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
     return reply(res, 200, HELLO, 'text/plain');
   }
@@ -26,6 +33,10 @@ function handle(req, res) {
     return reply(res, 200, PATTERN.subarray(0, size), 'application/octet-stream');
   }
   if (path === '/echo' && req.method === 'POST') {
+    // A declared length over the limit is refused before any of the body is read.
+    if (Number(req.headers['content-length']) > MAX_BYTES) {
+      return reply(res, 413, Buffer.from('too large\n'), 'text/plain');
+    }
     const chunks = [];
     let length = 0;
     req.on('data', (chunk) => {

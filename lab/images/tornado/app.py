@@ -13,6 +13,7 @@ import tornado.web
 
 MAX_BYTES = 16 << 20
 PATTERN = (bytes(range(251)) * (MAX_BYTES // 251 + 1))[:MAX_BYTES]
+PIECE = 64 * 1024  # a large body goes out in pieces, each flush awaiting the stream (Tornado's docs)
 
 
 class Hello(tornado.web.RequestHandler):
@@ -22,11 +23,16 @@ class Hello(tornado.web.RequestHandler):
 
 
 class PatternBytes(tornado.web.RequestHandler):
-    def get(self, size: str) -> None:
-        if int(size) > MAX_BYTES:
+    async def get(self, size: str) -> None:
+        length = int(size)
+        if length > MAX_BYTES:
             raise tornado.web.HTTPError(413)
         self.set_header("Content-Type", "application/octet-stream")
-        self.finish(PATTERN[: int(size)])
+        self.set_header("Content-Length", length)  # else the flushed pieces go out chunked
+        for start in range(0, length, PIECE):
+            self.write(PATTERN[start:min(start + PIECE, length)])
+            await self.flush()
+        self.finish()
 
 
 class Echo(tornado.web.RequestHandler):
