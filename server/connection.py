@@ -33,6 +33,7 @@ from server.http.parser import (
     Request,
     RequestParser,
 )
+from server.known import KnownRequests
 from server.routes import Router
 from server.stats import Stats
 
@@ -85,8 +86,8 @@ class Transport(Protocol):
 class Settings:
     """What a connection needs from the configuration."""
 
-    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "limits", "masks", "quick_parser",
-                 "tcp_cork", "write_timeout")
+    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "known", "limits", "masks",
+                 "quick_parser", "tcp_cork", "write_timeout")
 
     def __init__(
         self,
@@ -110,6 +111,7 @@ class Settings:
         # of its deviations on the slow path, exactly as written.
         self.fast = bugs.name is None
         self.quick_parser = RequestParser(self.limits)  # idle and empty between uses: shared
+        self.known = KnownRequests()  # requests the quick path answered, with their answers
 
 
 def close_reason_for(err: OSError) -> str:
@@ -278,24 +280,20 @@ class Connection:
         except OSError as err:
             self._io_failed(err)
             return False
-        n = len(data)
-        request = self.settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
-        if request is None or not request.keep_alive:  # (quiet: no stop under way)
-            # Not the simple case: exactly what the slow path does after the same recv.
-            self.can_recv = self.edge and n == RECV_SIZE
-            self._received(data, now)
-            self.run(now)
-            return False
+        settings = self.settings
+        out = settings.known.answers.get(data)  # these exact bytes were parsed, checked and answered before
+        if out is None:
+            out = self._quick_parse(data, now)
+            if out is None:
+                return False  # the slow path took it
         self.can_recv = False  # a short read emptied the socket (and ends an edge)
-        self.stats.bytes_in += n
-        self._fresh = False
-        self._request_started = self._last_recv = self._last_active = now
-        self._request = request
-        self._respond()
-        out = self._out
-        if self._pending is not None or type(out) is not bytes:
-            self.run(now)  # a lazy body or joined output: the general writer
-            return False
+        self.requests += 1
+        stats = self.stats
+        stats.requests += 1
+        stats.bytes_in += len(data)
+        # (Quiet means not fresh and between requests: the request start and receive times are
+        # read only for a request in progress, which sets them itself.)
+        self._last_active = now
         try:
             sent = self.sock.send(out)
         except BlockingIOError:
@@ -304,19 +302,42 @@ class Connection:
         except OSError as err:
             self._io_failed(err)
             return False
-        if self.settings.tcp_cork:
-            self._batch = 0  # one response: nothing to cork
-        self.stats.bytes_out += sent
+        stats.bytes_out += sent
         if sent < len(out):
             if sent:
                 self._out = bytearray(memoryview(out)[sent:])
-                self._last_send = now
+            else:
+                self._out = out
+            self._last_send = now
             self._settle()  # now waiting for EPOLLOUT
             return False
-        self._out = _NO_OUTPUT
-        self._last_send = now
-        self.deadline = now + self.settings.idle_timeout  # only later: the timer wheel's entry stays
+        self.deadline = now + settings.idle_timeout  # only later: the timer wheel's entry stays
         return self.timer_at is not None
+
+    def _quick_parse(self, data: bytes, now: float) -> bytes | None:
+        """A request not seen before: parsed and checked in full. Its whole response, or None when
+        the slow path has taken over (not one simple request, or a reply that needs the writer)."""
+        n = len(data)
+        request = self.settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
+        if request is None or not request.keep_alive:  # (quiet: no stop under way)
+            # Not the simple case: exactly what the slow path does after the same recv.
+            self.can_recv = self.edge and n == RECV_SIZE
+            self._received(data, now)
+            self.run(now)
+            return None
+        reply = self.router.fixed(request)
+        if reply is not None and reply.whole is not None:
+            self.settings.known.remember(data, reply.whole)  # the same bytes get the same answer
+            return reply.whole
+        # A reply made per request (stats, /bytes/N, 404): the general writer, as the slow path.
+        self.can_recv = False
+        self.stats.bytes_in += n
+        self._fresh = False
+        self._request_started = self._last_recv = self._last_active = now
+        self._request = request
+        self._respond()
+        self.run(now)
+        return None
 
     def run(self, now: float) -> None:
         """Do all the I/O that is possible now, within this wakeup's budgets."""

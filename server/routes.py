@@ -60,13 +60,17 @@ class Router:
         return request.method == "POST" and path_of(request.target) == "/echo"
 
     def handle(self, request: Request, body: bytes | bytearray) -> Reply:
+        return self.fixed(request) or self._route(request, body)
+
+    def fixed(self, request: Request) -> Reply | None:
+        """The reply when it depends on the request head alone (the "/" route), else None."""
         if request.target == "/" or path_of(request.target) == "/":
             key = (request.method, request.keep_alive, request.version)
             reply = self._root.get(key)
             if reply is None:
-                reply = self._root[key] = self._route(request, body)
+                reply = self._root[key] = self._route(request, b"")  # "/" takes no body
             return reply
-        return self._route(request, body)
+        return None
 
     def _route(self, request: Request, body: bytes | bytearray) -> Reply:
         method = request.method

@@ -50,9 +50,26 @@ _CONTENT_LENGTH: Final = b"content-length"
 _TRANSFER_ENCODING: Final = b"transfer-encoding"
 _CONNECTION: Final = b"connection"
 _HOST_FIELD: Final = b"host"
+# In lower-cased fields, each after its "\n": a framing field other than Host (one search, in C).
+_OTHER_FRAMING_FIELD: Final = re.compile(rb"\n(?:content-length|transfer-encoding|connection|expect):")
 _CHUNKED: Final = b"chunked"
 _CR_LF: Final = (0x0D, 0x0A)
 _EMPTY: Final = b""
+
+
+MAX_VALID_HOSTS: Final = 64  # distinct Host values remembered as valid; more empty the memo, no more
+MAX_HOST_BYTES: Final = 255  # longer values are checked every time
+# Host values that passed the check, decoded: only _check_host adds to it, after the check.
+_VALID_HOSTS: Final[dict[bytes, str]] = {}
+
+
+def remember_host(host: bytes, text: str) -> None:
+    """Keep a Host value that passed the check, so the same value is not checked again; bounded."""
+    if len(host) > MAX_HOST_BYTES:
+        return
+    if len(_VALID_HOSTS) >= MAX_VALID_HOSTS:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS[host] = text
 
 
 class ProtocolError(Exception):
@@ -432,7 +449,36 @@ class RequestParser:
         return self._request(match, head)
 
     def _request(self, match: re.Match[bytes], head: bytes) -> Request:
-        """The request from a head ``match`` (groups: method, target, version, fields) within ``head``."""
+        """The request from a head ``match`` (groups: method, target, version, fields) within ``head``.
+
+        The common head first: a known method, an origin-form target, one Host field and none of
+        the other framing fields. Anything else, valid or not, goes to ``_framed_request``, which
+        checks everything again and raises the precise error.
+        """
+        fields_at, fields_end = match.span(4)
+        # The fields, each after its "\n" (the request line's ends the line before the first), with
+        # names lower-cased: a framing field is a line that starts "\n<name>:" (the head matched
+        # token ":" value per line, and no value holds a "\n").
+        fields = head[fields_at - 1 : fields_end].lower()
+        method = _METHODS.get(match[1])
+        if method is None or _OTHER_FRAMING_FIELD.search(fields) is not None or fields.count(b"\nhost:") != 1:
+            return self._framed_request(match, head)
+        target = match[2].decode("ascii")  # printable ASCII by the match
+        if target[0] != "/":
+            return self._framed_request(match, head)  # absolute-form or asterisk-form
+        value_at = fields_at + fields.find(b"\nhost:") + 5
+        line_end = head.index(b"\n", value_at)
+        version = _VERSIONS[match[3]]
+        self._method = method  # before the Host check: an error answer to HEAD has no body
+        host = self._check_host(head[value_at:line_end].rstrip(b"\r").strip(b" \t"), 1, version)
+        self._body_total = 0
+        self._remaining = 0
+        self._state = IDLE
+        self._pending_end = True
+        return Request(method, target, version, None, version == "1.1", 0, False, head, fields_at, fields_end, host)
+
+    def _framed_request(self, match: re.Match[bytes], head: bytes) -> Request:
+        """``_request`` for every head: the framing fields' rules (RFC 9112 6) and the Host rules (3.2)."""
         limits = self.limits
         method = self._method = _METHODS.get(match[1])
         if method is None:
@@ -530,9 +576,13 @@ class RequestParser:
                 raise ProtocolError(400, "no Host field")
             return None
         assert host is not None
-        if _COMMON_HOST.fullmatch(host) is None and _HOST.fullmatch(host) is None:
-            raise ProtocolError(400, "invalid Host field")
-        return host.decode("ascii")
+        text = _VALID_HOSTS.get(host)
+        if text is None:
+            if _COMMON_HOST.fullmatch(host) is None and _HOST.fullmatch(host) is None:
+                raise ProtocolError(400, "invalid Host field")
+            text = host.decode("ascii")
+            remember_host(host, text)
+        return text
 
     def _check_head(self, head: bytes) -> None:
         """Raise the ProtocolError a head deserves, in a fixed order; return if it is valid after all."""
