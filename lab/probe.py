@@ -22,7 +22,7 @@ class Snapshot:
     fds: int
     fd_kinds: dict[str, int]
     tcp: dict[str, int]
-    cpu_ticks: int
+    cpu_ticks: int  # the target's CPU time, in units of which clk_tck make a second (ns with schedstat)
     clk_tck: int
     rss_bytes: int
     start_ticks: int

@@ -130,7 +130,7 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
     t0 = samples[0].t
     for sample in samples:
         print(f"  {sample.t - t0:6.2f}s fds={sample.fds:<5} est={sample.sockets('ESTABLISHED'):<5} "
-              f"close_wait={sample.sockets('CLOSE_WAIT'):<4} cpu={sample.cpu_ticks:<6} "
+              f"close_wait={sample.sockets('CLOSE_WAIT'):<4} cpu={sample.cpu_seconds:<7.3f}s "
               f"rss={sample.rss_bytes / (1 << 20):.1f}")
 
 

@@ -177,9 +177,9 @@ class Limits:
     """Bounds the checks apply; defaults suit a small server."""
 
     settle_s: float = IDLE_TIMEOUT_S + GRACE_S  # fds and sockets back to baseline within this
-    # CPU measured over this after the case: 100 ticks of the target's clock, so the 5 % bound is 5 ticks and a
-    # spinning loop shows 50 or more (1.5 s bought nothing but 0.5 s of every case).
-    idle_window_s: float = 1.0
+    # CPU measured over this after the case, in nanoseconds from the scheduler (the probe's schedstat): 25 ms of
+    # CPU is the 5 % bound, a spinning loop shows 250 ms or more. Longer windows bought nothing but case time.
+    idle_window_s: float = 0.5
     max_idle_cpu: float = IDLE_CPU_SHARE  # share of one core during the idle window (see IDLE_CPU_SHARE)
     # Peak RSS growth allowed: this constant (allocator slack, a request or two in flight) plus
     # rss_per_connection_bytes for each connection the target held at the peak (from the probe).

@@ -50,15 +50,21 @@ def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
         from lab.chaos.catalog import get
         from lab.chaos.session import Variant
 
+        @pytest.mark.docker
         @pytest.mark.parametrize(("variant", "scenario"), [(Variant("level"), get("slowloris")),
                                                            (Variant("edge"), get("garbage"))])
         def test_case(variant, scenario):
             assert scenario.id == "slowloris"
+
+        @pytest.mark.parametrize("scenario", [get("pipelined")])
+        def test_catalog_unit(scenario):  # no lab: no progress line
+            assert scenario.id == "pipelined"
     """)
     result = pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
     # The plugin runs cases grouped by variant: edge before level.
     result.stdout.re_match_lines([r"^case garbage\s+edge\s+fail\s+\d+\.\d s$",
                                   r"^case slowloris\s+level\s+pass\s+\d+\.\d s$"])
+    assert "case pipelined" not in result.stdout.str()
 
 
 def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.Pytester,
@@ -69,6 +75,7 @@ def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.
         import pytest
         from lab.chaos.zoo import BY_BUG
 
+        @pytest.mark.docker
         @pytest.mark.parametrize("entry", [BY_BUG["no_timeouts"], BY_BUG["chunk_list"]])
         def test_variant_is_caught(entry):
             assert entry.bug == "no_timeouts"
