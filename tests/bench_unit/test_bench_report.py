@@ -123,13 +123,13 @@ def test_distinct_workload_makes_every_request_new(tmp_path: Path) -> None:
 
 
 def test_ratios_are_to_nginx_in_the_same_workload() -> None:
-    by_server = {"ours-level": {"us_per_request": 15.0}, "nginx": {"us_per_request": 10.0},
+    by_server: cpu.Json = {"ours-level": {"us_per_request": 15.0}, "nginx": {"us_per_request": 10.0},
                  "uvicorn": {"error": "boom"}}
     cpu.add_ratios(by_server)
     assert by_server["ours-level"]["ratio_to_nginx"] == 1.5
     assert by_server["nginx"]["ratio_to_nginx"] == 1.0
     assert "ratio_to_nginx" not in by_server["uvicorn"]
-    alone = {"ours-edge": {"us_per_request": 15.0}}
+    alone: cpu.Json = {"ours-edge": {"us_per_request": 15.0}}
     cpu.add_ratios(alone)
     assert alone["ours-edge"]["ratio_to_nginx"] is None
 
