@@ -14,7 +14,11 @@ from bench.procs import CLK_TCK, cpu_split
 from bench.servers import Options, Running, running
 
 Json = dict[str, Any]
-WORKLOADS = ("keepalive", "pipelined")
+# keepalive: wrk repeats one request, which our server answers from its memo of requests already
+# parsed; distinct: every request new, so every one is parsed in full; pipelined: 16 per write.
+WORKLOADS = ("keepalive", "distinct", "pipelined")
+WORKLOAD_LABELS = {"keepalive": "keep-alive, one repeated request", "distinct": "keep-alive, distinct requests",
+                   "pipelined": "pipelined"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def _summary(runs: list[Json]) -> Json:
 
 def measure(names: Sequence[str], opts: Options, load: LoadSettings) -> Json:
     """All servers run side by side (idle ones cost nothing); runs go round-robin so drift hits all alike."""
-    scripts = {"keepalive": None, "pipelined": wrk.pipeline_script(opts.workdir, load.depth)}
+    scripts = {w: wrk.workload_script(w, opts.workdir, load.depth) for w in WORKLOADS}
     results: Json = {w: {} for w in WORKLOADS}
     runs: dict[tuple[str, str], list[Json]] = {}
     stack = contextlib.ExitStack()
@@ -85,14 +89,15 @@ def measure(names: Sequence[str], opts: Options, load: LoadSettings) -> Json:
     for (workload, name), done in runs.items():
         results[workload].setdefault(name, _summary(done))
     for workload in WORKLOADS:
-        _add_ratios(results[workload])
+        add_ratios(results[workload])
     results["settings"] = {"seconds": load.seconds, "repeats": load.repeats, "connections": load.connections,
                            "pipeline_depth": load.depth, "clk_tck": CLK_TCK,
                            "measured_process": "the serving process; for nginx its one worker (master excluded)"}
     return results
 
 
-def _add_ratios(by_server: Json) -> None:
+def add_ratios(by_server: Json) -> None:
+    """Each server's µs per request divided by nginx's in the same workload (None without nginx)."""
     nginx = by_server.get("nginx", {}).get("us_per_request")
     for entry in by_server.values():
         if "us_per_request" in entry:

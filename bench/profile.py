@@ -1,6 +1,6 @@
 """Where our server's time and memory go, for the targets it misses.
 
-    python -m bench.profile cpu [--trigger level|edge] [--workload keepalive|pipelined] [--seconds 5]
+    python -m bench.profile cpu [--trigger level|edge] [--workload keepalive|distinct|pipelined] [--seconds 5]
     python -m bench.profile memory [--trigger level|edge] [--count 10000]
 
 `cpu` runs the server under cProfile while wrk loads it (cProfile roughly doubles the cost of each
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 def profile_cpu(opts: Options, trigger: str, workload: str, seconds: float, top: int) -> str:
     prof = opts.workdir / f"cprofile-{trigger}-{workload}.prof"
     traced = Options(opts.repo, opts.workdir, opts.cores, python=(sys.executable, "-m", "cProfile", "-o", str(prof)))
-    script = wrk.pipeline_script(opts.workdir, 16) if workload == "pipelined" else None
+    script = wrk.workload_script(workload, opts.workdir, 16)
     with running(f"ours-{trigger}", traced) as srv:
         result = wrk.run(srv.port, cores=opts.cores, seconds=seconds, connections=50, script=script)
         os.kill(srv.pid, signal.SIGTERM)  # cProfile writes its file when the server returns
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=("cpu", "memory"))
     parser.add_argument("--trigger", choices=("level", "edge"), default="level")
-    parser.add_argument("--workload", choices=("keepalive", "pipelined"), default="keepalive")
+    parser.add_argument("--workload", choices=("keepalive", "distinct", "pipelined"), default="keepalive")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--top", type=int, default=25)
