@@ -111,7 +111,9 @@ class CaseRunner:
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, scenario: Scenario, seed: int, *, fresh: bool = False) -> CaseHistory:
+        preparing = time.monotonic()
         self.prepare(fresh=fresh)
+        prepared_s = time.monotonic() - preparing
         if self._record_dir:
             self.lab.exec("clients", ["mkdir", "-p", self._record_dir], timeout=30)
         endpoints = self.lab.endpoints(refresh=True)
@@ -123,7 +125,9 @@ class CaseRunner:
             history.stats_before = self._stats()
         start = history.started = time.monotonic()
         history.event(0.0, f"baseline: {history.baseline.fds} fds, {history.baseline.sockets('ESTABLISHED')} "
-                           f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT")
+                           f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT "
+                           f"(lab prepared in {prepared_s:.1f} s, "
+                           f"baseline taken in {start - preparing - prepared_s:.1f} s)")
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
