@@ -115,6 +115,7 @@ class RecordingServer:
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
         # Set before any connection exists, so it is inherited and every segment gets its stamp.
         self.listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        stamps_switched_on()
         self.port = self.listener.getsockname()[1]
         self.target = f"127.0.0.1:{self.port}"
         self._threads: list[threading.Thread] = []
@@ -177,6 +178,34 @@ class RecordingServer:
         """The first ``count`` connections, once their handlers have all finished."""
         self.wait_for(lambda: len(self.connections) >= count and all(c.closed for c in self.connections))
         return self.connections[:count]
+
+
+_STAMPING: list[socket.socket] = []  # a listener with SO_TIMESTAMPNS held for the whole test session
+
+
+def stamps_switched_on(timeout: float = WAIT_S) -> None:
+    """Wait until the kernel stamps arriving TCP segments. The first socket that asks for stamps turns them on
+    through deferred work (net_enable_timestamp), so a segment arriving just after can come without one, and
+    turning them off again when the last such socket closes is deferred too: one listener is kept open for the
+    session, and a loopback segment must arrive stamped before any test relies on stamps."""
+    if _STAMPING:
+        return
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.create_connection(listener.getsockname(), timeout=timeout) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                client.sendall(b".")
+                accepted.settimeout(timeout)
+                _, ancillary, _, _ = accepted.recvmsg(16, socket.CMSG_SPACE(TIMESPEC.size))
+        if _kernel_timestamp(ancillary) == _kernel_timestamp(ancillary):  # not nan: stamped
+            _STAMPING.append(listener)
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the kernel did not stamp received segments within {timeout:g} s")
+        time.sleep(0.01)  # the deferred work that turns stamps on has not run yet: poll again
 
 
 def _kernel_timestamp(ancillary: list[tuple[int, int, bytes]]) -> float:
