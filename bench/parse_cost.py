@@ -36,7 +36,7 @@ def requests(workload: str, count: int) -> list[bytes]:
     if workload == "distinct":
         return [wrk_request(b"/?n=%d" % n) for n in range(1, count + 1)]
     if workload == "repeated":
-        return [wrk_request(b"/")] * count
+        return [wrk_request(b"/") for _ in range(count)]  # equal, not the same object (its hash not cached)
     raise ValueError(f"unknown workload {workload!r}: choose distinct or repeated")
 
 

@@ -326,9 +326,14 @@ class Connection:
             self.run(now)
             return None
         reply = self.router.fixed(request)
-        if reply is not None and reply.whole is not None:
-            self.settings.known.remember(data, reply.whole)  # the same bytes get the same answer
-            return reply.whole
+        if reply is not None:
+            whole = reply.whole
+            if whole is not None:
+                # The same bytes get the same answer. A target with a query is most likely unique
+                # (a counter, a cache buster): kept, it would only push out the ones that come back.
+                if "?" not in request.target:
+                    self.settings.known.remember(data, whole)
+                return whole
         # A reply made per request (stats, /bytes/N, 404): the general writer, as the slow path.
         self.can_recv = False
         self.stats.bytes_in += n

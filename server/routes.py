@@ -64,7 +64,8 @@ class Router:
 
     def fixed(self, request: Request) -> Reply | None:
         """The reply when it depends on the request head alone (the "/" route), else None."""
-        if request.target == "/" or path_of(request.target) == "/":
+        target = request.target
+        if target == "/" or target.startswith("/?"):  # path_of(target) == "/", without the call
             key = (request.method, request.keep_alive, request.version)
             reply = self._root.get(key)
             if reply is None:

@@ -89,3 +89,16 @@ def test_a_known_request_whose_answer_does_not_fit_waits_for_epollout() -> None:
     assert conn.handle_event(EPOLLIN, 4.0) is False
     conn.handle_event(EPOLLOUT, 4.1)
     assert bytes(sock.sent) == HELLO_RESPONSE * 2
+
+
+def test_a_request_whose_target_has_a_query_is_answered_but_not_kept() -> None:
+    sock, conn, _ = quiet_after_one_request()
+    with_query = b"GET /?n=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+    for now in (2.0, 3.0):
+        sock.incoming.append(with_query)
+        assert conn.handle_event(EPOLLIN, now) is True  # the fast path, parsed each time
+    assert bytes(sock.sent) == HELLO_RESPONSE * 2
+    assert len(conn.settings.known) == 0
+    sock.incoming.append(GET)
+    conn.handle_event(EPOLLIN, 4.0)
+    assert conn.settings.known.answers == {GET: HELLO_RESPONSE}  # the same path without a query is kept
