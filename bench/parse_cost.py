@@ -107,7 +107,7 @@ def instructions_per_request(workload: str, count: int) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.parse_cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", choices=("distinct", "repeated"), default="distinct")
-    parser.add_argument("--requests", type=int, default=None, help="per run (default: 100000; 2000 with --instructions)")
+    parser.add_argument("--requests", type=int, help="per run (default 100000; 2000 with --instructions)")
     parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
     # One run for callgrind: make this many requests, answer the first --requests of them.
     parser.add_argument("--once", type=int, metavar="MADE", help=argparse.SUPPRESS)

@@ -34,6 +34,7 @@ _HOST = re.compile(
     rb"(?:\[[0-9A-Fa-f:.]+\]|\[[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
     rb"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]{0,5})?"
 )
+_ORIGIN_FORM = re.compile(rb"/[\x21-\x7e]*")  # a request target as _HEAD takes it, in origin-form
 _COMMON_HOST = re.compile(rb"[A-Za-z0-9\-._~!$&'()*+,;=]*(?::[0-9]{0,5})?")  # the usual reg-name[:port], fast
 # Absolute-form target (RFC 9112 3.2.2): scheme "://" authority, then path and query.
 _ABSOLUTE_FORM = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)(.*)", re.S)
@@ -70,6 +71,10 @@ def remember_host(host: bytes, text: str) -> None:
     if len(_VALID_HOSTS) >= MAX_VALID_HOSTS:
         _VALID_HOSTS.clear()
     _VALID_HOSTS[host] = text
+
+
+MAX_KNOWN_TAILS: Final = 64  # distinct head tails a parser remembers (see RequestParser.quick)
+MAX_TAIL_BYTES: Final = 1024  # longer tails are parsed every time
 
 
 class ProtocolError(Exception):
@@ -221,7 +226,7 @@ class RequestParser:
 
     __slots__ = (
         "_blank_lines", "_body_total", "_buf", "_eof", "_error", "_first_line_len", "_method", "_pending_end",
-        "_pos", "_quick_max", "_remaining", "_scan", "_state", "_trailer_bytes", "limits", "scanned",
+        "_pos", "_quick_max", "_remaining", "_scan", "_state", "_tails", "_trailer_bytes", "limits", "scanned",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -243,6 +248,8 @@ class RequestParser:
         self._method: str | None = None  # of the request being read, once its request line is known
         self._first_line_len = -1  # length of the request line once its end has been seen
         self.scanned = 0  # bytes examined by head searches; stays linear in the input
+        # quick's memo: a head's tail (from its version on) -> what the full rules made of it.
+        self._tails: dict[bytes, tuple[str, bool, str | None, int, int]] = {}
 
     @property
     def state(self) -> str:
@@ -374,9 +381,28 @@ class RequestParser:
         body the parser is left idle and empty again, so one parser can serve every connection.
         Otherwise (anything partial, pipelined, with a body, or invalid) it returns None with the
         parser as it was, and the caller feeds ``data`` to a parser of the connection's own.
+
+        A head is ``method SP target SP tail``, and with an origin-form target what the rules make
+        of the tail (version, fields, Host) depends on the tail alone. So a tail the full rules
+        accepted (in a request with no body) is remembered, bounded, and a head with a known tail
+        needs only its method and target checked: the same verdict, without the rest of the work.
         """
+        n = len(data)
+        if n > self._quick_max:
+            return None
+        parts = data.split(b" ", 2)  # method and target hold no space: a valid head splits so
+        if len(parts) != 3:
+            return None
+        method_bytes, target, tail = parts
+        known = self._tails.get(tail)
+        if known is not None:
+            method = _METHODS.get(method_bytes)
+            if method is not None and _ORIGIN_FORM.fullmatch(target) is not None:
+                version, keep_alive, host, fields_at, fields_end = known  # offsets from the end
+                return Request(method, target.decode("ascii"), version, None, keep_alive, 0, False, data,
+                               n - fields_at, n - fields_end, host)
         match = _WHOLE_HEAD.match(data)
-        if match is None or match.end() != len(data) or len(data) > self._quick_max:
+        if match is None or match.end() != n:
             return None
         try:
             request: Request | None = self._request(match, data)
@@ -388,6 +414,12 @@ class RequestParser:
         self._method = None
         if request is None or request.content_length != 0:
             return None  # chunked (None) or a body to come
+        if target[0] == 0x2F and len(tail) <= MAX_TAIL_BYTES:  # origin-form: the tail decided the rest
+            tails = self._tails
+            if len(tails) >= MAX_KNOWN_TAILS:
+                tails.clear()
+            tails[tail] = (request.version, request.keep_alive, request.host, n - request._fields_at,
+                           n - request._fields_end)
         return request
 
     def _head_incomplete(self, start: int, from_: int) -> None:
