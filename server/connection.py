@@ -283,9 +283,21 @@ class Connection:
         settings = self.settings
         out = settings.known.answers.get(data)  # these exact bytes were parsed, checked and answered before
         if out is None:
-            out = self._quick_parse(data, now)
-            if out is None:
+            # A request not seen before: parsed and checked in full (inline: this runs per request).
+            n = len(data)
+            request = settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
+            if request is None or not request.keep_alive:  # (quiet: no stop under way)
+                self._not_quick(data, request, now)
                 return False  # the slow path took it
+            reply = self.router.fixed(request)
+            out = reply.whole if reply is not None else None
+            if out is None:
+                self._not_quick(data, request, now)
+                return False  # the general writer took it
+            # The same bytes get the same answer. A target with a query is most likely unique (a
+            # counter, a cache buster): kept, it would only push out the ones that come back.
+            if "?" not in request.target:
+                settings.known.remember(data, out)
         self.can_recv = False  # a short read emptied the socket (and ends an edge)
         self.requests += 1
         stats = self.stats
@@ -314,35 +326,23 @@ class Connection:
         self.deadline = now + settings.idle_timeout  # only later: the timer wheel's entry stays
         return self.timer_at is not None
 
-    def _quick_parse(self, data: bytes, now: float) -> bytes | None:
-        """A request not seen before: parsed and checked in full. Its whole response, or None when
-        the slow path has taken over (not one simple request, or a reply that needs the writer)."""
-        n = len(data)
-        request = self.settings.quick_parser.quick(data) if 0 < n < RECV_SIZE else None
-        if request is None or not request.keep_alive:  # (quiet: no stop under way)
+    def _not_quick(self, data: bytes, request: Request | None, now: float) -> None:
+        """What _quick cannot answer with a fixed reply: not one simple request, or a reply that
+        needs the writer. ``request`` is what the quick parse made of ``data``, if anything."""
+        if request is None or not request.keep_alive:
             # Not the simple case: exactly what the slow path does after the same recv.
-            self.can_recv = self.edge and n == RECV_SIZE
+            self.can_recv = self.edge and len(data) == RECV_SIZE
             self._received(data, now)
             self.run(now)
-            return None
-        reply = self.router.fixed(request)
-        if reply is not None:
-            whole = reply.whole
-            if whole is not None:
-                # The same bytes get the same answer. A target with a query is most likely unique
-                # (a counter, a cache buster): kept, it would only push out the ones that come back.
-                if "?" not in request.target:
-                    self.settings.known.remember(data, whole)
-                return whole
+            return
         # A reply made per request (stats, /bytes/N, 404): the general writer, as the slow path.
         self.can_recv = False
-        self.stats.bytes_in += n
+        self.stats.bytes_in += len(data)
         self._fresh = False
         self._request_started = self._last_recv = self._last_active = now
         self._request = request
         self._respond()
         self.run(now)
-        return None
 
     def run(self, now: float) -> None:
         """Do all the I/O that is possible now, within this wakeup's budgets."""
