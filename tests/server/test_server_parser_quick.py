@@ -126,3 +126,12 @@ def test_headers_of_a_request_from_the_memo_are_its_own() -> None:
     request = p.quick(b"GET /longer/target?q=1 HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n\r\n")
     assert request is not None and request.target == "/longer/target?q=1"
     assert request.headers == [(b"host", b"t"), (b"x-a", b"1")]
+
+
+def test_a_request_from_the_memo_has_every_field_set() -> None:
+    p = RequestParser()
+    p.quick(b"GET / " + TAIL)
+    request = p.quick(b"HEAD /x " + TAIL)
+    assert request is not None
+    assert all(hasattr(request, name) for name in Request.__slots__)
+    assert request == full(b"HEAD /x " + TAIL)
