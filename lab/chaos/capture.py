@@ -245,12 +245,22 @@ class Capture:
             try:
                 self._sh(f"cd {WORK} 2>/dev/null || exit 0\n{_stop_pid('strace')}{_stop_pid('tcpdump')}",
                          "stopping tcpdump and strace")
+            except LabError:
+                for process, _ in processes:  # the probe is gone (with the target): nothing to wait for
+                    process.kill()
+                raise
             finally:
                 for process, name in processes:
                     self._reap(process, name)
 
     def abort(self) -> None:
         self._stop_tools()
+
+    def discard(self) -> None:
+        """Stop the tools and keep nothing (a case whose checks all passed, in a suite that keeps failures only):
+        the files stay in the probe until the next capture's start clears them."""
+        with contextlib.suppress(LabError):  # a probe that went down with the target took the tools along
+            self._stop_tools()
 
     def finish(self, folder: Path, windows: list[Window], settled_at: float | None) -> Evidence:
         """Stop, copy the bounded files into `folder`, and sum them up (connections up to `settled_at`, the

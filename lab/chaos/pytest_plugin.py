@@ -112,7 +112,8 @@ def lab_session() -> Iterator[LabSession]:
     if profile is not None:
         targets.build_image(profile)
     session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos"), docker_host=host),
-                         log=lambda _: None, capture=os.environ.get("LAB_CAPTURE") == "1", profile=profile)
+                         log=lambda _: None, capture=os.environ.get("LAB_CAPTURE") == "1",
+                         capture_failures_only=True, profile=profile)
     try:
         yield session
     finally:

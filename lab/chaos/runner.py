@@ -12,6 +12,7 @@ from typing import Any
 
 from lab.chaos.canary import Canary
 from lab.chaos.capture import Capture, capture_windows
+from lab.chaos.checks import judge
 from lab.chaos.client_result import ClientResultError, RunResult
 from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
@@ -60,9 +61,12 @@ class CaseRunner:
     """Runs scenarios one after another on one lab (one per xdist worker)."""
 
     def __init__(self, lab: Lab, *, repro: Callable[[Scenario, int], str], record_dir: str | None = None,
-                 log: Callable[[str], None] = lambda _: None, capture_dir: Path | None = None) -> None:
+                 log: Callable[[str], None] = lambda _: None, capture_dir: Path | None = None,
+                 capture_failures_only: bool = False) -> None:
         self.lab = lab
         self._capture_dir = capture_dir  # `--capture`: record packets and syscalls into this folder
+        # The suite's `--lab-capture`: a case whose checks all pass keeps nothing, so nothing is collected.
+        self._capture_failures_only = capture_failures_only
         self._capture: Capture | None = None  # the running case's capture: its trace is paused for CPU windows
         self._repro = repro
         self._record_dir = record_dir  # inside the clients container: keep each run's op history there
@@ -168,13 +172,17 @@ class CaseRunner:
         finally:
             self._capture = None
             if capture is not None:
-                self._finish_capture(capture, history, start)
+                self._finish_capture(capture, scenario, history, start)
             self._restore_after(scenario)
         return history
 
-    def _finish_capture(self, capture: Capture, history: CaseHistory, start: float) -> None:
+    def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory, start: float) -> None:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
         assert self._capture_dir is not None
+        if self._capture_failures_only and not any(verdict.failed for verdict in judge(scenario, history)):
+            capture.discard()  # the checks are pure: the same verdicts later, with nothing to explain
+            history.event(time.monotonic() - start, "capture discarded: every check passed")
+            return
         try:
             history.evidence = capture.finish(self._capture_dir, capture_windows(history, capture.resumed),
                                               history.settled.t if history.settled else None)

@@ -48,10 +48,11 @@ class LabSession:
     """Brings its lab up on first use and down in `close()`; reconfigures only when the variant changes."""
 
     def __init__(self, base: LabConfig, *, log: Callable[[str], None], record_dir: str | None = None,
-                 capture: bool = False, profile: Profile | None = None) -> None:
+                 capture: bool = False, capture_failures_only: bool = False, profile: Profile | None = None) -> None:
         self.base = base
         self.profile = profile  # the target's profile: cases arrive adapted to it (lab.chaos.adapt)
         self.capture = capture  # record a packet capture and a syscall trace of each case
+        self.capture_failures_only = capture_failures_only  # collect it only when a check fails
         self._log = log
         self._record_dir = record_dir  # in the clients container: keep each client's operation history
         self.lab: Lab | None = None
@@ -75,7 +76,8 @@ class LabSession:
             self._fresh_target = True
         runner = CaseRunner(self.lab, repro=lambda s, n: repro_command(self.base, variant, s, n, self.profile),
                             record_dir=self._record_dir, log=self._log,
-                            capture_dir=capture_folder(scenario, variant) if self.capture else None)
+                            capture_dir=capture_folder(scenario, variant) if self.capture else None,
+                            capture_failures_only=self.capture_failures_only)
         history = runner.run(scenario, seed, fresh=fresh and not self._fresh_target)
         self._fresh_target = False
         return history
