@@ -211,7 +211,9 @@ CATALOG: tuple[Scenario, ...] = (
     # retransmitted, so nothing ever reaches the server). Only the idle keep-alive deadline can free it.
     Scenario("blackholed_idle_client", "a kept-alive client vanishes after its response (neither FIN nor RST "
              "reaches the server): the idle deadline drops it",
-             (client("flood", idle=False, hold_s=2.0, ending="reset", max_duration_s=10),),
+             # Held 4 s: the blackhole (1 s in, then a docker exec or two) must find the connection still open;
+             # with 2 s a loaded machine once missed it. The client's RST at 4 s is dropped with the rest.
+             (client("flood", idle=False, hold_s=4.0, ending="reset", max_duration_s=10),),
              fault=Blackhole(when_established=1, after_s=1.0), needs_deadlines=frozenset({"idle"})),
     Scenario("slowloris_through_loss", "5 slowloris connections through 5 % packet loss are still cut off",
              (client("slowloris", connections=5, interval_ms=100, max_duration_s=10, expect=CUT_OFF_HEADERS),),
