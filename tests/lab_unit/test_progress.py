@@ -41,11 +41,17 @@ def test_progress_line_has_case_variant_outcome_and_seconds() -> None:
                                                                        "s"]
 
 
-def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def run_with_plugin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tests: str) -> pytest.RunResult:
+    """`tests` as a test file, run in a subprocess with the lab's pytest plugin (reports in a folder of its own)."""
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("LAB_REPORTS_DIR", str(pytester.path / "reports"))
-    pytester.makepyfile(test_cases="""
+    pytester.makepyfile(test_cases=tests)
+    return pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
+
+
+def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_with_plugin(pytester, monkeypatch, """
         import pytest
         from lab.chaos.catalog import get
         from lab.chaos.session import Variant
@@ -60,7 +66,6 @@ def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
         def test_catalog_unit(scenario):  # no lab: no progress line
             assert scenario.id == "pipelined"
     """)
-    result = pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
     # The plugin runs cases grouped by variant: edge before level.
     result.stdout.re_match_lines([r"^case garbage\s+edge\s+fail\s+\d+\.\d s$",
                                   r"^case slowloris\s+level\s+pass\s+\d+\.\d s$"])
@@ -69,9 +74,7 @@ def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
 
 def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.Pytester,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
-    monkeypatch.setenv("LAB_REPORTS_DIR", str(pytester.path / "reports"))
-    pytester.makepyfile(test_zoo="""
+    result = run_with_plugin(pytester, monkeypatch, """
         import pytest
         from lab.chaos.zoo import BY_BUG
 
@@ -80,6 +83,5 @@ def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.
         def test_variant_is_caught(entry):
             assert entry.bug == "no_timeouts"
     """)
-    result = pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
     result.stdout.re_match_lines([r"^case slowloris,connect_and_idle\s+level-no_timeouts\s+caught\s+\d+\.\d s$",
                                   r"^case tiny_chunks\s+level-chunk_list\s+MISSED\s+\d+\.\d s$"])
