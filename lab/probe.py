@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
 
+from lab import engine
 from lab.errors import LabError
 
 AGENT = "/probe/agent.py"
+STREAM_MAX_S = 3600.0  # the agent's own bound on a stream, should the host never close it
+STREAM_STOP_S = 5.0  # how long a stream may take to end once asked
+STREAM_RESTART_S = 0.5  # a stream that ended mid-case (the target restarting) is started again after this
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,11 @@ class Probe:
     def __init__(self, container: Any) -> None:
         self._container = container
 
+    def watch_command(self, interval_s: float) -> list[str]:
+        """A `docker exec` that streams one snapshot per line every `interval_s` until its stdin closes."""
+        return [engine.require_docker_cli(), "exec", "-i", self._container.name, "python3", AGENT, "watch",
+                "--interval", f"{interval_s:g}", "--duration", f"{STREAM_MAX_S:g}", "--until-eof"]
+
     def snapshot(self) -> Snapshot:
         result = self._container.exec_run(["python3", AGENT, "snapshot"], demux=True)
         stdout, stderr = result.output
@@ -65,16 +76,20 @@ class Probe:
             raise LabError(f"probe snapshot unreadable: {error}") from None
 
 
-@dataclass
 class Timeline:
-    """Samples the probe in the background while a case runs."""
+    """Streams the probe's snapshots while a case runs: one long-lived agent (`agent.py watch`) instead of a
+    `docker exec` per reading, so readings are taken on time even when a `docker exec` takes seconds on a loaded
+    machine. A reading carries the time it was taken: waits judge it by that time, not by when it arrived."""
 
-    probe: Probe
-    interval_s: float = 0.25
-    samples: list[Snapshot] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    def __init__(self, command: list[str]) -> None:
+        self._command = command  # streams one snapshot per line until its stdin closes (Probe.watch_command)
+        self.samples: list[Snapshot] = []
+        self.errors: list[str] = []
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._process_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Timeline:
         self._thread = threading.Thread(target=self._run, name="probe-timeline", daemon=True)
@@ -83,14 +98,58 @@ class Timeline:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        with self._process_lock:
+            process = self._process
+        if process is not None:
+            _close(process.stdin)  # the agent stops at its next reading
+        if self._thread is None:
+            return
+        self._thread.join(timeout=STREAM_STOP_S)
+        if self._thread.is_alive() and process is not None:
+            process.kill()  # our `docker exec` client; the agent then sees its stdin close
+            self._thread.join(timeout=STREAM_STOP_S)
+
+    def wait_for(self, decided: Callable[[list[Snapshot]], bool], *, timeout: float) -> bool:
+        """Wait until `decided(samples)` holds, at most `timeout` seconds; whether it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: decided(self.samples), timeout=timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            started = time.monotonic()
             try:
-                self.samples.append(self.probe.snapshot())
-            except Exception as error:  # the target may be down mid-case; keep sampling
-                self.errors.append(str(error))
-            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+                process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE)
+            except OSError as error:
+                self.errors.append(f"probe stream: {error}")
+                self._stop.wait(STREAM_RESTART_S)
+                continue
+            with self._process_lock:
+                self._process = process
+            if self._stop.is_set():
+                _close(process.stdin)
+            self._read(process)
+            code = process.wait()
+            detail = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                _close(pipe)
+            if not self._stop.is_set():  # the target (and so the probe) may be down mid-case: keep trying
+                self.errors.append(f"probe stream ended (exit {code}): {detail[:200] or 'no message'}")
+                self._stop.wait(STREAM_RESTART_S)
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                snapshot = Snapshot.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as error:
+                self.errors.append(f"probe stream: unreadable reading: {error}")
+                continue
+            with self._changed:
+                self.samples.append(snapshot)
+                self._changed.notify_all()
+
+
+def _close(pipe: IO[bytes] | None) -> None:
+    if pipe is not None:
+        with contextlib.suppress(OSError):
+            pipe.close()

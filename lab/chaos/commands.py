@@ -125,8 +125,9 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
     for path in sorted((report.reports_dir() / "histories").glob(f"{history.case_id}--{variant.label}-*.json")):
         _print_ops(path)
     print("\nprobe timeline (t, fds, ESTABLISHED, CLOSE_WAIT, cpu ticks, RSS MiB):")
-    samples = sorted([history.baseline, *history.samples, *([history.settled] if history.settled else [])],
-                     key=lambda sample: sample.t)
+    by_time = {sample.t: sample for sample in  # the settled reading is one of the samples
+               [history.baseline, *history.samples, *([history.settled] if history.settled else [])]}
+    samples = [by_time[t] for t in sorted(by_time)]
     t0 = samples[0].t
     for sample in samples:
         print(f"  {sample.t - t0:6.2f}s fds={sample.fds:<5} est={sample.sockets('ESTABLISHED'):<5} "

@@ -86,8 +86,8 @@ class CaseHistory:
     clients: list[ClientOutcome] = field(default_factory=list)
     canary: list[CanarySample] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what the runner did)
-    settled: Snapshot | None = None  # the last snapshot of the settle wait
-    settle_elapsed_s: float = 0.0
+    settled: Snapshot | None = None  # the reading the settle checks judge (lab.chaos.settle)
+    settle_elapsed_s: float = 0.0  # when that reading was taken, after the settle wait began
     idle_cpu: CpuWindow | None = None
     held_cpu: CpuWindow | None = None  # while the clients held their connections (Scenario.held_cpu)
     held_error: str | None = None  # why no held window was measured (the target never held them)

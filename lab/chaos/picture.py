@@ -34,7 +34,8 @@ class Phase:
 
 def _samples(data: dict[str, Any]) -> list[dict[str, Any]]:
     found = [data["baseline"], *data.get("samples", []), *([data["settled"]] if data.get("settled") else [])]
-    return sorted(found, key=lambda sample: float(sample["t"]))
+    by_time = {float(sample["t"]): sample for sample in found}  # the settled reading is one of the samples
+    return [by_time[t] for t in sorted(by_time)]
 
 
 def _events(data: dict[str, Any], t0: float) -> list[tuple[float, str]]:

@@ -17,6 +17,7 @@ from lab.chaos.client_result import ClientResultError, RunResult
 from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
 from lab.chaos.scenario import ClientRun, HeldCpu, Scenario, attribute_text
+from lab.chaos.settle import settle_decided, settle_reading
 from lab.errors import LabError
 from lab.http_check import http_get
 from lab.instance import Lab
@@ -24,7 +25,8 @@ from lab.probe import Snapshot, Timeline
 from lab.settings import PROXY_NAME, TARGET_SERVICE
 from lab.wait import wait_until
 
-SAMPLE_INTERVAL_S = 0.5
+SAMPLE_INTERVAL_S = 0.2  # the timeline's readings, which the settle checks judge too
+READINGS_LATE_S = 3.0  # how late the reading after a settle bound may arrive before the wait gives up
 EXEC_SLACK_S = 20.0  # docker exec start-up and a loaded machine, on top of a run's own bound
 QUIET_BASELINE_S = 3.0
 FAULT_WAIT_S = 15.0
@@ -141,7 +143,7 @@ class CaseRunner:
             if capture is not None:
                 capture.start()
                 history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
-            with Timeline(self.lab.probe(), interval_s=SAMPLE_INTERVAL_S) as timeline:
+            with Timeline(self.lab.probe().watch_command(SAMPLE_INTERVAL_S)) as timeline:
                 # A scenario adapted to a profile (lab.chaos.adapt) carries its small route; every target
                 # other than the bundled server is run adapted (an image alone: GET /, status only).
                 with (Canary(endpoints.direct_url, path=scenario.canary_path, expect_body=scenario.canary_body)
@@ -155,9 +157,9 @@ class CaseRunner:
                 if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                     history.target_after = target_state(self.lab)
                 else:
-                    self._settle(scenario, history)
-                    history.event(time.monotonic() - start, f"settle wait over after {history.settle_elapsed_s:.1f} s; "
-                                                            "idle CPU window")
+                    self._settle(scenario, history, timeline)
+                    history.event(time.monotonic() - start, "settle judged on the reading taken at "
+                                                            f"{history.settle_elapsed_s:.1f} s; idle CPU window")
                     history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
                     idle = history.idle_cpu
                     if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
@@ -317,21 +319,20 @@ class CaseRunner:
             raise LabError(f"could not restore the lab after {scenario.id}: {errors[0]}")
 
     # -- measuring after -------------------------------------------------------------------------
-    def _settle(self, scenario: Scenario, history: CaseHistory) -> None:
-        """Poll until fds and sockets are back to the baseline, or the settle deadline passes."""
-        baseline = history.baseline
+    def _settle(self, scenario: Scenario, history: CaseHistory, timeline: Timeline) -> None:
+        """Wait until the timeline's readings fix the settle verdict (lab.chaos.settle), at most a little past
+        the case's settle bound, and keep the reading to judge."""
+        baseline, bound = history.baseline, scenario.limits.settle_s
         began = time.monotonic()
-
-        def settled(snapshot: Snapshot) -> bool:
-            return (snapshot.fds <= baseline.fds
-                    and snapshot.sockets("CLOSE_WAIT") <= baseline.sockets("CLOSE_WAIT")
-                    and snapshot.sockets("ESTABLISHED") <= baseline.sockets("ESTABLISHED"))
-
-        history.settled, error = self._poll_probe(settled, timeout=scenario.limits.settle_s, interval=0.2,
-                                                  what="the target to settle")
-        if error:
-            history.probe_errors.append(error)
-        history.settle_elapsed_s = time.monotonic() - began
+        if not timeline.wait_for(lambda readings: settle_decided(baseline, readings, began, bound),
+                                 timeout=bound + READINGS_LATE_S):
+            history.probe_errors.append(f"no probe reading after the {bound:g} s settle bound arrived within "
+                                        f"{READINGS_LATE_S:g} s")
+        history.settled = settle_reading(baseline, timeline.samples, began, bound)
+        if history.settled is None:  # no stream at all: one reading the slow way, or none (see crash)
+            with contextlib.suppress(Exception):
+                history.settled = self.lab.probe().snapshot()
+        history.settle_elapsed_s = (history.settled.t if history.settled else time.monotonic()) - began
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:
         probe = self.lab.probe()

@@ -1,12 +1,16 @@
-"""The probe agent's CPU measure: nanoseconds from the scheduler, fine enough for a half-second window."""
+"""The probe agent: its CPU measure (nanoseconds from the scheduler, fine enough for a half-second window) and
+its stream of readings."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
+from lab.probe import STREAM_STOP_S, Timeline
 from lab.probe_agent import agent
 
 
@@ -23,3 +27,23 @@ def test_cpu_is_counted_in_nanoseconds_and_sees_a_few_milliseconds_of_work() -> 
 
 def test_a_process_that_is_gone_counts_nothing() -> None:
     assert agent.cpu_and_rss([2**22 + 12345])[:2] == (0, 0)
+
+
+def test_a_stream_of_readings_ends_when_the_host_closes_its_stdin() -> None:
+    # The lab's Timeline runs this agent in the probe; here it reads the host's /proc, which has the same form.
+    with Timeline([sys.executable, agent.__file__, "watch", "--interval", "0.05", "--duration", "60",
+                   "--until-eof"]) as timeline:
+        assert timeline.wait_for(lambda readings: len(readings) >= 3, timeout=20)
+        closing = time.monotonic()
+    assert time.monotonic() - closing < STREAM_STOP_S / 2  # the agent saw EOF: it was not killed after a wait
+    assert timeline.errors == []
+    times = [reading.t for reading in timeline.samples]
+    assert times == sorted(times) and times[-1] - times[0] >= 0.05 * 2 * 0.9
+    count = len(timeline.samples)
+    assert timeline.wait_for(lambda readings: len(readings) > count, timeout=0.3) is False  # the stream ended
+
+
+def test_the_agent_without_until_eof_ignores_stdin_and_stops_at_its_duration() -> None:
+    done = subprocess.run([sys.executable, agent.__file__, "watch", "--interval", "0.05", "--duration", "0.2"],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=True)
+    assert len(done.stdout.splitlines()) >= 2
