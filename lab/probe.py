@@ -6,6 +6,7 @@ import contextlib
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -15,7 +16,8 @@ from lab.errors import LabError
 
 AGENT = "/probe/agent.py"
 STREAM_MAX_S = 3600.0  # the agent's own bound on a stream, should the host never close it
-STREAM_STOP_S = 5.0  # how long a stream may take to end once asked
+STREAM_STOP_S = 2.0  # how long a stream may take to end once asked (the agent stops at once on EOF)
+STREAM_KILLED_S = 5.0  # and once its `docker exec` client is killed
 STREAM_RESTART_S = 0.5  # a stream that ended mid-case (the target restarting) is started again after this
 
 
@@ -90,6 +92,7 @@ class Timeline:
         self._process: subprocess.Popen[bytes] | None = None
         self._process_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._target_gone = False
 
     def __enter__(self) -> Timeline:
         self._thread = threading.Thread(target=self._run, name="probe-timeline", daemon=True)
@@ -101,18 +104,48 @@ class Timeline:
         with self._process_lock:
             process = self._process
         if process is not None:
-            _close(process.stdin)  # the agent stops at its next reading
+            _close(process.stdin)  # the agent stops at once
         if self._thread is None:
             return
-        self._thread.join(timeout=STREAM_STOP_S)
+        self._thread.join(timeout=0 if self._target_gone else STREAM_STOP_S)
         if self._thread.is_alive() and process is not None:
-            process.kill()  # our `docker exec` client; the agent then sees its stdin close
-            self._thread.join(timeout=STREAM_STOP_S)
+            process.kill()  # also closes the agent's stdin, should it still run
+            self._thread.join(timeout=STREAM_KILLED_S)
+
+    def target_gone(self) -> None:
+        """The target stopped and took the agent along (they share a PID namespace): `docker exec -i` does not
+        notice its process is gone, so the stream is ended by killing our client rather than waited for."""
+        self._target_gone = True
 
     def wait_for(self, decided: Callable[[list[Snapshot]], bool], *, timeout: float) -> bool:
         """Wait until `decided(samples)` holds, at most `timeout` seconds; whether it did."""
         with self._changed:
             return self._changed.wait_for(lambda: decided(self.samples), timeout=timeout)
+
+    def next_reading(self, condition: Callable[[Snapshot], bool], *,
+                     timeout: float) -> tuple[Snapshot | None, bool]:
+        """The first reading taken from now on for which `condition` holds, each reading judged once and in order
+        (`condition` may keep state), and True; at the timeout, the last reading taken (or None) and False."""
+        since = time.monotonic()
+        with self._changed:
+            judged = len(self.samples)  # readings that arrived before the wait are not judged
+        last: list[Snapshot] = []
+        found: list[Snapshot] = []
+
+        def decided(readings: list[Snapshot]) -> bool:
+            nonlocal judged
+            while judged < len(readings) and not found:
+                reading = readings[judged]
+                judged += 1
+                if reading.t >= since:
+                    last[:] = [reading]
+                    if condition(reading):
+                        found.append(reading)
+            return bool(found)
+
+        if self.wait_for(decided, timeout=timeout):
+            return found[0], True
+        return (last[0] if last else None), False
 
     def _run(self) -> None:
         while not self._stop.is_set():

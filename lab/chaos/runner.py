@@ -70,6 +70,7 @@ class CaseRunner:
         # The suite's `--lab-capture`: a case whose checks all pass keeps nothing, so nothing is collected.
         self._capture_failures_only = capture_failures_only
         self._capture: Capture | None = None  # the running case's capture: its trace is paused for CPU windows
+        self._timeline: Timeline | None = None  # the running case's stream of readings of the target
         self._repro = repro
         self._record_dir = record_dir  # inside the clients container: keep each run's op history there
         self._log = log
@@ -93,7 +94,12 @@ class CaseRunner:
 
     def _poll_probe(self, condition: Callable[[Snapshot], bool], *, timeout: float, interval: float,
                     what: str) -> tuple[Snapshot | None, str | None]:
-        """Snapshots until `condition` holds or `timeout` passes: the last snapshot, and the error if it never did."""
+        """Readings until `condition` holds for one or `timeout` passes: the last reading, and the error if it never
+        did. Within a case the timeline's stream is read (each reading judged once, in order); before it, one
+        `docker exec` per reading, `interval` apart."""
+        if self._timeline is not None:
+            reading, held = self._timeline.next_reading(condition, timeout=timeout)
+            return reading, None if held else f"timed out after {timeout:g} s waiting for {what}"
         probe = self.lab.probe()
         last: list[Snapshot] = []
 
@@ -122,7 +128,17 @@ class CaseRunner:
         prepared_s = time.monotonic() - preparing
         if self._record_dir:
             self.lab.exec("clients", ["mkdir", "-p", self._record_dir], timeout=30)
+        # One stream of readings from the baseline to the end: every wait on the target reads it.
+        with Timeline(self.lab.probe().watch_command(SAMPLE_INTERVAL_S)) as timeline:
+            self._timeline = timeline
+            try:
+                return self._run_observed(scenario, seed, timeline, prepared_s)
+            finally:
+                self._timeline = None
+
+    def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, prepared_s: float) -> CaseHistory:
         endpoints = self.lab.endpoints(refresh=True)
+        baseline_wait = time.monotonic()
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
                               target_before=target_state(self.lab),
@@ -132,8 +148,7 @@ class CaseRunner:
         start = history.started = time.monotonic()
         history.event(0.0, f"baseline: {history.baseline.fds} fds, {history.baseline.sockets('ESTABLISHED')} "
                            f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT "
-                           f"(lab prepared in {prepared_s:.1f} s, "
-                           f"baseline taken in {start - preparing - prepared_s:.1f} s)")
+                           f"(lab prepared in {prepared_s:.1f} s, baseline taken in {start - baseline_wait:.1f} s)")
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
@@ -143,34 +158,35 @@ class CaseRunner:
             if capture is not None:
                 capture.start()
                 history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
-            with Timeline(self.lab.probe().watch_command(SAMPLE_INTERVAL_S)) as timeline:
-                # A scenario adapted to a profile (lab.chaos.adapt) carries its small route; every target
-                # other than the bundled server is run adapted (an image alone: GET /, status only).
-                with (Canary(endpoints.direct_url, path=scenario.canary_path, expect_body=scenario.canary_body)
-                      if scenario.canary
-                      else contextlib.nullcontext()) as canary:
-                    self._run_clients(scenario, seed, history, start)
-                if canary is not None:
-                    history.canary = canary.samples
-                toxiproxy.reset()
-                history.event(time.monotonic() - start, "clients done, toxics removed")
-                if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
-                    history.target_after = target_state(self.lab)
-                else:
-                    self._settle(scenario, history, timeline)
-                    history.event(time.monotonic() - start, "settle judged on the reading taken at "
-                                                            f"{history.settle_elapsed_s:.1f} s; idle CPU window")
-                    history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
-                    idle = history.idle_cpu
-                    if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
-                        # The window ran untraced; cpu_spin will fail: trace as long a stretch right after it.
-                        time.sleep(scenario.limits.idle_window_s)
-                    history.after_request_error = self._fresh_request_error()
-                    if "stats" in scenario.requires:
-                        history.stats_after = self._stats()
-                    history.target_after = target_state(self.lab)
-            history.samples = timeline.samples
-            history.probe_errors = timeline.errors
+            # A scenario adapted to a profile (lab.chaos.adapt) carries its small route; every target
+            # other than the bundled server is run adapted (an image alone: GET /, status only).
+            with (Canary(endpoints.direct_url, path=scenario.canary_path, expect_body=scenario.canary_body)
+                  if scenario.canary
+                  else contextlib.nullcontext()) as canary:
+                self._run_clients(scenario, seed, history, start)
+            if canary is not None:
+                history.canary = canary.samples
+            toxiproxy.reset()
+            history.event(time.monotonic() - start, "clients done, toxics removed")
+            if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
+                history.target_after = target_state(self.lab)
+                if not history.target_after.running:
+                    timeline.target_gone()
+            else:
+                self._settle(scenario, history, timeline)
+                history.event(time.monotonic() - start, "settle judged on the reading taken at "
+                                                        f"{history.settle_elapsed_s:.1f} s; idle CPU window")
+                history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                idle = history.idle_cpu
+                if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
+                    # The window ran untraced; cpu_spin will fail: trace as long a stretch right after it.
+                    time.sleep(scenario.limits.idle_window_s)
+                history.after_request_error = self._fresh_request_error()
+                if "stats" in scenario.requires:
+                    history.stats_after = self._stats()
+                history.target_after = target_state(self.lab)
+            history.samples = [reading for reading in timeline.samples if reading.t > history.baseline.t]
+            history.probe_errors = [*timeline.errors, *history.probe_errors]
         finally:
             self._capture = None
             if capture is not None:
@@ -290,10 +306,11 @@ class CaseRunner:
 
     # -- faults ----------------------------------------------------------------------------------
     def _fault_schedule(self, scenario: Scenario, history: CaseHistory, start: float) -> FaultSchedule:
-        probe = self.lab.probe()
-
         def wait_established(count: int, what: str) -> None:
-            wait_until(lambda: probe.snapshot().sockets("ESTABLISHED") >= count, timeout=FAULT_WAIT_S, what=what)
+            _, error = self._poll_probe(lambda reading: reading.sockets("ESTABLISHED") >= count,
+                                        timeout=FAULT_WAIT_S, interval=0.1, what=what)
+            if error:
+                raise LabError(error)
 
         return FaultSchedule(scenario.fault, self.lab, history, wait_established=wait_established,
                              event=lambda text: history.event(time.monotonic() - start, text))
@@ -335,15 +352,17 @@ class CaseRunner:
         history.settle_elapsed_s = (history.settled.t if history.settled else time.monotonic()) - began
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:
-        probe = self.lab.probe()
+        """The CPU the target uses over `seconds`, between two of the timeline's readings."""
         # ptrace slows every syscall of the target: a capture's trace is off while CPU is measured.
         with self._capture.untraced() if self._capture is not None else contextlib.nullcontext():
-            try:
-                first = probe.snapshot()
-                time.sleep(seconds)  # the measuring window itself
-                return CpuWindow(first, probe.snapshot())
-            except Exception:  # an unobservable target: the checks say so (see crash)
-                return None
+            first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
+                                        what="a reading to open the CPU window")
+            if first is None:
+                return None  # an unobservable target: the checks say so (see crash)
+            end = first.t + seconds
+            last, _ = self._poll_probe(lambda reading: reading.t >= end, timeout=seconds + READINGS_LATE_S,
+                                       interval=seconds, what="a reading to close the CPU window")
+            return CpuWindow(first, last) if last is not None and last.t >= end else None
 
     def _stats(self) -> dict[str, Any] | None:
         try:

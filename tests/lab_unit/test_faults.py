@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,37 @@ def test_lifting_twice_or_without_apply_is_harmless() -> None:
         fault.lift(lab)
         fault.lift(lab)
     assert lab.calls == ["clients.reload", "clients.reload"]  # nothing paused, nothing disconnected
+
+
+@dataclass
+class FreezerThatGivesUp(FakeContainer):
+    """cgroup v1 under load: runc's freezer gives up `refusals` times before the container freezes."""
+
+    refusals: int = 0
+
+    def pause(self) -> None:
+        self.calls.append(f"{self.name}.pause")
+        if self.refusals:
+            self.refusals -= 1
+            raise LabError("OCI runtime pause failed: unable to freeze: unknown")
+        self.status = "paused"
+
+
+def test_pause_tries_again_when_the_freezer_gives_up_on_a_busy_container() -> None:
+    lab = FakeLab()
+    lab.containers["clients"] = FreezerThatGivesUp("clients", lab.calls, refusals=2)
+    PauseClients().apply(lab, FakeHistory())
+    assert lab.calls == ["clients.pause"] * 3 and lab.containers["clients"].status == "paused"
+
+
+def test_pause_fails_at_once_on_any_other_error() -> None:
+    lab = FakeLab()
+    clients = lab.containers["clients"] = FreezerThatGivesUp("clients", lab.calls, refusals=1)
+    clients.pause = lambda: (_ for _ in ()).throw(LabError("No such container"))  # type: ignore[method-assign]
+    started = time.monotonic()
+    with pytest.raises(LabError, match="No such container"):
+        PauseClients().apply(lab, FakeHistory())
+    assert time.monotonic() - started < 1 and lab.calls == []
 
 
 def test_stop_target_records_how_long_the_stop_took() -> None:

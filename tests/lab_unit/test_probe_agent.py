@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lab.probe import STREAM_STOP_S, Timeline
+from lab.probe import STREAM_KILLED_S, STREAM_STOP_S, Snapshot, Timeline
 from lab.probe_agent import agent
 
 
@@ -47,3 +47,37 @@ def test_the_agent_without_until_eof_ignores_stdin_and_stops_at_its_duration() -
     done = subprocess.run([sys.executable, agent.__file__, "watch", "--interval", "0.05", "--duration", "0.2"],
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=True)
     assert len(done.stdout.splitlines()) >= 2
+
+
+def _stream_that_never_ends() -> list[str]:
+    """Like `docker exec -i` into a probe that went down with its target: readings, then a client that hangs."""
+    return ["sh", "-c", f"{sys.executable} {agent.__file__} watch --interval 0.05 --duration 0.2; exec sleep 60"]
+
+
+@pytest.mark.parametrize("gone", [False, True])
+def test_a_stream_that_will_not_end_is_killed_at_once_when_the_target_is_gone_else_after_a_wait(gone: bool) -> None:
+    with Timeline(_stream_that_never_ends()) as timeline:
+        assert timeline.wait_for(lambda readings: len(readings) >= 2, timeout=20)
+        if gone:
+            timeline.target_gone()
+        closing = time.monotonic()
+    took = time.monotonic() - closing
+    assert (took < STREAM_STOP_S / 2) if gone else (STREAM_STOP_S <= took < STREAM_STOP_S + STREAM_KILLED_S)
+
+
+def test_next_reading_judges_each_new_reading_once_in_order_and_gives_the_last_one_at_the_timeout() -> None:
+    with Timeline([sys.executable, agent.__file__, "watch", "--interval", "0.05", "--duration", "60",
+                   "--until-eof"]) as timeline:
+        assert timeline.wait_for(lambda readings: len(readings) >= 2, timeout=20)
+        seen: list[float] = []
+
+        def third(reading: Snapshot) -> bool:
+            seen.append(reading.t)
+            return len(seen) == 3
+
+        since = time.monotonic()
+        reading, held = timeline.next_reading(third, timeout=20)
+        assert held and reading is not None and reading.t == seen[2]
+        assert seen == sorted(set(seen)) and seen[0] >= since  # once each, in order, none from before the wait
+        reading, held = timeline.next_reading(lambda _: False, timeout=0.3)
+        assert not held and reading is not None and reading.t > seen[2]
