@@ -44,20 +44,22 @@ def test_a_stream_of_readings_ends_when_the_host_closes_its_stdin() -> None:
 
 
 def test_the_agent_without_until_eof_ignores_stdin_and_stops_at_its_duration() -> None:
-    done = subprocess.run([sys.executable, agent.__file__, "watch", "--interval", "0.05", "--duration", "0.2"],
+    # On a loaded machine a reading of the host's /proc costs up to a few tenths of a second; the agent then
+    # spaces its readings out (twice the cost): 3 s leaves room for two at least.
+    done = subprocess.run([sys.executable, agent.__file__, "watch", "--interval", "0.05", "--duration", "3"],
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=True)
     assert len(done.stdout.splitlines()) >= 2
 
 
 def _stream_that_never_ends() -> list[str]:
     """Like `docker exec -i` into a probe that went down with its target: readings, then a client that hangs."""
-    return ["sh", "-c", f"{sys.executable} {agent.__file__} watch --interval 0.05 --duration 0.2; exec sleep 60"]
+    return ["sh", "-c", f"{sys.executable} {agent.__file__} watch --interval 0.05 --duration 0.1; exec sleep 60"]
 
 
 @pytest.mark.parametrize("gone", [False, True])
 def test_a_stream_that_will_not_end_is_killed_at_once_when_the_target_is_gone_else_after_a_wait(gone: bool) -> None:
     with Timeline(_stream_that_never_ends()) as timeline:
-        assert timeline.wait_for(lambda readings: len(readings) >= 2, timeout=20)
+        assert timeline.wait_for(lambda readings: len(readings) >= 1, timeout=20)
         if gone:
             timeline.target_gone()
         closing = time.monotonic()
