@@ -136,7 +136,6 @@ def test_a_probe_that_went_down_is_not_waited_for(work: Path, monkeypatch: pytes
     # A `docker exec` client whose container is gone: it said its first lines and then nothing, ever.
     hung = [sys.executable, "-c", "import time; print('ready\\n{\"wall\": 1, \"monotonic\": 0}\\n1', flush=True); "
             "time.sleep(60)"]
-    monkeypatch.setattr(capture_module, "ALIVE_CHECK_S", 0.1)
     capture = LocalCapture(hung)
     capture.start()
     capture.probe_running = False
@@ -144,7 +143,7 @@ def test_a_probe_that_went_down_is_not_waited_for(work: Path, monkeypatch: pytes
     with pytest.raises(LabError, match="the probe is gone"):
         capture.abort()
     capture.discard()  # nothing left to stop
-    assert time.monotonic() - began < 3.0
+    assert time.monotonic() - began < capture_module.STOP_TIMEOUT_S / 5
 
 
 def test_the_held_cpu_window_thread_and_the_stop_take_turns(work: Path) -> None:
