@@ -6,6 +6,7 @@ waited for.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -74,7 +75,7 @@ class LocalCapture(Capture):
     def __init__(self, argv: list[str], probe_running: bool = True) -> None:
         lab = SimpleNamespace(config=SimpleNamespace(target_port=8080),
                               exec=lambda *a, **k: subprocess.CompletedProcess([], 0, b"", b""))
-        super().__init__(lab)  # type: ignore[arg-type]
+        super().__init__(lab)
         self._argv = argv
         self.probe_running = probe_running
 
@@ -104,7 +105,7 @@ def test_one_recorder_detaches_attaches_and_stops_with_a_line_each(work: Path) -
 def test_the_answers_of_the_protocol(work: Path) -> None:
     channel = Channel(recorder_argv(work), alive=lambda: True)
     ready, clocks, pids = channel.lines(3, "starting")
-    assert ready == "ready" and {"monotonic", "wall"} <= set(__import__("json").loads(clocks)) and pids == "1 42"
+    assert ready == "ready" and {"monotonic", "wall"} <= set(json.loads(clocks)) and pids == "1 42"
     assert [channel.ask(command, command) for command in ("detach", "detach", "attach", "attach", "nonsense")] \
         == ["detached", "detached", "ready", "ready", "unknown command 'nonsense'"]
     assert channel.ask("stop", "stopping") == "stopped"
