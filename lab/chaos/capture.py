@@ -8,6 +8,9 @@ timeline, and sums them up (lab.chaos.evidence) for the failure messages.
 strace stops the target at every syscall (ptrace), which slows a spinning loop to a crawl and hides the CPU it
 would burn: the trace is detached during the case's CPU windows (`untraced()`) and attached again right after,
 so capturing never changes a CPU verdict. Each attachment writes a segment of its own (trace-N.log).
+
+One `docker exec -i` runs the recorder (lab/probe_agent/recorder.py) for the whole case; detaching, attaching
+and stopping are a line to its stdin and a line back, not a `docker exec` each (each costs 0.1–0.3 s here).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,47 +85,83 @@ def tcpdump_command(port: int) -> str:
 
 
 STRACE_OPTIONS = f"-f -qq -ttt -T -C -e trace={','.join(SYSCALLS)}"
+RECORDER = "/probe/recorder.py"  # lab/probe_agent/recorder.py in the probe image
+# An answer this late: is the probe still there? It goes down with the target, and then our `docker exec`
+# client may never end; the first check comes early, as a stopped target is a common case's end.
+FIRST_ALIVE_CHECK_S = 0.2
+ALIVE_CHECK_S = 1.0
 
 
-def strace_command(pids: list[int], segment: int) -> str:
-    attach = " ".join(f"-p {pid}" for pid in pids)
-    return f"strace {attach} {STRACE_OPTIONS} -o {WORK}/trace-{segment}.log"
+def recorder_command(port: int) -> list[str]:
+    """The recorder's command line in the probe: it adds `-p PID …` and `-o trace-N.log` to strace's."""
+    return ["python3", RECORDER, WORK, tcpdump_command(port), f"strace {STRACE_OPTIONS}"]
 
 
-READY_POLLS = 500  # 10 ms apart: how long a script waits for its tools to record (5 s)
+class Channel:
+    """One command a line to the recorder's process (a `docker exec -i`), one answer a line back, each within
+    STOP_TIMEOUT_S. `alive` says whether the probe still runs: one that went down with the target leaves a
+    `docker exec` client that may never end, so a late answer is not waited for once the probe is gone."""
 
+    def __init__(self, argv: list[str], alive: Callable[[], bool]) -> None:
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors)
+        self._alive = alive
+        self._buffer = b""
 
-def _until(condition: str) -> str:
-    """Shell that waits (bounded) until `condition` holds, then says `ready` (or `not-ready`) on its stdout."""
-    return (f"n=0; until {condition}; do n=$((n+1)); if [ $n -ge {READY_POLLS} ]; then echo not-ready; break; fi; "
-            "sleep 0.01; done; echo ready\n")
+    def lines(self, count: int, what: str) -> list[str]:
+        """The next `count` lines; fewer if the recorder exits first."""
+        assert self._process.stdout is not None
+        now = time.monotonic()
+        deadline, check = now + STOP_TIMEOUT_S, now + FIRST_ALIVE_CHECK_S
+        while self._buffer.count(b"\n") < count:
+            now = time.monotonic()
+            if now >= deadline:
+                raise LabError(f"{what}: no answer within {STOP_TIMEOUT_S:g} s")
+            if now >= check:
+                if not self._alive():
+                    raise LabError(f"{what}: the probe is gone")
+                check = now + ALIVE_CHECK_S
+            if select.select([self._process.stdout], [], [], min(deadline, check) - now)[0]:
+                chunk = os.read(self._process.stdout.fileno(), 4096)
+                if not chunk:
+                    return self._buffer.decode(errors="replace").splitlines()
+                self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n", count)
+        return [line.decode(errors="replace") for line in lines]
 
+    def ask(self, command: str, what: str) -> str:
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(command.encode() + b"\n")
+            self._process.stdin.flush()
+        except OSError:
+            raise LabError(f"{what}: the recorder is gone ({self.errors()})") from None
+        answer = self.lines(1, what)
+        if not answer:
+            raise LabError(f"{what}: the recorder exited ({self.errors()})")
+        return answer[0]
 
-def _stop_pid(name: str) -> str:
-    """Shell that sends SIGINT to a tool (strace detaches and writes its table, tcpdump flushes) and waits until
-    it is gone (its shell reaps it)."""
-    return (f"pid=$(cat {name}.pid 2>/dev/null); if [ -n \"$pid\" ]; then kill -INT $pid 2>/dev/null; n=0; "
-            f"while kill -0 $pid 2>/dev/null && [ $n -lt {READY_POLLS} ]; do n=$((n+1)); sleep 0.01; done; fi\n")
+    def errors(self) -> str:
+        self._errors.seek(0)
+        return self._errors.read().decode(errors="replace").strip().replace("\n", " | ") or "no message"
 
-
-def recorder_script(port: int) -> str:
-    """Shell, one `docker exec` for the whole case: it reads the probe's clocks and the target's pids, starts
-    tcpdump and the first strace segment, prints `ready`, the clocks and the pids once both record, and waits,
-    reaping them: the probe's PID 1 is the target's, which reaps nobody, so the tools' parent must stay."""
-    return (f"rm -rf {WORK}; mkdir -p {WORK}/out; cd {WORK}\n"
-            "clocks=$(python3 /probe/agent.py clocks); pids=$(python3 /probe/agent.py pids | tr '\\n' ' ')\n"
-            "if [ -z \"$pids\" ]; then echo no-target; exit 3; fi\n"
-            f"{tcpdump_command(port)} 2> tcpdump.err & echo $! > tcpdump.pid\n"
-            f"strace $(for pid in $pids; do printf ' -p %s' $pid; done) {STRACE_OPTIONS} -o trace-0.log "
-            "2>> strace.err & echo $! > strace.pid\n"
-            + _until("grep -q 'listening on' tcpdump.err 2>/dev/null && test -e trace-0.log")
-            + "echo \"$clocks\"; echo \"$pids\"\nwait")
-
-
-def tracer_script(pids: list[int], segment: int) -> str:
-    """Shell that runs one later strace segment, says `ready` once it records, and reaps it when it detaches."""
-    return (f"cd {WORK}\n{strace_command(pids, segment)} 2>> strace.err & echo $! > strace.pid\n"
-            + _until(f"test -e trace-{segment}.log") + "wait")
+    def close(self, *, wait: bool) -> None:
+        """EOF to the recorder (it stops its tools if it has not yet) and our client ended: waited for, when the
+        recorder has answered `stop`, else killed."""
+        assert self._process.stdin is not None
+        with contextlib.suppress(OSError):
+            self._process.stdin.close()
+        try:
+            if wait:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=STOP_TIMEOUT_S)
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()  # our own `docker exec` client
+                self._process.wait(timeout=STOP_TIMEOUT_S)
+            assert self._process.stdout is not None
+            self._process.stdout.close()
+            self._errors.close()
 
 
 class Capture:
@@ -131,9 +170,7 @@ class Capture:
     def __init__(self, lab: CaptureLab) -> None:
         self._lab = lab
         self._clock_offset = 0.0  # wall − monotonic in the probe
-        self._recorder: subprocess.Popen[bytes] | None = None  # the `docker exec` running tcpdump
-        self._tracer: subprocess.Popen[bytes] | None = None  # the `docker exec` running a later strace segment
-        self._pids: list[int] = []
+        self._channel: Channel | None = None  # to the recorder, for the whole case
         self._segments = 0
         self._tracing = False
         self._tracer_lock = threading.Lock()  # the held-CPU window runs in a thread of its own
@@ -147,57 +184,45 @@ class Capture:
             raise LabError(f"{what} failed in the probe (exit {done.returncode}): {detail or 'no message'}")
         return done.stdout.decode(errors="replace")
 
-    def _exec(self, script: str) -> subprocess.Popen[bytes]:
-        """A `docker exec` that lasts as long as its tools: its shell reaps them when they stop."""
-        return subprocess.Popen(
-            [engine.require_docker_cli(), "exec", self._lab.container(PROBE).name, "sh", "-c", script],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    @staticmethod
-    def _lines(process: subprocess.Popen[bytes], count: int, what: str) -> list[str]:
-        """The first `count` lines a script prints, within STOP_TIMEOUT_S."""
-        assert process.stdout is not None
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        buffer = b""
-        while buffer.count(b"\n") < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([process.stdout], [], [], remaining)[0]:
-                raise LabError(f"{what}: no answer within {STOP_TIMEOUT_S:g} s")
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            buffer += chunk
-        return buffer.decode(errors="replace").splitlines()[:count]
+    def _recorder_argv(self) -> list[str]:
+        return [engine.require_docker_cli(), "exec", "-i", self._lab.container(PROBE).name,
+                *recorder_command(int(self._lab.config.target_port))]
 
     def start(self) -> None:
-        self._recorder = recorder = self._exec(recorder_script(int(self._lab.config.target_port)))
+        self._channel = channel = Channel(self._recorder_argv(), self._probe_running)
         self._segments, self._tracing = 1, True
-        answer = self._lines(recorder, 3, "starting tcpdump and strace")
+        answer = channel.lines(3, "starting tcpdump and strace")
         if answer[:1] != ["ready"] or len(answer) < 3:
-            raise LabError(f"tcpdump or strace would not start ({' '.join(answer[:1]) or 'exited'}): "
+            raise LabError(f"tcpdump or strace would not start ({' '.join(answer[:1]) or channel.errors()}): "
                            f"{self._tools_error()}")
         clocks = json.loads(answer[1])
         self._clock_offset = float(clocks["wall"]) - float(clocks["monotonic"])
-        self._pids = [int(pid) for pid in answer[2].split()]
+
+    def _ask(self, command: str, what: str) -> str:
+        """The recorder's answer; a channel that failed once is closed (its recorder stops its tools)."""
+        if self._channel is None:
+            raise LabError(f"{what}: the recorder is gone")
+        try:
+            return self._channel.ask(command, what)
+        except LabError:
+            channel, self._channel = self._channel, None
+            channel.close(wait=False)
+            raise
 
     def _attach(self) -> None:
-        """Start the next strace segment and wait until it writes its log."""
-        segment = self._segments
+        """The next strace segment, once it writes its log."""
         self._segments += 1
-        self._tracer = tracer = self._exec(tracer_script(self._pids, segment))
         self._tracing = True
-        if self._lines(tracer, 1, "attaching strace") != ["ready"]:
+        if self._ask("attach", "attaching strace") != "ready":
             raise LabError(f"strace would not start: {self._tools_error()}")
 
     def _detach(self) -> None:
-        """SIGINT to strace: it detaches from the target and writes its count table; its `docker exec` ends."""
+        """strace detaches from the target and writes its count table."""
         if not self._tracing:
             return
         self._tracing = False
-        self._sh(f"cd {WORK}\n{_stop_pid('strace')}", "detaching strace")
-        tracer, self._tracer = self._tracer, None
-        if tracer is not None:
-            self._reap(tracer, "strace")
+        if self._ask("detach", "detaching strace") != "detached":
+            raise LabError("strace did not end on SIGINT in time: killed (this segment has no count table)")
 
     @contextlib.contextmanager
     def untraced(self) -> Iterator[None]:
@@ -221,37 +246,17 @@ class Capture:
         return self._sh(f"cat {WORK}/tcpdump.err {WORK}/strace.err 2>/dev/null; true", "reading the tools' errors"
                         ).strip().replace("\n", " | ") or "no message"
 
-    @staticmethod
-    def _reap(process: subprocess.Popen[bytes], name: str) -> None:
-        """Wait for a tool's `docker exec` to end once the tool is gone."""
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"{name} did not stop within {STOP_TIMEOUT_S:g} s") from None
-        finally:
-            if process.poll() is None:
-                process.kill()  # our own `docker exec` client
-                process.wait(timeout=STOP_TIMEOUT_S)
-            for pipe in (process.stdout, process.stderr):
-                if pipe is not None:
-                    pipe.close()
-
     def _stop_tools(self) -> None:
-        """strace detaches and writes its count table, tcpdump flushes; their `docker exec`s end."""
+        """strace detaches and writes its count table, tcpdump flushes; the recorder exits."""
         with self._tracer_lock:
             self._tracing = False
-            processes = [(p, name) for p, name in ((self._tracer, "strace"), (self._recorder, "tcpdump")) if p]
-            self._tracer = self._recorder = None
-            try:
-                self._sh(f"cd {WORK} 2>/dev/null || exit 0\n{_stop_pid('strace')}{_stop_pid('tcpdump')}",
-                         "stopping tcpdump and strace")
-            except LabError:
-                for process, _ in processes:  # the probe is gone (with the target): nothing to wait for
-                    process.kill()
-                raise
-            finally:
-                for process, name in processes:
-                    self._reap(process, name)
+            if self._channel is None:
+                return
+            answer = self._ask("stop", "stopping tcpdump and strace")
+            channel, self._channel = self._channel, None
+            channel.close(wait=True)
+            if answer != "stopped":
+                self.trouble.append("tcpdump or strace did not end on SIGINT in time: killed")
 
     def abort(self) -> None:
         self._stop_tools()
