@@ -14,6 +14,7 @@ from lab.chaos.canary import Canary
 from lab.chaos.capture import Capture, capture_windows
 from lab.chaos.checks import judge
 from lab.chaos.client_result import ClientResultError, RunResult
+from lab.chaos.faults import FaultUnavailable
 from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
 from lab.chaos.scenario import ClientRun, HeldCpu, Scenario, attribute_text
@@ -154,6 +155,7 @@ class CaseRunner:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
             history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
         capture = self._capture = Capture(self.lab) if self._capture_dir else None
+        skipped = False
         try:
             if capture is not None:
                 capture.start()
@@ -187,10 +189,16 @@ class CaseRunner:
                 history.target_after = target_state(self.lab)
             history.samples = [reading for reading in timeline.samples if reading.t > history.baseline.t]
             history.probe_errors = [*timeline.errors, *history.probe_errors]
+        except FaultUnavailable:
+            skipped = True  # the case is skipped (e.g. no sch_netem): nothing to explain, nothing to keep
+            raise
         finally:
             self._capture = None
             if capture is not None:
-                self._finish_capture(capture, scenario, history, start)
+                if skipped:
+                    capture.discard()
+                else:
+                    self._finish_capture(capture, scenario, history, start)
             self._restore_after(scenario)
         return history
 
