@@ -54,13 +54,6 @@ class Compose:
             raise LabError(explain_compose_error(args[0], stderr))
         return (done.stdout or b"").decode(errors="replace")
 
-    def port(self, service: str, container_port: int) -> tuple[str, int]:
-        published = self.run("port", service, str(container_port), timeout=30).strip()
-        host, _, port = published.rpartition(":")
-        if not port.isdigit():
-            raise LabError(f"{service}:{container_port} is not published ({published or 'no answer'})")
-        return host, int(port)
-
     def logs(self, *services: str, tail: int = 200) -> None:
         self.run("logs", "--no-color", f"--tail={tail}", *services, quiet=False, timeout=60)
 

@@ -99,6 +99,7 @@ class CaseHistory:
     stats_after: dict[str, Any] | None = None
     started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
     evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per part of the case (lab.chaos.timing)
     on_event: Callable[[float, str], None] | None = field(default=None, repr=False, compare=False)  # live progress
 
     def event(self, t: float, text: str) -> None:
@@ -131,4 +132,5 @@ class CaseHistory:
             "probe_errors": self.probe_errors[-20:],
             "stats_before": self.stats_before, "stats_after": self.stats_after,
             "started": self.started, "evidence": self.evidence.to_json() if self.evidence else None,
+            "phases": {phase: round(seconds, 3) for phase, seconds in self.phases.items()},
         }

@@ -19,6 +19,7 @@ from lab.chaos.checks import Verdict, judge
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant, session_seed
+from lab.chaos.timing import split_line
 from lab.profiles import Profile
 from lab.settings import LabConfig, unique_project
 
@@ -151,12 +152,16 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
                                                duration_s=time.monotonic() - started, bug=variant.bug,
                                                server=server_name(), engine=engine.describe(engine.current())))
         raise
+    judging = time.monotonic()
     verdicts = judge(scenario, history)
     if history.evidence is not None and not any(v.failed for v in verdicts):
         shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps the evidence of failures only
-    report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
-                                          variant.bug, server=server_name()))
-    report.save_timeline(history, variant.label, verdicts)
+    try:
+        report.save_timeline(history, variant.label, verdicts)
+    finally:  # the result is kept even when the picture cannot be drawn
+        history.phases["judge and report"] = time.monotonic() - judging
+        report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
+                                              variant.bug, server=server_name()))
     return verdicts
 
 
@@ -228,6 +233,16 @@ _terminal: Any = None
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _terminal
     _terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Where the cases' time went, summed over the run (the controlling process only: workers' results are in
+    the run's folder by then)."""
+    if hasattr(config, "workerinput"):
+        return
+    line = split_line((result.duration_s, result.phases) for result in report.read_results() if result.phases)
+    if line:
+        terminalreporter.write_line(f"epoll-lab: {line}")
 
 
 def failure_text(verdicts: list[Verdict]) -> str:

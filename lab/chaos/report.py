@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,14 @@ class CaseResult:
     responses_owed: int | None = None  # what the clients' plans ask for
     plan: str = ""  # e.g. "1000×4 pipelined; 1×1 well_behaved"
     server: str = ""  # the target profile's name (the board's row); "" for the bundled server by default
+    phases: dict[str, float] = field(default_factory=dict)  # where its seconds went (lab.chaos.timing)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "variant": self.variant, "target": self.target, "outcome": self.outcome,
                 "failed_checks": list(self.failed_checks), "messages": list(self.messages), "seed": self.seed,
                 "duration_s": round(self.duration_s, 2), "bug": self.bug, "responses_got": self.responses_got,
                 "responses_owed": self.responses_owed, "plan": self.plan, "engine": self.engine,
-                "server": self.server}
+                "server": self.server, "phases": {phase: round(s, 2) for phase, s in self.phases.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
@@ -69,7 +70,8 @@ class CaseResult:
                    failed_checks=tuple(data["failed_checks"]), messages=tuple(data["messages"]),
                    seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"),
                    responses_got=data.get("responses_got"), responses_owed=data.get("responses_owed"),
-                   plan=data.get("plan", ""), engine=data.get("engine", ""), server=data.get("server", ""))
+                   plan=data.get("plan", ""), engine=data.get("engine", ""), server=data.get("server", ""),
+                   phases=dict(data.get("phases") or {}))
 
     @property
     def counts(self) -> str:
@@ -87,7 +89,7 @@ def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], durat
                       duration_s=duration_s, bug=bug, responses_got=sum(c.responses_got() for c in clients),
                       responses_owed=sum(c.responses_owed() for c in clients),
                       plan="; ".join(c.run.plan_text() for c in clients),
-                      engine=engine.describe(engine.current()), server=server)
+                      engine=engine.describe(engine.current()), server=server, phases=dict(history.phases))
 
 
 def append_result(result: CaseResult, directory: Path | None = None) -> None:

@@ -19,6 +19,7 @@ from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
 from lab.chaos.scenario import ClientRun, HeldCpu, Scenario, attribute_text
 from lab.chaos.settle import settle_decided, settle_reading
+from lab.chaos.timing import PhaseClock
 from lab.errors import LabError
 from lab.http_check import http_get
 from lab.instance import Lab
@@ -124,32 +125,37 @@ class CaseRunner:
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, scenario: Scenario, seed: int, *, fresh: bool = False) -> CaseHistory:
-        preparing = time.monotonic()
+        clock = PhaseClock()
         self.prepare(fresh=fresh)
-        prepared_s = time.monotonic() - preparing
         if self._record_dir:
             self.lab.exec("clients", ["mkdir", "-p", self._record_dir], timeout=30)
+        clock.lap("prepare")
         # One stream of readings from the baseline to the end: every wait on the target reads it.
-        with Timeline(self.lab.probe().watch_command(SAMPLE_INTERVAL_S)) as timeline:
-            self._timeline = timeline
-            try:
-                return self._run_observed(scenario, seed, timeline, prepared_s)
-            finally:
-                self._timeline = None
+        try:
+            with Timeline(self.lab.probe().watch_command(SAMPLE_INTERVAL_S)) as timeline:
+                self._timeline = timeline
+                try:
+                    return self._run_observed(scenario, seed, timeline, clock)
+                finally:
+                    self._timeline = None
+        finally:
+            clock.lap("restore")  # the lab undone, the stream ended
 
-    def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, prepared_s: float) -> CaseHistory:
+    def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, clock: PhaseClock) -> CaseHistory:
         endpoints = self.lab.endpoints(refresh=True)
-        baseline_wait = time.monotonic()
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
                               target_before=target_state(self.lab),
                               on_event=lambda t, text: self._log(f"{t:7.3f}s  {text}"))
+        history.phases = clock.phases
         if "stats" in scenario.requires:
             history.stats_before = self._stats()
+        clock.lap("baseline")
         start = history.started = time.monotonic()
         history.event(0.0, f"baseline: {history.baseline.fds} fds, {history.baseline.sockets('ESTABLISHED')} "
                            f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT "
-                           f"(lab prepared in {prepared_s:.1f} s, baseline taken in {start - baseline_wait:.1f} s)")
+                           f"(lab prepared in {clock.phases['prepare']:.1f} s, "
+                           f"baseline taken in {clock.phases['baseline']:.1f} s)")
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
@@ -158,7 +164,9 @@ class CaseRunner:
         skipped = False
         try:
             if capture is not None:
+                clock.lap("clients")
                 capture.start()
+                clock.lap("capture")
                 history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
             # A scenario adapted to a profile (lab.chaos.adapt) carries its small route; every target
             # other than the bundled server is run adapted (an image alone: GET /, status only).
@@ -169,6 +177,7 @@ class CaseRunner:
             if canary is not None:
                 history.canary = canary.samples
             toxiproxy.reset()
+            clock.lap("clients")
             history.event(time.monotonic() - start, "clients done, toxics removed")
             if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                 history.target_after = target_state(self.lab)
@@ -176,13 +185,16 @@ class CaseRunner:
                     timeline.target_gone()
             else:
                 self._settle(scenario, history, timeline)
+                clock.lap("settle")
                 history.event(time.monotonic() - start, "settle judged on the reading taken at "
                                                         f"{history.settle_elapsed_s:.1f} s; idle CPU window")
                 history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
                     # The window ran untraced; cpu_spin will fail: trace as long a stretch right after it.
                     time.sleep(scenario.limits.idle_window_s)
+                    clock.lap("capture")
                 history.after_request_error = self._fresh_request_error()
                 if "stats" in scenario.requires:
                     history.stats_after = self._stats()
@@ -193,12 +205,14 @@ class CaseRunner:
             skipped = True  # the case is skipped (e.g. no sch_netem): nothing to explain, nothing to keep
             raise
         finally:
+            clock.lap("after")
             self._capture = None
             if capture is not None:
                 if skipped:
                     capture.discard()
                 else:
                     self._finish_capture(capture, scenario, history, start)
+                clock.lap("capture")
             self._restore_after(scenario)
         return history
 

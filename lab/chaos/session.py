@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,6 +67,7 @@ class LabSession:
 
     def run(self, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False) -> CaseHistory:
         config = self.config_for(scenario, variant)
+        bringing_up = time.monotonic()
         if self.lab is None:
             lab = Lab(config, log=self._log)
             self.lab = lab
@@ -78,7 +80,9 @@ class LabSession:
                             record_dir=self._record_dir, log=self._log,
                             capture_dir=capture_folder(scenario, variant) if self.capture else None,
                             capture_failures_only=self.capture_failures_only)
+        lab_s = time.monotonic() - bringing_up
         history = runner.run(scenario, seed, fresh=fresh and not self._fresh_target)
+        history.phases["lab"] = lab_s  # bringing the lab up, or reconfiguring it for this variant
         self._fresh_target = False
         return history
 
