@@ -27,7 +27,7 @@ from lab.probe import Snapshot, Timeline
 from lab.settings import PROXY_NAME, TARGET_SERVICE
 from lab.wait import wait_until
 
-SAMPLE_INTERVAL_S = 0.2  # the timeline's readings, which the settle checks judge too
+SAMPLE_INTERVAL_S = 0.25  # the timeline's readings, which the settle checks judge too; 0.5 s CPU windows are 2
 READINGS_LATE_S = 3.0  # how late the reading after a settle bound may arrive before the wait gives up
 EXEC_SLACK_S = 20.0  # docker exec start-up and a loaded machine, on top of a run's own bound
 QUIET_BASELINE_S = 3.0
@@ -184,11 +184,12 @@ class CaseRunner:
                 if not history.target_after.running:
                     timeline.target_gone()
             else:
+                settling = time.monotonic()
                 self._settle(scenario, history, timeline)
                 clock.lap("settle")
                 history.event(time.monotonic() - start, "settle judged on the reading taken at "
                                                         f"{history.settle_elapsed_s:.1f} s; idle CPU window")
-                history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s, opened_since=settling)
                 clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
@@ -373,15 +374,23 @@ class CaseRunner:
                 history.settled = self.lab.probe().snapshot()
         history.settle_elapsed_s = (history.settled.t if history.settled else time.monotonic()) - began
 
-    def _cpu_window(self, seconds: float) -> CpuWindow | None:
-        """The CPU the target uses over `seconds`, between two of the timeline's readings."""
+    def _cpu_window(self, seconds: float, *, opened_since: float | None = None) -> CpuWindow | None:
+        """The CPU the target uses over `seconds`, between two of the timeline's readings. `opened_since`: the
+        newest reading may open the window if it was taken since then (the settle wait's last one), rather than
+        waiting for the next; never under a capture, whose trace must be off first."""
         # ptrace slows every syscall of the target: a capture's trace is off while CPU is measured.
         with self._capture.untraced() if self._capture is not None else contextlib.nullcontext():
-            first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
-                                        what="a reading to open the CPU window")
+            newest = self._timeline.samples[-1] if self._timeline is not None and self._timeline.samples else None
+            if self._capture is None and opened_since is not None and newest is not None and (
+                    newest.t >= opened_since):
+                first: Snapshot | None = newest
+            else:
+                first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
+                                            what="a reading to open the CPU window")
             if first is None:
                 return None  # an unobservable target: the checks say so (see crash)
-            end = first.t + seconds
+            # Readings come SAMPLE_INTERVAL_S apart, give or take: one a little short of the end closes it.
+            end = first.t + seconds - SAMPLE_INTERVAL_S / 4
             last, _ = self._poll_probe(lambda reading: reading.t >= end, timeout=seconds + READINGS_LATE_S,
                                        interval=seconds, what="a reading to close the CPU window")
             return CpuWindow(first, last) if last is not None and last.t >= end else None
