@@ -156,7 +156,8 @@ def choose(explicit: str | None) -> str:
     load: dict[str, int] = {}
     for host in hosts:
         with using(host):
-            load[host] = len(client().containers.list(filters={"label": f"{LABEL_LAB}=true"}))
+            # sparse: one list call; a full one inspects each container, failing on one removed meanwhile
+            load[host] = len(client().containers.list(sparse=True, filters={"label": f"{LABEL_LAB}=true"}))
     return min(hosts, key=lambda host: load[host])
 
 

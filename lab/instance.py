@@ -187,6 +187,18 @@ class Lab:
             raise LabError(f"`{' '.join(args[:4])} …` in {service} did not finish within {timeout:g} s") from None
 
 
+def labelled_containers(client: Any, label: str) -> list[Any]:
+    """Containers carrying `label`, from one list call (sparse): other labs come and go meanwhile, and a full
+    listing inspects each container in turn, failing on one removed since the list."""
+    return list(client.containers.list(all=True, sparse=True, filters={"label": label}))
+
+
+def container_name(container: Any) -> str:
+    """A sparse container's name (its `name` is only filled by a full inspect)."""
+    names = container.attrs.get("Names") or []
+    return str(names[0]).lstrip("/") if names else str(container.short_id)
+
+
 def remove_labelled(*, project: str | None = None) -> list[str]:
     """Force-remove containers, networks and volumes with the lab's labels; returns what went."""
     label = f"{settings.LABEL_PROJECT}={project}" if project else f"{settings.LABEL_LAB}=true"
@@ -195,9 +207,10 @@ def remove_labelled(*, project: str | None = None) -> list[str]:
     failed: list[str] = []
     for kind, collection in (("container", client.containers), ("network", client.networks),
                              ("volume", client.volumes)):
-        listing = collection.list(all=True, filters={"label": label}) if kind == "container" else (
+        listing = labelled_containers(client, label) if kind == "container" else (
             collection.list(filters={"label": label}))
         for resource in listing:
+            name = container_name(resource) if kind == "container" else resource.name
             try:
                 if kind == "network":
                     resource.remove()
@@ -206,9 +219,9 @@ def remove_labelled(*, project: str | None = None) -> list[str]:
             except docker.errors.NotFound:
                 continue  # removed meanwhile by compose or another cleanup
             except docker.errors.APIError as error:  # keep removing the rest
-                failed.append(f"{kind} {resource.name} ({error.explanation or error})")
+                failed.append(f"{kind} {name} ({error.explanation or error})")
                 continue
-            removed.append(f"{kind} {resource.name}")
+            removed.append(f"{kind} {name}")
     if failed:
         raise LabError(f"could not remove {len(failed)} lab resources: {'; '.join(failed)}; "
                        "`make lab-down` tries again")
@@ -219,7 +232,7 @@ def leftovers(*, project: str | None = None) -> list[str]:
     """What still carries the lab's labels (for tests and `lab status`)."""
     label = f"{settings.LABEL_PROJECT}={project}" if project else f"{settings.LABEL_LAB}=true"
     client = engine.client()
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": label})]
+    found = [f"container {container_name(c)}" for c in labelled_containers(client, label)]
     found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
     found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]
     return found
@@ -249,8 +262,8 @@ def labs_everywhere() -> dict[str, dict[str, int]]:
     for host in engine.configured_hosts():
         with engine.using(host):
             projects: dict[str, int] = {}
-            for container in engine.client().containers.list(all=True, filters={"label": f"{settings.LABEL_LAB}=true"}):
-                project = container.labels.get(settings.LABEL_PROJECT, "?")
+            for container in labelled_containers(engine.client(), f"{settings.LABEL_LAB}=true"):
+                project = (container.attrs.get("Labels") or {}).get(settings.LABEL_PROJECT, "?")
                 projects[project] = projects.get(project, 0) + 1
         labs[engine.describe(host)] = dict(sorted(projects.items()))
     return labs

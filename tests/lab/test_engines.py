@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from lab import engine, images, settings
+from lab.instance import container_name, labelled_containers
 from lab.settings import LABEL_LAB, LABEL_PROJECT, REPO_ROOT
 from tests.lab.second_engine import Engine, processes_mentioning, second_engine, unavailable_reason
 
@@ -72,8 +73,8 @@ def labelled(host: str, run_id: str) -> list[str]:
     client = docker.DockerClient(base_url=host, timeout=60)
     try:
         prefix = f"-{run_id}-"
-        found = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": f"{LABEL_LAB}=true"})
-                 if prefix in c.labels.get(LABEL_PROJECT, "")]
+        found = [f"container {container_name(c)}" for c in labelled_containers(client, f"{LABEL_LAB}=true")
+                 if prefix in (c.attrs.get("Labels") or {}).get(LABEL_PROJECT, "")]
         found += [f"network {n.name}" for n in client.networks.list(filters={"label": f"{LABEL_LAB}=true"})
                   if prefix in (n.attrs.get("Labels") or {}).get(LABEL_PROJECT, "")]
         found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": f"{LABEL_LAB}=true"})
