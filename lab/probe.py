@@ -122,6 +122,16 @@ class Timeline:
         with self._changed:
             return self._changed.wait_for(lambda: decided(self.samples), timeout=timeout)
 
+    def read_now(self) -> None:
+        """Ask the agent for a reading now rather than at its next period (any line on its stdin does)."""
+        with self._process_lock:
+            process = self._process
+        if process is None or process.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):  # a stream that just ended: the next period will do
+            process.stdin.write(b"\n")
+            process.stdin.flush()
+
     def next_reading(self, condition: Callable[[Snapshot], bool], *,
                      timeout: float) -> tuple[Snapshot | None, bool]:
         """The first reading taken from now on for which `condition` holds, each reading judged once and in order

@@ -385,6 +385,8 @@ class CaseRunner:
                     newest.t >= opened_since):
                 first: Snapshot | None = newest
             else:
+                if self._timeline is not None:
+                    self._timeline.read_now()  # a trace just detached: open the window at once, not a period later
                 first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
                                             what="a reading to open the CPU window")
             if first is None:

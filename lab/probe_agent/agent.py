@@ -148,7 +148,7 @@ def snapshot() -> dict[str, Any]:
 def watch(interval: float, duration: float, *, until_eof: bool = False) -> None:
     """One snapshot per line every `interval` seconds. A reading that costs more (thousands of sockets) spaces the
     next one out, so the agent takes at most a third of a core. `until_eof`: stop when stdin closes, which is how
-    the host ends a stream (and how a host that died ends it too)."""
+    the host ends a stream (and how a host that died ends it too); a line on stdin asks for a reading at once."""
     deadline = time.monotonic() + duration
     while True:
         taken = time.monotonic()
@@ -163,7 +163,7 @@ def watch(interval: float, duration: float, *, until_eof: bool = False) -> None:
         if not until_eof:
             time.sleep(pause)  # a sampling period, not a wait for a condition
         elif select.select([sys.stdin], [], [], pause)[0] and not os.read(sys.stdin.fileno(), 4096):
-            return
+            return  # EOF; a line instead asks for the next reading now
 
 
 def health() -> int:

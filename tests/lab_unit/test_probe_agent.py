@@ -83,3 +83,14 @@ def test_next_reading_judges_each_new_reading_once_in_order_and_gives_the_last_o
         assert seen == sorted(set(seen)) and seen[0] >= since  # once each, in order, none from before the wait
         reading, held = timeline.next_reading(lambda _: False, timeout=0.3)
         assert not held and reading is not None and reading.t > seen[2]
+
+
+def test_a_reading_asked_for_comes_at_once_not_a_period_later() -> None:
+    with Timeline([sys.executable, agent.__file__, "watch", "--interval", "30", "--duration", "120",
+                   "--until-eof"]) as timeline:
+        assert timeline.wait_for(lambda readings: len(readings) >= 1, timeout=20)
+        asked = time.monotonic()
+        timeline.read_now()
+        reading, held = timeline.next_reading(lambda _: True, timeout=20)
+        assert held and reading is not None and reading.t >= asked
+        assert time.monotonic() - asked < 10  # the agent's own period is 30 s
