@@ -116,6 +116,12 @@ def test_stall_when_responses_are_missing_or_the_client_never_finished() -> None
     assert "a fresh GET / after the case failed" in failed(SCENARIO, after)["stall"]
 
 
+def test_a_fresh_get_that_failed_because_the_target_exited_is_left_to_crash() -> None:
+    exited = TargetState(running=False, started_at="T0", exit_code=1)
+    dead = healthy(after_request_error="ConnectionRefusedError: refused", target_after=exited)
+    assert set(failed(SCENARIO, dead)) == {"crash"}
+
+
 def test_one_of_twenty_pipelined_responses_is_a_stall() -> None:
     run = client("pipelined", connections=2, requests=20)  # no Expect: the plan says 20 per connection
     scenario = Scenario("pipelined", "test", (run,))
