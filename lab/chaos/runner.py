@@ -184,12 +184,11 @@ class CaseRunner:
                 if not history.target_after.running:
                     timeline.target_gone()
             else:
-                settling = time.monotonic()
                 self._settle(scenario, history, timeline)
                 clock.lap("settle")
                 history.event(time.monotonic() - start, "settle judged on the reading taken at "
                                                         f"{history.settle_elapsed_s:.1f} s; idle CPU window")
-                history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s, opened_since=settling)
+                history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
                 clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
@@ -374,21 +373,15 @@ class CaseRunner:
                 history.settled = self.lab.probe().snapshot()
         history.settle_elapsed_s = (history.settled.t if history.settled else time.monotonic()) - began
 
-    def _cpu_window(self, seconds: float, *, opened_since: float | None = None) -> CpuWindow | None:
-        """The CPU the target uses over `seconds`, between two of the timeline's readings. `opened_since`: the
-        newest reading may open the window if it was taken since then (the settle wait's last one), rather than
-        waiting for the next; never under a capture, whose trace must be off first."""
+    def _cpu_window(self, seconds: float) -> CpuWindow | None:
+        """The CPU the target uses over `seconds`, between two of the timeline's readings: one asked for at once
+        (after a capture's trace is off, not a period later), and the one that comes at the window's end."""
         # ptrace slows every syscall of the target: a capture's trace is off while CPU is measured.
         with self._capture.untraced() if self._capture is not None else contextlib.nullcontext():
-            newest = self._timeline.samples[-1] if self._timeline is not None and self._timeline.samples else None
-            if self._capture is None and opened_since is not None and newest is not None and (
-                    newest.t >= opened_since):
-                first: Snapshot | None = newest
-            else:
-                if self._timeline is not None:
-                    self._timeline.read_now()  # a trace just detached: open the window at once, not a period later
-                first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
-                                            what="a reading to open the CPU window")
+            if self._timeline is not None:
+                self._timeline.read_now()
+            first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
+                                        what="a reading to open the CPU window")
             if first is None:
                 return None  # an unobservable target: the checks say so (see crash)
             # Readings come SAMPLE_INTERVAL_S apart, give or take: one a little short of the end closes it.
