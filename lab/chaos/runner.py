@@ -25,7 +25,6 @@ from lab.http_check import http_get
 from lab.instance import Lab
 from lab.probe import Snapshot, Timeline
 from lab.settings import PROXY_NAME, TARGET_SERVICE
-from lab.wait import wait_until
 
 SAMPLE_INTERVAL_S = 0.25  # the timeline's readings, which the settle checks judge too; 0.5 s CPU windows are 2
 READINGS_LATE_S = 3.0  # how late the reading after a settle bound may arrive before the wait gives up
@@ -94,33 +93,22 @@ class CaseRunner:
         except Exception:  # anything wrong with the target means restart it
             return False
 
-    def _poll_probe(self, condition: Callable[[Snapshot], bool], *, timeout: float, interval: float,
-                    what: str) -> tuple[Snapshot | None, str | None]:
-        """Readings until `condition` holds for one or `timeout` passes: the last reading, and the error if it never
-        did. Within a case the timeline's stream is read (each reading judged once, in order); before it, one
-        `docker exec` per reading, `interval` apart."""
-        if self._timeline is not None:
-            reading, held = self._timeline.next_reading(condition, timeout=timeout)
-            return reading, None if held else f"timed out after {timeout:g} s waiting for {what}"
-        probe = self.lab.probe()
-        last: list[Snapshot] = []
-
-        def holds() -> bool:
-            snapshot = probe.snapshot()
-            last[:] = [snapshot]
-            return condition(snapshot)
-
-        try:
-            wait_until(holds, timeout=timeout, interval=interval, what=what)
-        except LabError as error:
-            return (last[0] if last else None), str(error)
-        return last[0], None
+    def _await_reading(self, condition: Callable[[Snapshot], bool], *, timeout: float,
+                       what: str) -> tuple[Snapshot | None, str | None]:
+        """The first of the case's readings from now on for which `condition` holds, each judged once and in
+        order; at the timeout, the last reading (or None) and the error."""
+        assert self._timeline is not None, "readings are awaited only while a case runs"
+        reading, held = self._timeline.next_reading(condition, timeout=timeout)
+        if held:
+            return reading, None
+        trouble = f" (the probe's stream: {self._timeline.errors[-1]})" if self._timeline.errors else ""
+        return reading, f"timed out after {timeout:g} s waiting for {what}{trouble}"
 
     def _quiet_baseline(self) -> Snapshot:
         """The target's state once earlier connections (the readiness checks, a previous case) are gone."""
         # A server that leaks never gets quiet: then the baseline is what it is now.
-        last, _ = self._poll_probe(lambda s: s.sockets("ESTABLISHED") == 0 and s.sockets("CLOSE_WAIT") == 0,
-                                   timeout=QUIET_BASELINE_S, interval=0.1, what="a quiet target")
+        last, _ = self._await_reading(lambda s: s.sockets("ESTABLISHED") == 0 and s.sockets("CLOSE_WAIT") == 0,
+                                      timeout=QUIET_BASELINE_S, what="a quiet target")
         return last if last is not None else self.lab.probe().snapshot()
 
     # -- running ---------------------------------------------------------------------------------
@@ -296,8 +284,8 @@ class CaseRunner:
             previous_count[0] = count
             return steady
 
-        last, error = self._poll_probe(held_steady, timeout=held.hold_wait_s or HOLD_WAIT_S, interval=0.1,
-                                       what=f"the target to hold {held.connections} connections, steadily")
+        last, error = self._await_reading(held_steady, timeout=held.hold_wait_s or HOLD_WAIT_S,
+                                          what=f"the target to hold {held.connections} connections, steadily")
         if error:
             history.held_error = error
             history.event(time.monotonic() - start, f"no held CPU window: {error}")
@@ -329,8 +317,8 @@ class CaseRunner:
     # -- faults ----------------------------------------------------------------------------------
     def _fault_schedule(self, scenario: Scenario, history: CaseHistory, start: float) -> FaultSchedule:
         def wait_established(count: int, what: str) -> None:
-            _, error = self._poll_probe(lambda reading: reading.sockets("ESTABLISHED") >= count,
-                                        timeout=FAULT_WAIT_S, interval=0.1, what=what)
+            _, error = self._await_reading(lambda reading: reading.sockets("ESTABLISHED") >= count,
+                                           timeout=FAULT_WAIT_S, what=what)
             if error:
                 raise LabError(error)
 
@@ -378,16 +366,16 @@ class CaseRunner:
         (after a capture's trace is off, not a period later), and the one that comes at the window's end."""
         # ptrace slows every syscall of the target: a capture's trace is off while CPU is measured.
         with self._capture.untraced() if self._capture is not None else contextlib.nullcontext():
-            if self._timeline is not None:
-                self._timeline.read_now()
-            first, _ = self._poll_probe(lambda _: True, timeout=READINGS_LATE_S, interval=0.1,
-                                        what="a reading to open the CPU window")
+            assert self._timeline is not None
+            self._timeline.read_now()
+            first, _ = self._await_reading(lambda _: True, timeout=READINGS_LATE_S,
+                                           what="a reading to open the CPU window")
             if first is None:
                 return None  # an unobservable target: the checks say so (see crash)
             # Readings come SAMPLE_INTERVAL_S apart, give or take: one a little short of the end closes it.
             end = first.t + seconds - SAMPLE_INTERVAL_S / 4
-            last, _ = self._poll_probe(lambda reading: reading.t >= end, timeout=seconds + READINGS_LATE_S,
-                                       interval=seconds, what="a reading to close the CPU window")
+            last, _ = self._await_reading(lambda reading: reading.t >= end, timeout=seconds + READINGS_LATE_S,
+                                          what="a reading to close the CPU window")
             return CpuWindow(first, last) if last is not None and last.t >= end else None
 
     def _stats(self) -> dict[str, Any] | None:

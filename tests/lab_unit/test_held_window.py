@@ -1,9 +1,10 @@
-"""The runner's held-phase CPU window, against a fake probe: it starts once the hold is reached and steady."""
+"""The runner's held-phase CPU window, on a stand-in stream of readings: it starts once the hold is reached
+and steady."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, cast
+import sys
+from typing import cast
 
 import pytest
 
@@ -12,62 +13,55 @@ from lab.chaos.history import CaseHistory, TargetState
 from lab.chaos.runner import CaseRunner
 from lab.chaos.scenario import HeldCpu
 from lab.instance import Lab
+from lab.probe import Timeline
 from tests.lab_unit.histories import snap
 
 
-class FakeProbe:
-    """Hands out snapshots with these ESTABLISHED counts, then repeats the last one."""
-
-    def __init__(self, counts: list[int]) -> None:
-        self._counts: Iterator[int] = iter(counts)
-        self._last = counts[-1]
-        self.taken: list[int] = []
-
-    def snapshot(self) -> Any:
-        count = next(self._counts, self._last)
-        self.taken.append(count)
-        return snap(float(len(self.taken)), established=count, cpu=len(self.taken))
-
-
-class FakeLab:
-    def __init__(self, probe: FakeProbe) -> None:
-        self._probe = probe
-
-    def probe(self) -> FakeProbe:
-        return self._probe
+def stream(counts: list[int]) -> list[str]:
+    """A stand-in for the probe agent's stream: readings with these ESTABLISHED counts, 0.01 s apart, then the
+    last one again until its stdin closes."""
+    script = (
+        "import json, select, sys, time\n"
+        f"counts = {counts!r}\n"
+        "for n in range(10**6):\n"
+        "    count = counts[min(n, len(counts) - 1)]\n"
+        "    print(json.dumps({'t': time.monotonic(), 'pids': [1], 'fds': 8, 'fd_kinds': {}, 'tcp': "
+        "{'ESTABLISHED': count}, 'cpu_ticks': n, 'clk_tck': 100, 'rss_bytes': 1, 'start_ticks': 5}), flush=True)\n"
+        "    if select.select([sys.stdin], [], [], 0.01)[0] and not sys.stdin.buffer.read1(4096):\n"
+        "        break\n")
+    return [sys.executable, "-c", script]
 
 
-def run_window(counts: list[int], held: HeldCpu, monkeypatch: pytest.MonkeyPatch) -> tuple[CaseHistory, FakeProbe]:
-    monkeypatch.setattr(runner_module, "HOLD_WAIT_S", 0.5)
-    probe = FakeProbe(counts)
-    case_runner = CaseRunner(cast(Lab, FakeLab(probe)), repro=lambda scenario, seed: "repro")
+def run_window(command: list[str], held: HeldCpu, monkeypatch: pytest.MonkeyPatch,
+               hold_wait_s: float = 0.5, streams: bool = True) -> tuple[CaseHistory, list[int]]:
+    monkeypatch.setattr(runner_module, "HOLD_WAIT_S", hold_wait_s)
+    case_runner = CaseRunner(cast(Lab, None), repro=lambda scenario, seed: "repro")
     history = CaseHistory(case_id="c", seed=1, target="t", repro="r", baseline=snap(),
                           target_before=TargetState(running=True, started_at="T0"))
-    case_runner._held_cpu_guarded(held, history, start=0.0)
-    return history, probe
+    with Timeline(command) as timeline:
+        if streams:  # the stand-in is running before the window waits on it
+            assert timeline.wait_for(lambda readings: len(readings) >= 1, timeout=20)
+        case_runner._timeline = timeline
+        case_runner._held_cpu_guarded(held, history, start=0.0)
+    return history, [reading.sockets("ESTABLISHED") for reading in timeline.samples]
 
 
 def test_the_window_starts_once_the_count_stops_rising(monkeypatch: pytest.MonkeyPatch) -> None:
-    history, probe = run_window([100, 900, 1850, 1990, 2000], HeldCpu(1800, window_s=0.01), monkeypatch)
+    counts = [100, 900, 1850, 1990, 2000]
+    history, taken = run_window(stream(counts), HeldCpu(1800, window_s=0.01), monkeypatch)
     assert history.held_cpu is not None and history.held_error is None
     assert history.held_cpu.start.sockets("ESTABLISHED") == 2000  # 1850 and 1990 were still rising
-    assert probe.taken[:5] == [100, 900, 1850, 1990, 2000]
+    assert taken[:5] == [100, 900, 1850, 1990, 2000]
 
 
 def test_a_hold_never_reached_is_an_error_not_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    history, _ = run_window([10, 20, 30], HeldCpu(1800, window_s=0.01), monkeypatch)
+    history, _ = run_window(stream([10, 20, 30]), HeldCpu(1800, window_s=0.01), monkeypatch)
     assert history.held_cpu is None
     assert history.held_error is not None and "hold 1800 connections" in history.held_error
 
 
 def test_a_failing_probe_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    class BrokenProbe(FakeProbe):
-        def snapshot(self) -> Any:
-            raise OSError("probe gone")
-
-    monkeypatch.setattr(runner_module, "HOLD_WAIT_S", 0.2)
-    case_runner = CaseRunner(cast(Lab, FakeLab(BrokenProbe([0]))), repro=lambda scenario, seed: "repro")
-    history = CaseHistory(case_id="c", seed=1, target="t", repro="r", baseline=snap(),
-                          target_before=TargetState(running=True, started_at="T0"))
-    case_runner._held_cpu_guarded(HeldCpu(1, window_s=0.01), history, start=0.0)
+    broken = ["sh", "-c", "echo probe gone >&2; exit 1"]
+    history, _ = run_window(broken, HeldCpu(1, window_s=0.01), monkeypatch, hold_wait_s=0.2,
+                            streams=False)
     assert history.held_cpu is None and "probe gone" in str(history.held_error)
