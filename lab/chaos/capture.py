@@ -6,8 +6,10 @@ network and PID namespaces. `finish` stops both, copies the files (bounded) into
 timeline, and sums them up (lab.chaos.evidence) for the failure messages.
 
 strace stops the target at every syscall (ptrace), which slows a spinning loop to a crawl and hides the CPU it
-would burn: the trace is detached during the case's CPU windows (`untraced()`) and attached again right after,
-so capturing never changes a CPU verdict. Each attachment writes a segment of its own (trace-N.log).
+would burn, and delays every answer while a burst of connections comes and goes: the trace is detached while a
+verdict it would change is measured (`untraced()`: each CPU window, and the clients phase of a case whose
+canary's latency is judged) and attached again right after, so capturing changes no verdict. Each attachment
+writes a segment of its own (trace-N.log); the evidence lists the stretches the trace was off.
 
 One `docker exec -i` runs the recorder (lab/probe_agent/recorder.py) for the whole case; detaching, attaching
 and stopping are a line to its stdin and a line back, not a `docker exec` each (each costs 0.1–0.3 s here).
@@ -35,6 +37,7 @@ from lab import engine
 from lab.chaos.evidence import (
     Evidence,
     PacketCounts,
+    Untraced,
     WindowActivity,
     connection_calls,
     last_calls,
@@ -60,6 +63,8 @@ SYSCALLS = ("epoll_wait", "epoll_pwait", "epoll_ctl", "accept4", "accept", "recv
             "write", "writev", "shutdown", "close")
 STOP_TIMEOUT_S = 15.0
 EXEC_TIMEOUT_S = 60.0
+UNTRACED_WAIT_S = 120.0  # a stop waits this long for an untraced stretch (a held CPU window) to end
+RESUME_SLACK_S = 1.0  # a trace attached again later than this after a CPU window is not "right after" it
 
 
 class CaptureLab(Protocol):
@@ -173,8 +178,13 @@ class Capture:
         self._channel: Channel | None = None  # to the recorder, for the whole case
         self._segments = 0
         self._tracing = False
-        self._tracer_lock = threading.Lock()  # the held-CPU window runs in a thread of its own
-        self.resumed: list[float] = []  # monotonic times the trace was attached again after a CPU window
+        # The held-CPU window runs in a thread of its own, inside the canary's untraced clients phase: blocks
+        # nest, and the trace is off from the first one's start to the last one's end.
+        self._tracer = threading.Condition()
+        self._untraced_blocks = 0
+        self._untraced_since = 0.0
+        self._untraced_reasons: list[str] = []
+        self.untraced_spans: list[Untraced] = []  # monotonic stretches the trace was off, and why
         self.trouble: list[str] = []  # what went wrong while the case ran, for the evidence's errors
 
     def _sh(self, script: str, what: str, *, timeout: float = EXEC_TIMEOUT_S) -> str:
@@ -225,22 +235,34 @@ class Capture:
             raise LabError("strace did not end on SIGINT in time: killed (this segment has no count table)")
 
     @contextlib.contextmanager
-    def untraced(self) -> Iterator[None]:
-        """No ptrace on the target inside the block (a CPU window); traced again right after it. A trace that will
+    def untraced(self, reason: str = "a CPU window") -> Iterator[None]:
+        """No ptrace on the target inside the block; traced again once the last open block ends. A trace that will
         not stop or start again is noted (`trouble`) and never fails the block: the verdicts stand without it."""
-        with self._tracer_lock:
-            try:
-                self._detach()
-            except LabError as error:
-                self.trouble.append(f"detaching strace for a CPU window: {error}")
-            try:
-                yield
-            finally:
-                self.resumed.append(time.monotonic())
+        with self._tracer:
+            self._untraced_blocks += 1
+            if reason not in self._untraced_reasons:
+                self._untraced_reasons.append(reason)
+            if self._untraced_blocks == 1:
+                self._untraced_since = time.monotonic()
                 try:
-                    self._attach()
+                    self._detach()
                 except LabError as error:
-                    self.trouble.append(f"attaching strace after a CPU window: {error}")
+                    self.trouble.append(f"detaching strace for {reason}: {error}")
+        try:
+            yield
+        finally:
+            with self._tracer:
+                self._untraced_blocks -= 1
+                if self._untraced_blocks == 0:
+                    reasons = " and ".join(self._untraced_reasons)
+                    self.untraced_spans.append(Untraced(reasons, self._untraced_since, time.monotonic()))
+                    self._untraced_reasons = []
+                    try:
+                        if self._channel is not None:
+                            self._attach()
+                    except LabError as error:
+                        self.trouble.append(f"attaching strace after {reasons}: {error}")
+                    self._tracer.notify_all()
 
     def _tools_error(self) -> str:
         return self._sh(f"cat {WORK}/tcpdump.err {WORK}/strace.err 2>/dev/null; true", "reading the tools' errors"
@@ -248,7 +270,9 @@ class Capture:
 
     def _stop_tools(self) -> None:
         """strace detaches and writes its count table, tcpdump flushes; the recorder exits."""
-        with self._tracer_lock:
+        with self._tracer:
+            if not self._tracer.wait_for(lambda: self._untraced_blocks == 0, timeout=UNTRACED_WAIT_S):
+                self.trouble.append(f"an untraced stretch still open after {UNTRACED_WAIT_S:g} s: stopped anyway")
             self._tracing = False
             if self._channel is None:
                 return
@@ -314,6 +338,7 @@ class Capture:
         accepts, closes = connection_calls(lines)
         return Evidence(folder=str(folder), packets=packets, syscalls=syscall_counts_from_log(lines),
                         accepts=accepts, closes=closes, last_calls=tuple(last_calls(lines)),
+                        untraced=self._wall_untraced(),
                         errors=(f"the probe went down with the target ({reason.splitlines()[0][:120]}); "
                                 "files salvaged from the stopped probe",))
 
@@ -347,7 +372,12 @@ class Capture:
         evidence = summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
                              [(start, end) for _, start, end in walls],
                              None if settled_at is None else settled_at + self._clock_offset)
-        return dataclasses.replace(evidence, errors=evidence.errors + tuple(self.trouble))
+        return dataclasses.replace(evidence, errors=evidence.errors + tuple(self.trouble),
+                                   untraced=self._wall_untraced())
+
+    def _wall_untraced(self) -> tuple[Untraced, ...]:
+        return tuple(Untraced(span.reason, span.start + self._clock_offset, span.end + self._clock_offset)
+                     for span in self.untraced_spans)
 
 
 def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]],
@@ -367,14 +397,14 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
     accepts, closes = connection_calls(read("trace-connections.log").splitlines(), settled_at)
     return Evidence(folder=str(folder), packets=packet_counts(read("packets.txt"), port, settled_at),
                     syscalls=syscall_counts(read("syscalls.txt")), windows=windows, accepts=accepts, closes=closes,
-                    errors=errors)
+                    errors=errors, settled_at=settled_at)
 
 
-def capture_windows(history: Any, resumed: list[float] | None = None) -> list[Window]:
+def capture_windows(history: Any, untraced: list[Untraced] | None = None) -> list[Window]:
     """The windows the trace is summed up over, in the probe's monotonic clock (lab.chaos.history.CaseHistory: its
     events are relative to `started`, on the same clock): for each CPU window (labelled as the cpu_spin check labels
-    them) as long a stretch from the moment the trace was attached again after it (`resumed`; the window itself
-    ran untraced), and the settle wait. Without `resumed`, the CPU windows themselves."""
+    them) as long a stretch from the moment the trace was attached again after it (the window itself ran
+    untraced), if that came right after it, and the settle wait. Without `untraced`, the CPU windows themselves."""
     pairs: list[tuple[str, Any]] = [("after the case", history.idle_cpu),
                                     ("while connections were held", history.held_cpu)]
     windows: list[Window] = []
@@ -382,11 +412,11 @@ def capture_windows(history: Any, resumed: list[float] | None = None) -> list[Wi
         if cpu is None:
             continue
         start, end = cpu.start.t, cpu.end.t
-        if resumed is not None:
-            after = [t for t in resumed if t >= end]
-            if not after:
-                continue
-            start, end = min(after), min(after) + (end - start)
+        if untraced is not None:
+            resumed = min((span.end for span in untraced if span.end >= end), default=None)
+            if resumed is None or resumed - end > RESUME_SLACK_S:
+                continue  # never traced again, or only once the stretch around it (the canary's) ended
+            start, end = resumed, resumed + (end - start)
         windows.append(Window(label, start, end))
     done = next((t for t, text in history.events if text.startswith("clients done")), None)
     if history.started is not None and done is not None and history.settled is not None:

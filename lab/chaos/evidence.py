@@ -187,6 +187,19 @@ def last_calls(lines: list[str], count: int = 5) -> list[str]:
 
 # -- what lands in a verdict -----------------------------------------------------------------------
 @dataclass(frozen=True)
+class Untraced:
+    """A stretch the trace was detached for, and why: ptrace slows the target, so it is off while a verdict it
+    would change is measured (a CPU window, the canary's latency). Wall-clock seconds in an Evidence."""
+
+    reason: str
+    start: float
+    end: float
+
+    def text(self) -> str:
+        return f"{self.end - self.start:.1f} s ({self.reason})"
+
+
+@dataclass(frozen=True)
 class Evidence:
     """A case's capture and trace, summed up; `folder` holds the files themselves."""
 
@@ -198,20 +211,34 @@ class Evidence:
     closes: int = 0  # successful closes (of any fd) in the same span
     errors: tuple[str, ...] = ()  # what could not be recorded
     last_calls: tuple[str, ...] = ()  # the target's last syscalls, when it died during the case
+    untraced: tuple[Untraced, ...] = ()  # stretches the trace was off: its counts miss the calls made then
+    settled_at: float | None = None  # wall-clock end of the settle wait, where accepts and closes are counted to
+
+    def _missed(self) -> list[Untraced]:
+        """The untraced stretches inside the span the accepts and closes are counted over."""
+        return [u for u in self.untraced if self.settled_at is None or u.start < self.settled_at]
 
     def note(self, check: str) -> str:
         """One sentence for a failed check's message: what the wire and the syscalls say, and where they are."""
         parts: list[str] = []
-        if check == "cpu_spin" and self.windows:
+        if check == "cpu_spin":
             traced = [f"{label}: {activity.text()}" for label, activity in self.windows.items()
                       if label != "during the settle wait"]
             if traced:  # CPU windows run untraced (ptrace would slow the loop they measure)
                 parts.append("traced right after each CPU window, " + "; ".join(traced))
+            elif self.untraced:
+                parts.append("no stretch right after a CPU window was traced (off: "
+                             + ", ".join(u.text() for u in self.untraced) + ")")
         elif check in ("close_wait", "fd_leak", "stale_connection") and self.syscalls:
-            parts.append(f"by the end of the settle wait the capture saw {self.packets.fins_from_peers} FINs from "
-                         f"clients and {self.packets.fins_from_target} from the target; the trace shows "
-                         f"{self.accepts} accepts and {self.closes} closes "
-                         f"({max(self.accepts - self.closes, 0)} connections not closed)")
+            text = (f"by the end of the settle wait the capture saw {self.packets.fins_from_peers} FINs from "
+                    f"clients and {self.packets.fins_from_target} from the target; the trace shows "
+                    f"{self.accepts} accepts and {self.closes} closes ")
+            missed = self._missed()
+            if missed:  # a close made while the trace was off is not a close not made
+                text += "outside the stretches it was off (" + ", ".join(u.text() for u in missed) + ")"
+            else:
+                text += f"({max(self.accepts - self.closes, 0)} connections not closed)"
+            parts.append(text)
         elif check in ("stall", "wrong_response", "crash", "no_timeout"):
             parts.append(f"the capture saw {self.packets.resets_from_target} RSTs and "
                          f"{self.packets.fins_from_target} FINs from the target, {self.packets.resets_from_peers} "
@@ -229,14 +256,16 @@ class Evidence:
         return (f"packets {packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
                 f"{packets.fins_from_target}; RST from clients {packets.resets_from_peers}, from target "
                 f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}"
-                + "".join(f"\n  {label}: {activity.text()}" for label, activity in self.windows.items()))
+                + "".join(f"\n  {label}: {activity.text()}" for label, activity in self.windows.items())
+                + ("\n  trace off for " + ", ".join(u.text() for u in self.untraced) if self.untraced else ""))
 
     def to_json(self) -> dict[str, Any]:
         return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,
                 "windows": {label: {**w.__dict__, "wakeups_per_s": round(w.wakeups_per_s, 1)}
                             for label, w in self.windows.items()},
                 "accepts": self.accepts, "closes": self.closes, "errors": list(self.errors),
-                "last_calls": list(self.last_calls)}
+                "last_calls": list(self.last_calls), "untraced": [u.__dict__ for u in self.untraced],
+                "settled_at": self.settled_at}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evidence:
@@ -244,4 +273,5 @@ class Evidence:
                                          bytes_read=w["bytes_read"]) for label, w in data["windows"].items()}
         return cls(folder=data["folder"], packets=PacketCounts(**data["packets"]), syscalls=dict(data["syscalls"]),
                    windows=windows, accepts=data["accepts"], closes=data["closes"], errors=tuple(data["errors"]),
-                   last_calls=tuple(data.get("last_calls", ())))
+                   last_calls=tuple(data.get("last_calls", ())),
+                   untraced=tuple(Untraced(**u) for u in data.get("untraced", ())), settled_at=data.get("settled_at"))

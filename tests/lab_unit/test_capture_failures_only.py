@@ -13,7 +13,7 @@ from tests.lab_unit.histories import SCENARIO, healthy, snap
 class FakeCapture:
     def __init__(self) -> None:
         self.calls: list[str] = []
-        self.resumed: list[float] = []
+        self.untraced_spans: list[Any] = []
 
     def discard(self) -> None:
         self.calls.append("discard")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from lab.chaos.evidence import (
     Evidence,
     PacketCounts,
+    Untraced,
     WindowActivity,
     connection_calls,
     packet_counts,
@@ -112,6 +115,25 @@ def test_the_note_of_close_wait_gives_the_fins_seen_and_the_closes_not_made() ->
             "shows 20 accepts and 0 closes (20 connections not closed)") in EVIDENCE.note("close_wait")
 
 
+def test_calls_made_while_the_trace_was_off_are_not_called_closes_not_made() -> None:
+    canary = Untraced("the canary's latency was judged", 10.0, 14.5)
+    off = dataclasses.replace(EVIDENCE, untraced=(canary,), settled_at=16.0)
+    note = off.note("close_wait")
+    assert "shows 20 accepts and 0 closes outside the stretches it was off (4.5 s (the canary's latency was " \
+        "judged))" in note and "not closed" not in note
+    # A stretch after the settle wait (the idle CPU window) takes nothing from the counts.
+    after = dataclasses.replace(off, untraced=(Untraced("a CPU window", 16.5, 18.0),))
+    assert "(20 connections not closed)" in after.note("close_wait")
+    assert "trace off for 1.5 s (a CPU window)" in after.summary()
+    assert Evidence.from_json(off.to_json()) == off
+
+
+def test_cpu_spin_says_when_no_stretch_after_a_window_was_traced() -> None:
+    off = Evidence(folder="f", untraced=(Untraced("the canary's latency was judged and a CPU window", 1.0, 6.0),))
+    assert off.note("cpu_spin").startswith("no stretch right after a CPU window was traced (off: 5.0 s (the "
+                                           "canary's latency was judged and a CPU window))")
+
+
 def test_the_note_of_other_checks_points_at_the_files() -> None:
     assert EVIDENCE.note("memory_growth") == "capture and trace in reports/captures/x--level"
     assert "0 RSTs and 0 FINs from the target" in EVIDENCE.note("stall")
@@ -151,12 +173,17 @@ def test_a_cpu_window_runs_untraced_and_is_summed_up_over_as_long_a_stretch_afte
     history = healthy(started=100.0, settled=snap(105.0), idle_cpu=CpuWindow(snap(105.5), snap(107.0)),
                       held_cpu=CpuWindow(snap(101.0), snap(102.0)))
     history.event(3.0, "clients done, toxics removed")
-    assert capture_windows(history, [102.4, 107.3]) == [Window("after the case", 107.3, 108.8),
-                                                        Window("while connections were held", 102.4, 103.4),
-                                                        Window("during the settle wait", 103.0, 105.0)]
+    held, idle = Untraced("a CPU window", 100.9, 102.4), Untraced("a CPU window", 105.4, 107.3)
+    assert capture_windows(history, [held, idle]) == [Window("after the case", 107.3, 108.8),
+                                                      Window("while connections were held", 102.4, 103.4),
+                                                      Window("during the settle wait", 103.0, 105.0)]
     # A trace that never came back after the window has nothing to say about it.
-    assert capture_windows(history, [102.4]) == [Window("while connections were held", 102.4, 103.4),
-                                                 Window("during the settle wait", 103.0, 105.0)]
+    assert capture_windows(history, [held]) == [Window("while connections were held", 102.4, 103.4),
+                                                Window("during the settle wait", 103.0, 105.0)]
+    # Nor one that came back only when the canary's stretch around the window ended: the connections are gone.
+    canary = Untraced("the canary's latency was judged and a CPU window", 100.2, 103.5)
+    assert capture_windows(history, [canary, idle]) == [Window("after the case", 107.3, 108.8),
+                                                        Window("during the settle wait", 103.0, 105.0)]
 
 
 def test_the_count_tables_of_several_trace_segments_add_up() -> None:

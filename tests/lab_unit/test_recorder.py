@@ -93,7 +93,7 @@ def test_one_recorder_detaches_attaches_and_stops_with_a_line_each(work: Path) -
     with capture.untraced():
         assert "% time" in (work / "trace-0.log").read_text()  # strace's table: it detached
         assert len(running(work)) == 1
-    assert (work / "trace-1.log").exists() and len(running(work)) == 2 and len(capture.resumed) == 1
+    assert (work / "trace-1.log").exists() and len(running(work)) == 2 and len(capture.untraced_spans) == 1
     with capture.untraced():
         pass
     assert (work / "trace-2.log").exists() and capture._segments == 3
@@ -169,6 +169,32 @@ def test_the_held_cpu_window_thread_and_the_stop_take_turns(work: Path) -> None:
     thread.join(timeout=GONE_WITHIN_S)
     stopper.join(timeout=GONE_WITHIN_S)
     assert not stopper.is_alive() and capture.trouble == [] and all_gone(work)
+
+
+def test_untraced_blocks_nest_across_threads_and_the_trace_is_off_from_the_first_to_the_last(work: Path) -> None:
+    # The canary's clients phase is untraced, and the held CPU window inside it runs in a thread of its own.
+    capture = LocalCapture(recorder_argv(work))
+    capture.start()
+    inside, leave = threading.Event(), threading.Event()
+
+    def held_window() -> None:
+        with capture.untraced("a CPU window"):
+            inside.set()
+            leave.wait(timeout=GONE_WITHIN_S)
+
+    with capture.untraced("the canary's latency was judged"):
+        thread = threading.Thread(target=held_window)
+        thread.start()
+        assert inside.wait(timeout=GONE_WITHIN_S)
+        assert len(running(work)) == 1  # tcpdump only: one detach for both blocks
+    assert len(running(work)) == 1  # the window still runs: still off
+    leave.set()
+    thread.join(timeout=GONE_WITHIN_S)
+    assert len(running(work)) == 2 and capture._segments == 2  # attached once, when the last block ended
+    [span] = capture.untraced_spans
+    assert span.reason == "the canary's latency was judged and a CPU window" and span.end > span.start
+    capture.discard()
+    assert all_gone(work) and capture.trouble == []
 
 
 def recorder_here(work: Path, trace: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
