@@ -72,6 +72,8 @@ class CaptureLab(Protocol):
 
     def container(self, service: str) -> Any: ...
 
+    def network(self, name: str) -> Any: ...
+
     def exec(self, service: str, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]: ...
 
 
@@ -302,6 +304,16 @@ class Capture:
                 raise
             return self._salvage(folder, reason=str(error))
 
+    def _host_side(self) -> frozenset[str]:
+        """The address the host's own requests (the canary, the readiness checks, the fresh GET after the case)
+        reach the target from: the gateway of the network its port is published on. Their segments are counted
+        apart from the case's clients'. Empty when it cannot be read (then they are counted together)."""
+        try:
+            config = self._lab.network("edge").attrs["IPAM"]["Config"] or []
+        except Exception:  # no such network (a lab of another shape): nothing to set apart
+            return frozenset()
+        return frozenset(str(entry["Gateway"]) for entry in config if entry.get("Gateway"))
+
     def _probe_running(self) -> bool:
         probe = self._lab.container(PROBE)
         probe.reload()
@@ -323,12 +335,12 @@ class Capture:
         lines = [line for log in segments for line in split_trace(log.read_text(errors="replace"))[0]]
         (folder / "trace-head.log").write_text("\n".join(lines[:TRACE_HEAD_LINES]) + "\n")
         (folder / "trace-tail.log").write_text("\n".join(lines[-TRACE_HEAD_LINES:]) + "\n")
-        port = int(self._lab.config.target_port)
-        packets = PacketCounts()
+        port, host = int(self._lab.config.target_port), self._host_side()
+        packets, host_packets = PacketCounts(), PacketCounts()
         for pcap in sorted(raw.glob("packets.pcap*"), key=lambda path: path.stat().st_mtime):
-            counted = pcap_counts(pcap.read_bytes(), port)
-            packets = PacketCounts(*(a + b for a, b in zip(packets.__dict__.values(), counted.__dict__.values(),
-                                                           strict=True)))
+            data = pcap.read_bytes()
+            packets = added(packets, pcap_counts(data, port, exclude=host))
+            host_packets = added(host_packets, pcap_counts(data, port, peers=host))
             pcap.rename(folder / pcap.name)
         for log in segments:
             log.unlink()  # unbounded: the head and tail of their log are kept
@@ -336,7 +348,8 @@ class Capture:
             rest.rename(folder / rest.name)  # the tools' messages and pids
         raw.rmdir()
         accepts, closes = connection_calls(lines)
-        return Evidence(folder=str(folder), packets=packets, syscalls=syscall_counts_from_log(lines),
+        return Evidence(folder=str(folder), packets=packets, host_packets=host_packets,
+                        syscalls=syscall_counts_from_log(lines),
                         accepts=accepts, closes=closes, last_calls=tuple(last_calls(lines)),
                         untraced=self._wall_untraced(),
                         errors=(f"the probe went down with the target ({reason.splitlines()[0][:120]}); "
@@ -371,7 +384,7 @@ class Capture:
                 tar.extractall(folder, filter="data")
         evidence = summarise(folder, int(self._lab.config.target_port), [label for label, _, _ in walls],
                              [(start, end) for _, start, end in walls],
-                             None if settled_at is None else settled_at + self._clock_offset)
+                             None if settled_at is None else settled_at + self._clock_offset, self._host_side())
         return dataclasses.replace(evidence, errors=evidence.errors + tuple(self.trouble),
                                    untraced=self._wall_untraced())
 
@@ -380,10 +393,15 @@ class Capture:
                      for span in self.untraced_spans)
 
 
+def added(a: PacketCounts, b: PacketCounts) -> PacketCounts:
+    """The counts of two ring files together (a connection's first FIN is in one of them)."""
+    return PacketCounts(*(x + y for x, y in zip(a.__dict__.values(), b.__dict__.values(), strict=True)))
+
+
 def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]],
-              settled_at: float | None) -> Evidence:
+              settled_at: float | None, host: frozenset[str] = frozenset()) -> Evidence:
     """The Evidence of a capture folder (packets.txt, syscalls.txt, trace-connections.log, trace-window-N.log);
-    times are the wall clock's."""
+    times are the wall clock's. Segments with a `host` address (the lab's own requests) are counted apart."""
     def read(name: str) -> str:
         path = folder / name
         return path.read_text(errors="replace") if path.exists() else ""
@@ -395,7 +413,9 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
         lines, _ = split_trace(read(f"trace-window-{index}.log"))
         windows[label] = window_activity(lines, start, end, truncated=len(lines) >= WINDOW_LINES)
     accepts, closes = connection_calls(read("trace-connections.log").splitlines(), settled_at)
-    return Evidence(folder=str(folder), packets=packet_counts(read("packets.txt"), port, settled_at),
+    packets = read("packets.txt")
+    return Evidence(folder=str(folder), packets=packet_counts(packets, port, settled_at, exclude=host),
+                    host_packets=packet_counts(packets, port, settled_at, peers=host),
                     syscalls=syscall_counts(read("syscalls.txt")), windows=windows, accepts=accepts, closes=closes,
                     errors=errors, settled_at=settled_at)
 

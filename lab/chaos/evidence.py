@@ -6,6 +6,7 @@ The capture (lab.chaos.capture) records them from the probe; these summaries lan
 from __future__ import annotations
 
 import re
+import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,11 +106,20 @@ class PacketCounts:
     fins_from_target: int = 0
     resets_from_peers: int = 0
     resets_from_target: int = 0
+    closed_first_by_target: int = 0  # connections whose first FIN was the target's (it closed, not the peer)
 
 
-def packet_counts(text: str, port: int, until: float | None = None) -> PacketCounts:
-    """Segments to and from `port`, up to the wall-clock time `until` (None: all)."""
+def counted(peer: str, peers: frozenset[str] | None, exclude: frozenset[str]) -> bool:
+    """Whether segments with the peer host `peer` count: it is one of `peers` (None: any), and not excluded."""
+    return peer not in exclude and (peers is None or peer in peers)
+
+
+def packet_counts(text: str, port: int, until: float | None = None, *, peers: frozenset[str] | None = None,
+                  exclude: frozenset[str] = frozenset()) -> PacketCounts:
+    """Segments to and from `port`, up to the wall-clock time `until` (None: all), with peer hosts (addresses)
+    in `peers` (None: any) and not in `exclude`."""
     packets = fin_in = fin_out = rst_in = rst_out = 0
+    first_fin: dict[str, bool] = {}  # peer address:port → whether the target sent the connection's first FIN
     suffix = f".{port}"
     for line in text.splitlines():
         match = _PACKET.match(line)
@@ -119,18 +129,23 @@ def packet_counts(text: str, port: int, until: float | None = None) -> PacketCou
         from_target = source.endswith(suffix)
         if not from_target and not destination.endswith(suffix):
             continue
+        peer = destination if from_target else source
+        if not counted(peer.rsplit(".", 1)[0], peers, exclude):
+            continue
         packets += 1
         if "F" in flags:
             fin_out, fin_in = (fin_out + 1, fin_in) if from_target else (fin_out, fin_in + 1)
+            first_fin.setdefault(peer, from_target)
         if "R" in flags:
             rst_out, rst_in = (rst_out + 1, rst_in) if from_target else (rst_out, rst_in + 1)
-    return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out)
+    return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out, sum(first_fin.values()))
 
 
 LINK_HEADER_BYTES = {1: 14, 113: 16, 276: 20}  # Ethernet, Linux cooked (SLL), Linux cooked v2 (SLL2)
 
 
-def pcap_counts(data: bytes, port: int, until: float | None = None) -> PacketCounts:
+def pcap_counts(data: bytes, port: int, until: float | None = None, *, peers: frozenset[str] | None = None,
+                exclude: frozenset[str] = frozenset()) -> PacketCounts:
     """The same counts from a raw pcap file (IPv4 over Ethernet or Linux cooked), for when tcpdump cannot read it
     (the probe went down with a crashed target). Truncated files count what is whole."""
     if len(data) < 24:
@@ -143,6 +158,7 @@ def pcap_counts(data: bytes, port: int, until: float | None = None) -> PacketCou
     if skip is None:
         return PacketCounts()
     packets = fin_in = fin_out = rst_in = rst_out = 0
+    first_fin: dict[tuple[bytes, int], bool] = {}  # peer (address, port) → whether the target's FIN came first
     offset = 24
     while offset + 16 <= len(data):
         seconds, fraction, kept, _ = struct.unpack(order + "IIII", data[offset:offset + 16])
@@ -160,13 +176,17 @@ def pcap_counts(data: bytes, port: int, until: float | None = None) -> PacketCou
         flags = tcp[13]
         if port not in (source, destination):
             continue
-        packets += 1
         from_target = source == port
+        peer = (ip[16:20], destination) if from_target else (ip[12:16], source)
+        if not counted(socket.inet_ntoa(peer[0]), peers, exclude):
+            continue
+        packets += 1
         if flags & 0x01:
             fin_out, fin_in = (fin_out + 1, fin_in) if from_target else (fin_out, fin_in + 1)
+            first_fin.setdefault(peer, from_target)
         if flags & 0x04:
             rst_out, rst_in = (rst_out + 1, rst_in) if from_target else (rst_out, rst_in + 1)
-    return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out)
+    return PacketCounts(packets, fin_in, fin_out, rst_in, rst_out, sum(first_fin.values()))
 
 
 def syscall_counts_from_log(lines: list[str]) -> dict[str, int]:
@@ -204,7 +224,8 @@ class Evidence:
     """A case's capture and trace, summed up; `folder` holds the files themselves."""
 
     folder: str
-    packets: PacketCounts = field(default_factory=PacketCounts)
+    packets: PacketCounts = field(default_factory=PacketCounts)  # between the target and the case's clients
+    host_packets: PacketCounts = field(default_factory=PacketCounts)  # the lab's own from the host (the canary…)
     syscalls: dict[str, int] = field(default_factory=dict)  # calls over the whole case (strace -c)
     windows: dict[str, WindowActivity] = field(default_factory=dict)  # CPU window label → the loop's activity
     accepts: int = 0  # successful accepts, from the start to the end of the settle wait (what the checks saw)
@@ -241,7 +262,8 @@ class Evidence:
             parts.append(text)
         elif check in ("stall", "wrong_response", "crash", "no_timeout"):
             parts.append(f"the capture saw {self.packets.resets_from_target} RSTs and "
-                         f"{self.packets.fins_from_target} FINs from the target, {self.packets.resets_from_peers} "
+                         f"{self.packets.fins_from_target} FINs from the target (it closed first "
+                         f"{self.packets.closed_first_by_target} times), {self.packets.resets_from_peers} "
                          f"RSTs and {self.packets.fins_from_peers} FINs from clients")
             if check == "crash" and self.last_calls:
                 parts.append("the target's last syscalls: " + " | ".join(self.last_calls))
@@ -251,16 +273,22 @@ class Evidence:
 
     def summary(self) -> str:
         """The capture and the trace in two lines: packets by kind, and the event loop's syscalls over the case."""
-        packets = self.packets
+        def text(packets: PacketCounts) -> str:
+            return (f"{packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
+                    f"{packets.fins_from_target}, target first {packets.closed_first_by_target}; RST from clients "
+                    f"{packets.resets_from_peers}, from target {packets.resets_from_target})")
+
+        host = self.host_packets
         calls = ", ".join(f"{name} {count:,}" for name, count in sorted(self.syscalls.items(), key=lambda kv: -kv[1]))
-        return (f"packets {packets.packets:,} (FIN from clients {packets.fins_from_peers}, from target "
-                f"{packets.fins_from_target}; RST from clients {packets.resets_from_peers}, from target "
-                f"{packets.resets_from_target})\n  syscalls: {calls or 'none traced'}"
+        return (f"packets with the case's clients {text(self.packets)}"
+                + (f"\n  with the lab's own host-side requests (canary, checks) {text(host)}" if host.packets else "")
+                + f"\n  syscalls: {calls or 'none traced'}"
                 + "".join(f"\n  {label}: {activity.text()}" for label, activity in self.windows.items())
                 + ("\n  trace off for " + ", ".join(u.text() for u in self.untraced) if self.untraced else ""))
 
     def to_json(self) -> dict[str, Any]:
-        return {"folder": self.folder, "packets": self.packets.__dict__, "syscalls": self.syscalls,
+        return {"folder": self.folder, "packets": self.packets.__dict__, "host_packets": self.host_packets.__dict__,
+                "syscalls": self.syscalls,
                 "windows": {label: {**w.__dict__, "wakeups_per_s": round(w.wakeups_per_s, 1)}
                             for label, w in self.windows.items()},
                 "accepts": self.accepts, "closes": self.closes, "errors": list(self.errors),
@@ -271,7 +299,8 @@ class Evidence:
     def from_json(cls, data: dict[str, Any]) -> Evidence:
         windows = {label: WindowActivity(seconds=w["seconds"], wakeups=w["wakeups"], empty_wakeups=w["empty_wakeups"],
                                          bytes_read=w["bytes_read"]) for label, w in data["windows"].items()}
-        return cls(folder=data["folder"], packets=PacketCounts(**data["packets"]), syscalls=dict(data["syscalls"]),
+        return cls(folder=data["folder"], packets=PacketCounts(**data["packets"]),
+                   host_packets=PacketCounts(**data.get("host_packets", {})), syscalls=dict(data["syscalls"]),
                    windows=windows, accepts=data["accepts"], closes=data["closes"], errors=tuple(data["errors"]),
                    last_calls=tuple(data.get("last_calls", ())),
                    untraced=tuple(Untraced(**u) for u in data.get("untraced", ())), settled_at=data.get("settled_at"))

@@ -77,10 +77,21 @@ def test_window_activity_counts_wakeups_that_read_nothing() -> None:
 
 
 def test_packet_counts_by_sender_on_the_lab_port_only() -> None:
+    # 48666 closed by its client first, 48680 by the target first.
     assert packet_counts(PACKETS, 8080) == PacketCounts(packets=6, fins_from_peers=1, fins_from_target=1,
-                                                        resets_from_peers=1, resets_from_target=0)
+                                                        resets_from_peers=1, resets_from_target=0,
+                                                        closed_first_by_target=1)
     assert packet_counts("", 8080) == PacketCounts()
     assert packet_counts(PACKETS, 8080, until=1796290815.0545) == PacketCounts(packets=4, fins_from_peers=1)
+
+
+def test_the_lab_s_own_requests_from_the_host_are_counted_apart_from_the_clients() -> None:
+    other = PACKETS.replace("192.168.160.1.48680", "192.168.144.1.48680")  # the canary's, through the gateway
+    host = frozenset({"192.168.144.1"})
+    assert packet_counts(other, 8080, exclude=host) == PacketCounts(packets=5, fins_from_peers=1,
+                                                                    resets_from_peers=1)
+    assert packet_counts(other, 8080, peers=host) == PacketCounts(packets=1, fins_from_target=1,
+                                                                  closed_first_by_target=1)
 
 
 CONNECTION_LOG = """\
@@ -136,7 +147,7 @@ def test_cpu_spin_says_when_no_stretch_after_a_window_was_traced() -> None:
 
 def test_the_note_of_other_checks_points_at_the_files() -> None:
     assert EVIDENCE.note("memory_growth") == "capture and trace in reports/captures/x--level"
-    assert "0 RSTs and 0 FINs from the target" in EVIDENCE.note("stall")
+    assert "0 RSTs and 0 FINs from the target (it closed first 0 times)" in EVIDENCE.note("stall")
 
 
 def test_evidence_round_trips_through_json() -> None:
@@ -197,19 +208,27 @@ def test_the_count_tables_of_several_trace_segments_add_up() -> None:
 
 def test_the_summary_gives_packets_syscalls_and_each_window() -> None:
     text = EVIDENCE.summary()
-    assert text.startswith("packets 20 (FIN from clients 20, from target 0; RST from clients 0, from target 0)")
+    assert text.startswith("packets with the case's clients 20 (FIN from clients 20, from target 0, target "
+                           "first 0; RST from clients 0, from target 0)\n  syscalls:")  # nothing from the host
+    host = dataclasses.replace(EVIDENCE, host_packets=PacketCounts(8, fins_from_target=2, closed_first_by_target=2))
+    assert "\n  with the lab's own host-side requests (canary, checks) 8 (FIN from clients 0, from target 2, " \
+        "target first 2;" in host.summary()
+    assert Evidence.from_json(host.to_json()) == host
     assert "syscalls: epoll_wait 9,000, accept4 20, close 0" in text
     assert "after the case: 4,000 epoll_wait returns/s" in text
 
 
-def _pcap(frames: list[tuple[float, int, int, int]], link: int = 276) -> bytes:
-    """A little-endian pcap of IPv4/TCP frames (time, source port, destination port, TCP flags)."""
+def _pcap(frames: list[tuple[float, int, int, int]], link: int = 276, target_port: int = 8080) -> bytes:
+    """A little-endian pcap of IPv4/TCP frames (time, source port, destination port, TCP flags) between the
+    target (10.0.0.2) and a peer: 10.0.0.1, or 10.0.0.9 for peer ports from 40001."""
     import struct
 
     out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 256, link)
     header = {276: 20, 113: 16, 1: 14}.get(link, 0)
     for t, source, destination, flags in frames:
-        ip = bytes([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2])
+        peer = 9 if max(source, destination) > 40000 else 1
+        addresses = [10, 0, 0, 2, 10, 0, 0, peer] if source == target_port else [10, 0, 0, peer, 10, 0, 0, 2]
+        ip = bytes([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, *addresses])
         tcp = struct.pack("!HHIIBBHHH", source, destination, 0, 0, 0x50, flags, 0, 0, 0)
         frame = bytes(header) + ip + tcp
         out += struct.pack("<IIII", int(t), int((t % 1) * 1e6), len(frame), len(frame)) + frame
@@ -222,7 +241,11 @@ def test_pcap_counts_read_a_raw_capture_when_tcpdump_cannot() -> None:
     frames = [(10.0, 40000, 8080, 0x02), (10.1, 8080, 40000, 0x12), (10.2, 40000, 8080, 0x04),
               (10.3, 8080, 40000, 0x11), (10.4, 5000, 6000, 0x01), (11.0, 8080, 40001, 0x04)]
     assert pcap_counts(_pcap(frames), 8080) == PacketCounts(packets=5, fins_from_peers=0, fins_from_target=1,
-                                                            resets_from_peers=1, resets_from_target=1)
+                                                            resets_from_peers=1, resets_from_target=1,
+                                                            closed_first_by_target=1)
+    assert pcap_counts(_pcap(frames), 8080, exclude=frozenset({"10.0.0.1"})) == PacketCounts(
+        packets=1, resets_from_target=1)  # the RST to 10.0.0.9 only
+    assert pcap_counts(_pcap(frames), 8080, peers=frozenset({"10.0.0.1"})).packets == 4
     assert pcap_counts(_pcap(frames, link=1), 8080, until=10.25).packets == 3
     assert pcap_counts(_pcap(frames)[:-10], 8080).packets == 4  # a cut-off last frame is not counted
     assert pcap_counts(b"", 8080) == PacketCounts()
