@@ -420,25 +420,31 @@ def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[floa
                     errors=errors, settled_at=settled_at)
 
 
-def capture_windows(history: Any, untraced: list[Untraced] | None = None) -> list[Window]:
+def capture_windows(history: Any, untraced: list[Untraced] | None = None) -> tuple[list[Window], list[str]]:
     """The windows the trace is summed up over, in the probe's monotonic clock (lab.chaos.history.CaseHistory: its
     events are relative to `started`, on the same clock): for each CPU window (labelled as the cpu_spin check labels
     them) as long a stretch from the moment the trace was attached again after it (the window itself ran
-    untraced), if that came right after it, and the settle wait. Without `untraced`, the CPU windows themselves."""
+    untraced), if that came right after it, and the settle wait. Without `untraced`, the CPU windows themselves.
+    Second, what was not traced: CPU windows with no stretch right after them."""
     pairs: list[tuple[str, Any]] = [("after the case", history.idle_cpu),
                                     ("while connections were held", history.held_cpu)]
     windows: list[Window] = []
+    missed: list[str] = []
     for label, cpu in pairs:
         if cpu is None:
             continue
         start, end = cpu.start.t, cpu.end.t
         if untraced is not None:
-            resumed = min((span.end for span in untraced if span.end >= end), default=None)
-            if resumed is None or resumed - end > RESUME_SLACK_S:
-                continue  # never traced again, or only once the stretch around it (the canary's) ended
-            start, end = resumed, resumed + (end - start)
+            around = min((span for span in untraced if span.end >= end), key=lambda span: span.end, default=None)
+            if around is None or around.end - end > RESUME_SLACK_S:
+                # Never traced again, or only once a longer stretch around the window (the canary's) ended.
+                missed.append(f"the CPU window {label}: no stretch right after it was traced"
+                              + (f" (the trace was off {around.end - end:.1f} s longer: {around.reason})"
+                                 if around is not None else ""))
+                continue
+            start, end = around.end, around.end + (end - start)
         windows.append(Window(label, start, end))
     done = next((t for t, text in history.events if text.startswith("clients done")), None)
     if history.started is not None and done is not None and history.settled is not None:
         windows.append(Window("during the settle wait", history.started + done, history.settled.t))
-    return windows
+    return windows, missed

@@ -216,7 +216,9 @@ class CaseRunner:
             history.event(time.monotonic() - start, "capture discarded: every check passed")
             return
         try:
-            history.evidence = capture.finish(self._capture_dir, capture_windows(history, capture.untraced_spans),
+            windows, missed = capture_windows(history, capture.untraced_spans)
+            capture.trouble.extend(missed)
+            history.evidence = capture.finish(self._capture_dir, windows,
                                               history.settled.t if history.settled else None)
             history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
         except Exception as error:  # the verdicts stand without the evidence

@@ -171,9 +171,9 @@ def test_capture_windows_are_the_cpu_windows_and_the_settle_wait_on_the_probe_cl
     history = healthy(started=100.0, settled=snap(105.0), idle_cpu=CpuWindow(snap(105.5), snap(107.0)),
                       held_cpu=None)
     history.event(2.0, "clients done, toxics removed")
-    assert capture_windows(history) == [Window("after the case", 105.5, 107.0),
-                                        Window("during the settle wait", 102.0, 105.0)]
-    assert capture_windows(healthy(started=None)) == [Window("after the case", 3.0, 4.5)]
+    assert capture_windows(history) == ([Window("after the case", 105.5, 107.0),
+                                         Window("during the settle wait", 102.0, 105.0)], [])
+    assert capture_windows(healthy(started=None)) == ([Window("after the case", 3.0, 4.5)], [])
 
 
 def test_a_cpu_window_runs_untraced_and_is_summed_up_over_as_long_a_stretch_after_it() -> None:
@@ -185,16 +185,19 @@ def test_a_cpu_window_runs_untraced_and_is_summed_up_over_as_long_a_stretch_afte
                       held_cpu=CpuWindow(snap(101.0), snap(102.0)))
     history.event(3.0, "clients done, toxics removed")
     held, idle = Untraced("a CPU window", 100.9, 102.4), Untraced("a CPU window", 105.4, 107.3)
-    assert capture_windows(history, [held, idle]) == [Window("after the case", 107.3, 108.8),
-                                                      Window("while connections were held", 102.4, 103.4),
-                                                      Window("during the settle wait", 103.0, 105.0)]
+    assert capture_windows(history, [held, idle]) == ([Window("after the case", 107.3, 108.8),
+                                                       Window("while connections were held", 102.4, 103.4),
+                                                       Window("during the settle wait", 103.0, 105.0)], [])
     # A trace that never came back after the window has nothing to say about it.
-    assert capture_windows(history, [held]) == [Window("while connections were held", 102.4, 103.4),
-                                                Window("during the settle wait", 103.0, 105.0)]
+    assert capture_windows(history, [held]) == ([Window("while connections were held", 102.4, 103.4),
+                                                 Window("during the settle wait", 103.0, 105.0)],
+                                                ["the CPU window after the case: no stretch right after it was traced"])
     # Nor one that came back only when the canary's stretch around the window ended: the connections are gone.
     canary = Untraced("the canary's latency was judged and a CPU window", 100.2, 103.5)
-    assert capture_windows(history, [canary, idle]) == [Window("after the case", 107.3, 108.8),
-                                                        Window("during the settle wait", 103.0, 105.0)]
+    assert capture_windows(history, [canary, idle]) == (
+        [Window("after the case", 107.3, 108.8), Window("during the settle wait", 103.0, 105.0)],
+        ["the CPU window while connections were held: no stretch right after it was traced (the trace was off "
+         "1.5 s longer: the canary's latency was judged and a CPU window)"])
 
 
 def test_the_count_tables_of_several_trace_segments_add_up() -> None:
