@@ -103,8 +103,8 @@ def _limits(case_id: str) -> Limits:
         return Limits()
 
 
-def draw(data: dict[str, Any], path: Path) -> Path:
-    """Draw the timeline of one saved case (its JSON) into `path` (PNG or SVG by the suffix)."""
+def timeline_figure(data: dict[str, Any]) -> Any:
+    """The timeline of one saved case (its JSON) as a matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,12 +154,25 @@ def draw(data: dict[str, Any], path: Path) -> Path:
         figure.legend(list(bands.values()), [f"phase: {label}" for label in bands], loc="outside lower center",
                       ncols=len(bands), fontsize=8)
     notes = {"fault": axes[0], "CPU window": axes[2]}  # which panel names the phase
+    left, right = axes[0].get_xlim()
     for phase in found_phases:
         if phase.note and phase.label in notes:
-            notes[phase.label].annotate(phase.note, xy=(phase.start, 0.97), xycoords=("data", "axes fraction"),
-                                        xytext=(3, 0), textcoords="offset points", va="top", fontsize=7,
+            # A phase in the right part of the picture is named from its end leftwards: inside the panel.
+            late = phase.start > left + 0.6 * (right - left)
+            notes[phase.label].annotate(phase.note, xy=(phase.end if late else phase.start, 0.97),
+                                        xycoords=("data", "axes fraction"), xytext=(-3 if late else 3, 0),
+                                        textcoords="offset points", ha="right" if late else "left", va="top",
+                                        fontsize=7, annotation_clip=False,
                                         bbox={"boxstyle": "round", "fc": "white", "ec": "#999999", "alpha": 0.85})
     axes[-1].set_xlabel("seconds since the baseline reading")
+    return figure
+
+
+def draw(data: dict[str, Any], path: Path) -> Path:
+    """Draw the timeline of one saved case (its JSON) into `path` (PNG or SVG by the suffix)."""
+    import matplotlib.pyplot as plt
+
+    figure = timeline_figure(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)

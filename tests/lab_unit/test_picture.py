@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lab.chaos.picture import Phase, draw, main, phases, series
+from lab.chaos.picture import Phase, draw, main, phases, series, timeline_figure
 
 
 def sample(t: float, *, fds: int = 8, close_wait: int = 0, cpu: int = 10) -> dict[str, Any]:
@@ -53,6 +53,29 @@ def test_series_are_seconds_from_the_baseline_with_cpu_as_a_share_of_a_core() ->
 def test_draw_writes_a_png(tmp_path: Path) -> None:
     out = draw(saved_case(), tmp_path / "t.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_phase_note_stays_inside_its_panel_and_every_text_inside_the_picture() -> None:
+    import matplotlib.pyplot as plt
+
+    data = saved_case()
+    data["idle_cpu"] = {"start": sample(104.3), "end": sample(104.5), "cpu_share": 0.5}  # short, at the right edge
+    figure = timeline_figure(data)
+    try:
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        whole = figure.bbox
+        notes = [child for axis in figure.axes for child in axis.texts]
+        assert [note.get_text() for note in notes] == ["packet_loss 5%(before the clients, until the clients are "
+                                                       "done)", "after the case: 50%"]
+        for axis in figure.axes:
+            for note in axis.texts:
+                box, panel = note.get_window_extent(renderer), axis.get_window_extent(renderer)
+                assert panel.x0 <= box.x0 and box.x1 <= panel.x1, note.get_text()
+        drawn = figure.get_tightbbox(renderer).transformed(figure.dpi_scale_trans)  # whatever is drawn, in pixels
+        assert whole.x0 <= drawn.x0 and drawn.x1 <= whole.x1 and whole.y0 <= drawn.y0 and drawn.y1 <= whole.y1
+    finally:
+        plt.close(figure)
 
 
 def test_the_command_line_draws_a_saved_file_or_says_in_one_line_why_not(tmp_path: Path, capsys: Any) -> None:
