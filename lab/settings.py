@@ -92,6 +92,7 @@ class LabConfig:
     bug: str | None = None
     target_nofile: int = 8192
     target_idle_timeout_s: float = 5.0  # the bundled server's idle keep-alive deadline (docs/architecture.md)
+    target_header_timeout_s: float = 2.0  # the bundled server's deadline for a request's head (HEADER_TIMEOUT_S)
     target_backlog: int = 4096  # the target's net.core.somaxconn, and the bundled server's listen backlog
     run_id: str = "manual"
     host_ports: dict[str, int] = field(default_factory=dict)  # fixed published ports, else random
@@ -127,6 +128,7 @@ class LabConfig:
             "LAB_BUG": self.bug or "",
             "LAB_TARGET_NOFILE": str(self.target_nofile),
             "LAB_TARGET_IDLE_TIMEOUT": f"{self.target_idle_timeout_s:g}",
+            "LAB_TARGET_HEADER_TIMEOUT": f"{self.target_header_timeout_s:g}",
             "LAB_TARGET_BACKLOG": str(self.target_backlog),
             "LAB_TOXIPROXY_IMAGE": toxiproxy_image(),
             "LAB_PROBE_IMAGE": PROBE_IMAGE,

@@ -214,6 +214,9 @@ class Scenario:
     # The bundled server's idle keep-alive deadline for this case (None: the lab's IDLE_TIMEOUT_S); a case that
     # holds more connections than open within that deadline needs a longer one.
     target_idle_timeout_s: float | None = None
+    # The bundled server's header deadline for this case (None: HEADER_TIMEOUT_S). A server that misses EOF spins
+    # only until that deadline closes the sockets: a longer one keeps the spin inside the case's CPU window.
+    target_header_timeout_s: float | None = None
     # The target's accept queue (net.core.somaxconn; the bundled server's backlog too), None: 4,096. Thousands
     # of connects at once overflow a smaller one: dropped SYNs come back 1 s and 3 s later, the canary's too.
     target_backlog: int | None = None
@@ -244,6 +247,8 @@ class Scenario:
             parts.append(f"target nofile={self.target_nofile}")
         if self.target_idle_timeout_s:
             parts.append(f"target idle timeout {self.target_idle_timeout_s:g} s")
+        if self.target_header_timeout_s:
+            parts.append(f"target header timeout {self.target_header_timeout_s:g} s")
         if self.target_backlog:
             parts.append(f"target backlog {self.target_backlog}")
         return "; ".join(parts)

@@ -63,6 +63,8 @@ class LabSession:
         return replace(self.base, trigger=variant.trigger or self.base.trigger, bug=variant.bug,
                        target_nofile=scenario.target_nofile or self.base.target_nofile,
                        target_idle_timeout_s=scenario.target_idle_timeout_s or self.base.target_idle_timeout_s,
+                       target_header_timeout_s=(scenario.target_header_timeout_s
+                                                or self.base.target_header_timeout_s),
                        target_backlog=scenario.target_backlog or self.base.target_backlog)
 
     def run(self, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False) -> CaseHistory:

@@ -71,3 +71,15 @@ def test_every_bug_of_the_server_is_in_the_zoo_with_cases_from_the_catalog() -> 
 def test_unknown_case_names_the_way_to_list_them() -> None:
     with pytest.raises(KeyError, match="python -m lab cases"):
         catalog.get("no_such_case")
+
+
+def test_a_case_s_own_target_deadlines_reach_the_compose_file_and_others_keep_the_lab_s() -> None:
+    from lab.chaos.session import LabSession, Variant
+    from lab.settings import LabConfig
+
+    session = LabSession(LabConfig(), log=lambda _: None)
+    env = session.config_for(catalog.BY_ID["connect_and_close"], Variant("level", "no_eof_check")).compose_env()
+    assert (env["LAB_TARGET_HEADER_TIMEOUT"], env["LAB_TARGET_IDLE_TIMEOUT"], env["LAB_BUG"]) == ("10", "5",
+                                                                                                   "no_eof_check")
+    assert session.config_for(catalog.BY_ID["slowloris"], Variant("level")).compose_env()[
+        "LAB_TARGET_HEADER_TIMEOUT"] == "2"
