@@ -246,7 +246,7 @@ class Evidence:
             traced = [f"{label}: {activity.text()}" for label, activity in self.windows.items()
                       if label != "during the settle wait"]
             if traced:  # CPU windows run untraced (ptrace would slow the loop they measure)
-                parts.append("traced right after each CPU window, " + "; ".join(traced))
+                parts.append("traced right after the CPU window, " + "; ".join(traced))
             elif self.untraced:
                 parts.append("no stretch right after a CPU window was traced (off: "
                              + ", ".join(u.text() for u in self.untraced) + ")")
