@@ -234,6 +234,7 @@ class Evidence:
     last_calls: tuple[str, ...] = ()  # the target's last syscalls, when it died during the case
     untraced: tuple[Untraced, ...] = ()  # stretches the trace was off: its counts miss the calls made then
     settled_at: float | None = None  # wall-clock end of the settle wait, where accepts and closes are counted to
+    untraced_windows: tuple[str, ...] = ()  # CPU windows with no stretch traced right after them, and why
 
     def _missed(self) -> list[Untraced]:
         """The untraced stretches inside the span the accepts and closes are counted over."""
@@ -247,9 +248,7 @@ class Evidence:
                       if label != "during the settle wait"]
             if traced:  # CPU windows run untraced (ptrace would slow the loop they measure)
                 parts.append("traced right after the CPU window, " + "; ".join(traced))
-            elif self.untraced:
-                parts.append("no stretch right after a CPU window was traced (off: "
-                             + ", ".join(u.text() for u in self.untraced) + ")")
+            parts += self.untraced_windows
         elif check in ("close_wait", "fd_leak", "stale_connection") and self.syscalls:
             text = (f"by the end of the settle wait the capture saw {self.packets.fins_from_peers} FINs from "
                     f"clients and {self.packets.fins_from_target} from the target; the trace shows "
@@ -284,6 +283,7 @@ class Evidence:
                 + (f"\n  with the lab's own host-side requests (canary, checks) {text(host)}" if host.packets else "")
                 + f"\n  syscalls: {calls or 'none traced'}"
                 + "".join(f"\n  {label}: {activity.text()}" for label, activity in self.windows.items())
+                + "".join(f"\n  {text}" for text in self.untraced_windows)
                 + ("\n  trace off for " + ", ".join(u.text() for u in self.untraced) if self.untraced else ""))
 
     def to_json(self) -> dict[str, Any]:
@@ -293,7 +293,7 @@ class Evidence:
                             for label, w in self.windows.items()},
                 "accepts": self.accepts, "closes": self.closes, "errors": list(self.errors),
                 "last_calls": list(self.last_calls), "untraced": [u.__dict__ for u in self.untraced],
-                "settled_at": self.settled_at}
+                "settled_at": self.settled_at, "untraced_windows": list(self.untraced_windows)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evidence:
@@ -303,4 +303,5 @@ class Evidence:
                    host_packets=PacketCounts(**data.get("host_packets", {})), syscalls=dict(data["syscalls"]),
                    windows=windows, accepts=data["accepts"], closes=data["closes"], errors=tuple(data["errors"]),
                    last_calls=tuple(data.get("last_calls", ())),
-                   untraced=tuple(Untraced(**u) for u in data.get("untraced", ())), settled_at=data.get("settled_at"))
+                   untraced=tuple(Untraced(**u) for u in data.get("untraced", ())), settled_at=data.get("settled_at"),
+                   untraced_windows=tuple(data.get("untraced_windows", ())))

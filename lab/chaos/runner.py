@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -216,10 +217,9 @@ class CaseRunner:
             history.event(time.monotonic() - start, "capture discarded: every check passed")
             return
         try:
-            windows, missed = capture_windows(history, capture.untraced_spans)
-            capture.trouble.extend(missed)
-            history.evidence = capture.finish(self._capture_dir, windows,
-                                              history.settled.t if history.settled else None)
+            windows, untraced = capture_windows(history, capture.untraced_spans)
+            evidence = capture.finish(self._capture_dir, windows, history.settled.t if history.settled else None)
+            history.evidence = dataclasses.replace(evidence, untraced_windows=tuple(untraced))
             history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
         except Exception as error:  # the verdicts stand without the evidence
             history.probe_errors.append(f"capture: {error}")

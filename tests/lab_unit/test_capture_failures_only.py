@@ -14,7 +14,6 @@ class FakeCapture:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.untraced_spans: list[Any] = []
-        self.trouble: list[str] = []
 
     def discard(self) -> None:
         self.calls.append("discard")

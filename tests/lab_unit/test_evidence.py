@@ -139,10 +139,14 @@ def test_calls_made_while_the_trace_was_off_are_not_called_closes_not_made() -> 
     assert Evidence.from_json(off.to_json()) == off
 
 
-def test_cpu_spin_says_when_no_stretch_after_a_window_was_traced() -> None:
-    off = Evidence(folder="f", untraced=(Untraced("the canary's latency was judged and a CPU window", 1.0, 6.0),))
-    assert off.note("cpu_spin").startswith("no stretch right after a CPU window was traced (off: 5.0 s (the "
-                                           "canary's latency was judged and a CPU window))")
+def test_cpu_spin_alone_says_which_cpu_window_had_no_stretch_traced_right_after_it() -> None:
+    held = "the CPU window while connections were held: no stretch right after it was traced"
+    off = dataclasses.replace(EVIDENCE, untraced_windows=(held,))
+    assert off.note("cpu_spin").startswith("traced right after the CPU window, after the case: 4,000 epoll_wait "
+                                           "returns/s")
+    assert f"0 bytes read); {held}; capture and trace in" in off.note("cpu_spin")
+    assert held not in off.note("close_wait") and held in off.summary()
+    assert Evidence.from_json(off.to_json()) == off
 
 
 def test_the_note_of_other_checks_points_at_the_files() -> None:
