@@ -81,6 +81,13 @@ def unique_project(prefix: str = "epl") -> str:
     return validate_project(f"{prefix}-{run}-{worker}".lower())
 
 
+# Deadlines the lab configures on every target (docs/architecture.md); a case may give the bundled server longer
+# header and idle ones (LabConfig below).
+HEADER_TIMEOUT_S = 2.0
+IDLE_TIMEOUT_S = 5.0
+WRITE_TIMEOUT_S = 5.0
+
+
 @dataclass(frozen=True)
 class LabConfig:
     """Everything that makes one lab differ from another; the rest is docker-compose.yml."""
@@ -91,8 +98,8 @@ class LabConfig:
     trigger: str = "level"
     bug: str | None = None
     target_nofile: int = 8192
-    target_idle_timeout_s: float = 5.0  # the bundled server's idle keep-alive deadline (docs/architecture.md)
-    target_header_timeout_s: float = 2.0  # the bundled server's deadline for a request's head (HEADER_TIMEOUT_S)
+    target_idle_timeout_s: float = IDLE_TIMEOUT_S  # the bundled server's idle keep-alive deadline
+    target_header_timeout_s: float = HEADER_TIMEOUT_S  # the bundled server's deadline for a request's head
     target_backlog: int = 4096  # the target's net.core.somaxconn, and the bundled server's listen backlog
     run_id: str = "manual"
     host_ports: dict[str, int] = field(default_factory=dict)  # fixed published ports, else random

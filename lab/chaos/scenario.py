@@ -10,16 +10,17 @@ from typing import Literal
 
 from clients.registry import get_behaviour
 from lab.chaos import faults
+
+# The deadlines the lab configures on every target, for the cases and checks that rely on them.
+from lab.settings import HEADER_TIMEOUT_S as HEADER_TIMEOUT_S
+from lab.settings import IDLE_TIMEOUT_S as IDLE_TIMEOUT_S
+from lab.settings import WRITE_TIMEOUT_S as WRITE_TIMEOUT_S
 from lab.toxics import Toxic
 
 Route = Literal["direct", "proxied"]
 Deadline = Literal["header", "idle", "write"]
 
-# Deadlines the lab configures on every target (docs/architecture.md); checks allow GRACE_S on top.
-HEADER_TIMEOUT_S = 2.0
-IDLE_TIMEOUT_S = 5.0
-WRITE_TIMEOUT_S = 5.0
-GRACE_S = 2.5
+GRACE_S = 2.5  # checks allow this on top of a deadline
 
 ERROR_STATUSES = frozenset({*range(400, 500), 501, 505})
 
