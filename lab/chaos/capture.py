@@ -339,8 +339,8 @@ class Capture:
         packets, host_packets = PacketCounts(), PacketCounts()
         for pcap in sorted(raw.glob("packets.pcap*"), key=lambda path: path.stat().st_mtime):
             data = pcap.read_bytes()
-            packets = added(packets, pcap_counts(data, port, exclude=host))
-            host_packets = added(host_packets, pcap_counts(data, port, peers=host))
+            packets += pcap_counts(data, port, exclude=host)
+            host_packets += pcap_counts(data, port, peers=host)
             pcap.rename(folder / pcap.name)
         for log in segments:
             log.unlink()  # unbounded: the head and tail of their log are kept
@@ -391,11 +391,6 @@ class Capture:
     def _wall_untraced(self) -> tuple[Untraced, ...]:
         return tuple(Untraced(span.reason, span.start + self._clock_offset, span.end + self._clock_offset)
                      for span in self.untraced_spans)
-
-
-def added(a: PacketCounts, b: PacketCounts) -> PacketCounts:
-    """The counts of two ring files together (a connection's first FIN is in one of them)."""
-    return PacketCounts(*(x + y for x, y in zip(a.__dict__.values(), b.__dict__.values(), strict=True)))
 
 
 def summarise(folder: Path, port: int, labels: list[str], spans: list[tuple[float, float]],

@@ -108,6 +108,10 @@ class PacketCounts:
     resets_from_target: int = 0
     closed_first_by_target: int = 0  # connections whose first FIN was the target's (it closed, not the peer)
 
+    def __add__(self, other: PacketCounts) -> PacketCounts:
+        """The counts of two ring files together (a connection's first FIN is in one of them)."""
+        return PacketCounts(*(a + b for a, b in zip(self.__dict__.values(), other.__dict__.values(), strict=True)))
+
 
 def counted(peer: str, peers: frozenset[str] | None, exclude: frozenset[str]) -> bool:
     """Whether segments with the peer host `peer` count: it is one of `peers` (None: any), and not excluded."""

@@ -255,6 +255,8 @@ def test_pcap_counts_read_a_raw_capture_when_tcpdump_cannot() -> None:
     assert pcap_counts(_pcap(frames), 8080, peers=frozenset({"10.0.0.1"})).packets == 4
     assert pcap_counts(_pcap(frames, link=1), 8080, until=10.25).packets == 3
     assert pcap_counts(_pcap(frames)[:-10], 8080).packets == 4  # a cut-off last frame is not counted
+    assert pcap_counts(_pcap(frames), 8080) + pcap_counts(_pcap(frames[:1]), 8080) == PacketCounts(
+        packets=6, fins_from_target=1, resets_from_peers=1, resets_from_target=1, closed_first_by_target=1)
     assert pcap_counts(b"", 8080) == PacketCounts()
     assert pcap_counts(_pcap(frames, link=999), 8080) == PacketCounts()
 
