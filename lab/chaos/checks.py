@@ -23,10 +23,24 @@ class Verdict:
     ok: bool
     message: str = ""
     applicable: bool = True
+    # Data the verdict needs is missing (a reading, a window, a client result): the case is an error, never a pass.
+    missing: bool = False
 
     @property
     def failed(self) -> bool:
-        return self.applicable and not self.ok
+        return self.applicable and not self.ok and not self.missing
+
+
+def missing(check: str, why: str) -> Verdict:
+    """A check with nothing to judge says so: the case's outcome becomes `error` (unless another check failed)."""
+    return Verdict(check, ok=False, message=why, missing=True)
+
+
+def outcome(verdicts: list[Verdict]) -> str:
+    """"fail" when a check failed, else "error" when one had no data to judge, else "pass"."""
+    if any(v.failed for v in verdicts):
+        return "fail"
+    return "error" if any(v.missing for v in verdicts) else "pass"
 
 
 def _na(check: str, why: str) -> Verdict:
