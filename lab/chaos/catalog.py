@@ -13,6 +13,7 @@ from lab.chaos.scenario import (
     IDLE_TIMEOUT_S,
     OK,
     REJECTED,
+    ROUND_QUIET_SLACK_S,
     WRITE_TIMEOUT_S,
     Blackhole,
     DisconnectClients,
@@ -160,11 +161,12 @@ CATALOG: tuple[Scenario, ...] = (
     # twice the 1.5 MiB allowed (Limits.rss_per_gone_connection_bytes). Each round is connect_storm's load without
     # its canary; the clients close right after their response, so the prompt cleanup bound applies. The bundled
     # server keeps a closed connection in its timer wheel until the deadlines it set come due (up to 5 s): here
-    # they are 1 s, and each reading waits 1.5 s (a timer slot and a reading period more) after the round.
-    # ~12 s a variant: 4 storms of 1-3 s, 4 waits of ~2 s.
+    # they are 1 s, and each reading waits that and ROUND_QUIET_SLACK_S after the round (a profile's target waits
+    # out its own declared deadlines: lab.chaos.adapt). ~10 s a variant: 4 storms of ~1 s, 4 waits of ~1.5 s.
     Scenario("connection_rounds", "4 rounds of 1,000 connects with one GET / each: RSS flat after the first round",
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=8),),
-             rounds=4, round_quiet_s=1.5, target_header_timeout_s=1, target_idle_timeout_s=1, limits=PROMPT),
+             rounds=4, round_quiet_s=1 + ROUND_QUIET_SLACK_S, target_header_timeout_s=1, target_idle_timeout_s=1,
+             limits=PROMPT),
     # The target can hold ~55 of them (64 fds less its own); the rest wait in the backlog or are refused.
     Scenario("fd_exhaustion", "300 idle connections against a target limited to 64 fds; CPU measured meanwhile",
              (client("flood", connections=300, concurrency=300, hold_s=4, idle=True, max_duration_s=20,

@@ -21,6 +21,9 @@ Route = Literal["direct", "proxied"]
 Deadline = Literal["header", "idle", "write"]
 
 GRACE_S = 2.5  # checks allow this on top of a deadline
+# A round's reading waits this long past the target's connection deadlines (Scenario.round_quiet_s): a timer slot
+# (the bundled server's is 1/32 s) and two of the probe's 0.25 s reading periods.
+ROUND_QUIET_SLACK_S = 0.5
 
 ERROR_STATUSES = frozenset({*range(400, 500), 501, 505})
 
