@@ -162,7 +162,8 @@ CATALOG: tuple[Scenario, ...] = (
     # its canary; the clients close right after their response, so the prompt cleanup bound applies. The bundled
     # server keeps a closed connection in its timer wheel until the deadlines it set come due (up to 5 s): here
     # they are 1 s, and each reading waits that and ROUND_QUIET_SLACK_S after the round (a profile's target waits
-    # out its own declared deadlines: lab.chaos.adapt). ~10 s a variant: 4 storms of ~1 s, 4 waits of ~1.5 s.
+    # out its own declared deadlines: lab.chaos.adapt). 10 s a variant here alone (4 storms of ~1 s, 4 waits of
+    # ~1.5 s), 18 s on a loaded machine.
     Scenario("connection_rounds", "4 rounds of 1,000 connects with one GET / each: RSS flat after the first round",
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=8),),
              rounds=4, round_quiet_s=1 + ROUND_QUIET_SLACK_S, target_header_timeout_s=1, target_idle_timeout_s=1,
