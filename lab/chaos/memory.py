@@ -119,4 +119,4 @@ def round_growth(scenario: Scenario, history: CaseHistory) -> RoundGrowth | None
 
 
 def _size_text(size: int) -> str:
-    return f"{size / MiB:g} MiB" if size >= MiB else f"{size / 1024:g} KiB" if size >= 1024 else f"{size} B"
+    return f"{size / MiB:.3g} MiB" if size >= MiB else f"{size / 1024:.3g} KiB" if size >= 1024 else f"{size} B"
