@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from lab import settings
 from lab.chaos import catalog, preflight
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.faults.stop_target import STOP_SLACK_S
 from lab.chaos.scenario import DEADLINE_CEILINGS_S, GRACE_S, KillClients, Scenario, StopTarget, client
 from lab.errors import LabError
-from lab.profiles import Profile, load_profiles, parse_profile
+from lab.profiles import Profile, load_profile, load_profiles, parse_profile
 
 BIG = b"x" * (20 << 20)
 
@@ -347,3 +348,12 @@ def test_the_stop_deadline_is_the_profiles() -> None:
     fault = adapted("target_stopped", draining).fault
     assert isinstance(fault, StopTarget) and fault.deadline_s == 12.5
     assert fault.stop_timeout_s() == 13 + STOP_SLACK_S  # docker stop -t: never less than the deadline
+
+
+def test_the_rust_fixture_under_a_contract_unlike_the_labs_runs_all_but_the_bundled_servers_own_cases() -> None:
+    unlike = load_profile(settings.REPO_ROOT / "tests" / "fixtures" / "rust-server" / "rust-unlike.toml")
+    assert unlike.stop_s == 8 and preflight.needs_preflight(unlike)
+    blob = preflight.fetch_references(unlike, lambda path: (200, 16 << 20, "d" * 64))
+    skips = {result.case: result.reason for result in (adapt(s, blob) for s in catalog.CATALOG)
+             if isinstance(result, Skip)}
+    assert set(skips) == {"registry_forgets_gone_clients", "fleet_16000"}, skips
