@@ -350,3 +350,12 @@ class Server:
         self.ep.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def server_class(bug: str | None) -> type[Server]:
+    """``Server``, or for a zoo variant that is a server mixin, the mixin in front of it."""
+    bugs = Bugs(bug)
+    mixin = bugs.variant.server if bugs.variant is not None else None
+    if mixin is None:
+        return Server
+    return type(f"{mixin.__name__.lstrip('_')}Server", (mixin, Server), {})
