@@ -113,7 +113,7 @@ class Settings:
         # of its deviations on the slow path, exactly as written.
         self.fast = bugs.name is None
         self.quick_parser = RequestParser(self.limits)  # idle and empty between uses: shared
-        # The Date replies carry (the Router's own: the loop passes one to both), and what it must refresh.
+        # The Date in replies (the loop gives the Router the same one): a new second empties the known answers.
         self.date = date or HttpDate()
         self.known = KnownRequests(date=self.date)  # requests the quick path answered, with their answers
 
