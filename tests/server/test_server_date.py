@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from server.config import parse_config
 from server.connection import EPOLLIN, Connection, Settings
 from server.http.date import HttpDate, imf_fixdate
+from server.loop import Server, create_listener
 from server.routes import Router
 from server.stats import Stats
 from tests.server.live_server import FAST, Reader, ServerProcess, connect, wait_until
@@ -91,6 +93,20 @@ def test_an_error_response_carries_the_current_date() -> None:
     sock, conn = _connection(date)
     status, value = _ask(sock, conn, b"GET / HTTP/1.1\r\n\r\n", 1.0)  # no Host: 400 and close
     assert (status, value) == (400, "Sun, 06 Nov 1994 08:49:40 GMT")
+
+
+def test_the_loop_gives_one_date_to_the_router_and_the_connections_so_one_tick_refreshes_every_memo() -> None:
+    config = parse_config(["--host", "127.0.0.1", "--port", "0"], {})
+    server = Server(config, create_listener(config.host, 0, 16))
+    try:
+        assert server.router.date is server.settings.date is server.date
+        server.router._root[("GET", True, "1.1")] = None  # type: ignore[assignment]
+        server.settings.known.answers[GET] = b"stale"
+        server.date.second -= 1  # as if the last tick was a second ago
+        server.date.tick(0.0)
+        assert server.router._root == {} and server.settings.known.answers == {}
+    finally:
+        server._close_all()
 
 
 def test_the_live_server_sends_a_current_date_and_a_new_one_each_second(tmp_path: Path) -> None:
