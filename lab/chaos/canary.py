@@ -6,9 +6,11 @@ request at a time) sees a stall as one slow answer (coordinated omission); here 
 the stall waits for it, so the percentiles and the longest time without an answer show it.
 
 The slots alternate a fresh `Connection: close` request and a keep-alive sequence of KEEP_ALIVE_REQUESTS on
-one connection (all due at the slot, each sent when the one before is answered), so a server that answers
-first requests but breaks kept-alive ones shows too. Each answer must be a 200, and where the lab knows the
-body (the bundled server's `hello, epoll\\n`), that body byte for byte.
+one connection, so a server that answers first requests but breaks kept-alive ones shows too. A slot's first
+request is due at the slot; each later one on its connection is due when the one before it is answered
+(HTTP/1.1 without pipelining cannot send it sooner), so a stall is counted once per slot, by the request that
+waited for it, not again by the requests queued behind it on the same connection. Each answer must be a 200,
+and where the lab knows the body (the bundled server's `hello, epoll\\n`), that body byte for byte.
 
 Cost, as the closed loop's: ~40 requests a second, each connection open only while its requests are answered
 (a case's held-CPU window and fault triggers count the target's ESTABLISHED sockets), at most MAX_IN_FLIGHT
@@ -98,6 +100,7 @@ class Canary:
                 answered = time.monotonic()
                 sample = CanarySample(due, None if error else answered - due, error, keep_alive=position > 0,
                                       sent_after_s=sent - due)
+                due = answered  # the next request on this connection is due once this one is answered
                 with self._lock:
                     self._owed.pop(request, None)
                     self.samples.append(sample)

@@ -196,11 +196,12 @@ class Limits:
     # the max stays at 1 s and the p50 (~4× the worst seen) bites.
     canary_max_s: float = 1.0
     canary_p50_s: float = 0.05
-    # p99: at most 1 % of the requests may wait longer than 250 ms. Open loop, a stall of S seconds delays every
-    # request due in it, by S down to 0: a loop that blocks S every P seconds puts (S - 0.25) / P of them over the
-    # bound (0.5 s every 2 s: 12 %), while one scheduler hiccup of a correct server stays under it unless it
-    # lasts over 0.25 s + 1 % of the case. 250 ms is 3× the slowest single canary request the clean server showed
-    # in four whole `make test` runs (39-82 ms, docs/benchmarks.md), and 10 of the scheduler's 24 ms periods.
+    # p99: at most 1 % of the requests may wait longer than 250 ms. Open loop, a stall of S seconds delays the
+    # first request of every slot due in it (a slot every 50 ms, two requests a slot on average), by S down to 0:
+    # a loop that blocks S every P seconds keeps about (S - 0.25) / 2P of the requests waiting longer (0.5 s
+    # every 2 s: 6 %), while one scheduler hiccup of a correct server stays under it unless it lasts over
+    # 0.25 s + 2 % of the case. 250 ms is 3× the slowest single canary request the clean server showed in four
+    # whole `make test` runs (39-82 ms, docs/benchmarks.md), and 10 of the scheduler's 24 ms periods.
     canary_p99_s: float = 0.25
     # The longest stretch in which a request was due and none was answered: a loop that does nothing else for
     # half a second is stalled, whatever share of the case it is. The scheduler's worst seen (532 ms) came with
