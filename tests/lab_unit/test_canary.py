@@ -10,6 +10,9 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
+from lab.chaos import canary as canary_module
 from lab.chaos.canary import INTERVAL_S, Canary
 from lab.chaos.checks import Verdict, slow_canary
 from tests.lab_unit.histories import SCENARIO, healthy
@@ -124,3 +127,13 @@ def test_a_server_that_keeps_answering_passes() -> None:
         verdict, canary = judged_after(url, 2.0)
     assert verdict.ok, verdict.message
     assert len(canary.samples) >= 1.0 / INTERVAL_S  # a slot every 50 ms, 2 requests a slot on average
+
+
+def test_requests_still_unanswered_when_the_case_ends_are_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(canary_module, "FINISH_S", 0.3)  # how long the end waits for answers still due
+    with serving(HELLO, freezes=Freezes(every_s=10.0, for_s=2.0, offset_s=0.0)) as url:
+        verdict, canary = judged_after(url, 0.5)  # a loop frozen for the whole case
+    assert canary.samples and all(s.latency_s is None for s in canary.samples)
+    assert "no answer when the canary stopped" in str(canary.samples[0].error)
+    count = len(canary.samples)
+    assert not verdict.ok and f"{count} of {count} canary requests failed" in verdict.message
