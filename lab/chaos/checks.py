@@ -260,6 +260,9 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     return _fail("stall", history, _first(problems) + (f" — {'; '.join(counts)}" if counts else ""))
 
 
+CANARY_LATE_S = 0.1  # a canary request sent this long after it was due: named in slow_canary's message
+
+
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
     """Open-loop latency of the canary (lab.chaos.canary): every request right, and p50, p99, the slowest one and
     the longest time without an answer within the case's bounds (scenario.Limits)."""
@@ -287,7 +290,12 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
         ("p50", p50, limits.canary_p50_s), ("p99", p99, limits.canary_p99_s), ("max", worst, limits.canary_max_s),
         ("longest without an answer", silence.seconds, limits.canary_silence_s)) if seen > bound]
     if over:
-        return _fail("slow_canary", history, f"{text} during {_what_ran(scenario)} (expected {', '.join(over)})")
+        # A request that went out late waited in the canary, not in the server: a busy host, or a full pool.
+        late = sum(1 for s in samples if s.sent_after_s > CANARY_LATE_S)
+        why = (f"; {late} went out over {CANARY_LATE_S * 1000:.0f} ms after they were due (a busy host, or every "
+               "canary connection waiting)") if late else ""
+        return _fail("slow_canary", history,
+                     f"{text} during {_what_ran(scenario)} (expected {', '.join(over)}{why})")
     return Verdict("slow_canary", ok=True, message=text)
 
 

@@ -105,3 +105,10 @@ def test_samples_keep_their_due_time_in_json_and_old_histories_still_read() -> N
     assert healthy(canary=[sample]).to_json()["canary"] == [sample.to_json()]
     old = {"t": 2.0, "latency_s": None, "error": "status 500", "keep_alive": False}  # a closed-loop history
     assert CanarySample.from_json(old) == CanarySample(2.0, None, "status 500")
+
+
+def test_requests_the_canary_itself_sent_late_are_named() -> None:
+    samples = open_loop(20, blocked([(a + 0.7, a + 1.2) for a in range(0, 20, 2)]))
+    late = [replace(s, sent_after_s=0.3) if 5 <= s.t < 5.2 and not s.keep_alive else s for s in samples]
+    assert "; 4 went out over 100 ms after they were due" in judged(late)[1]  # the 4 slots' first requests
+    assert "went out" not in judged(samples)[1]
