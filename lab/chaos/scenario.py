@@ -201,11 +201,11 @@ class Limits:
     # a loop that blocks S every P seconds keeps about (S - 0.25) / 2P of the requests waiting longer (0.5 s
     # every 2 s: 6 %), while one scheduler hiccup of a correct server stays under it unless it lasts over
     # 0.25 s + 2 % of the case. 250 ms is 3× the slowest single canary request the clean server showed in four
-    # whole `make test` runs (39-82 ms, docs/benchmarks.md), and 10 of the scheduler's 24 ms periods.
+    # whole `make test` runs (39-82 ms, docs/benchmarks.md), and over 100× its usual answer (~2 ms).
     canary_p99_s: float = 0.25
     # The longest stretch in which a request was due and none was answered: a loop that does nothing else for
     # half a second is stalled, whatever share of the case it is. The scheduler's worst seen (532 ms) came with
-    # 2,000 connections arriving at once: the cases that flood connects say so in their own limits.
+    # 2,000 connections arriving at once: the cases that open thousands at once say so in their own limits.
     canary_silence_s: float = 0.5
 
     def max_rss_growth(self, held_connections: int) -> int:
