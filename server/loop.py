@@ -143,14 +143,18 @@ class Server:
                 deadline = timers.next_deadline()
                 if deadline is not None and deadline <= now:
                     for conn in timers.pop_expired(now):
-                        if conn.close_reason is None and conns.get(conn.fd) is conn:
-                            conn.on_timeout(now)
-                            self._after(conn)
+                        self._fire(conn, now)
                 if self._accept_paused_until is not None and now >= self._accept_paused_until:
                     self._resume_accept()
         finally:
             self._close_all()
         return 0
+
+    def _fire(self, owner: Connection, now: float) -> None:
+        """A deadline came: time out its owner, unless that connection is already closed and forgotten."""
+        if owner.close_reason is None and self.conns.get(owner.fd) is owner:
+            owner.on_timeout(now)
+            self._after(owner)
 
     def _poll_timeout(self, now: float) -> float:
         if self.ready or self._listener_ready:
@@ -344,3 +348,12 @@ class Server:
         self.ep.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def server_class(bug: str | None) -> type[Server]:
+    """``Server``, or for a zoo variant that is a server mixin, the mixin in front of it."""
+    bugs = Bugs(bug)
+    mixin = bugs.variant.server if bugs.variant is not None else None
+    if mixin is None:
+        return Server
+    return type(f"{mixin.__name__.lstrip('_')}Server", (mixin, Server), {})
