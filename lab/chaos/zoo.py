@@ -60,6 +60,19 @@ ZOO: tuple[ZooEntry, ...] = (
              "requests without Host, with two, or with an invalid one are served with 200"),
     ZooEntry("head_error_body", "edge", ("rfc_head_error",), frozenset({"wrong_response"}),
              "the 400 to a HEAD request carries a body: bytes where no response may be"),
+    # -- the third zoo (issue 21) ------------------------------------------------------------------------
+    ZooEntry("stale_timer", "level", ("busy_connection",), frozenset({"stall"}),
+             "a closed connection's deadline stays armed and timers name connections by fd: it fires on the next "
+             "connection with that fd, which is cut off mid-sequence"),
+    # leak_rounds: the rounds case of issue 21 item 5 (helper h2's), one connection storm in rounds.
+    ZooEntry("leak_per_connection", "level", ("leak_rounds",), frozenset({"memory_growth"}),
+             "1 KiB kept for every connection ever accepted: memory grows round after round of the same storm"),
+    ZooEntry("worker_respawn", "level", ("reset_mid_response", "reset_mid_request"), frozenset({"crash"}),
+             "a client's RST kills the worker and its supervisor forks a new one: the container stays up, the "
+             "listening process's pid and start time change"),
+    ZooEntry("transient_peak", "level", ("header_flood",), frozenset({"memory_growth"}),
+             "the head is buffered whole before parsing: a 64 MiB header peaks at 64 MiB or more, freed within "
+             "a fraction of a second (only the peak, VmHWM, shows it)"),
 )
 
 BY_BUG = {entry.bug: entry for entry in ZOO}
