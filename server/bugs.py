@@ -254,6 +254,20 @@ class _FdKeyedTimers(_ServerMixin):
             self._after(conn)
 
 
+class _EofLeftToTimer(_Mixin):
+    """eof_waits_for_timer: a FIN between requests on a kept-alive connection ends reading but is no close: the
+    socket waits in CLOSE_WAIT until the idle deadline reaps it."""
+
+    __slots__ = ()
+
+    def _received(self, data: bytes, now: float) -> None:
+        if not data and not self._fresh and self.idle and not (self._closing or self._lingering):
+            self.can_recv = False
+            self._peer_eof = True  # nothing more to read (so no spin), and nothing closes it but the timer
+            return
+        super()._received(data, now)
+
+
 ACCEPT_RECORD_BYTES: Final = 1024
 
 
@@ -379,6 +393,12 @@ TABLE: Final = (
             "hyperium/hyper#256 (many headers consume memory before the request can be rejected); "
             "openwrt/uhttpd#33 (header bytes appended to a buffer with no cumulative cap)",
             parser=HeadFirstParser),
+    Variant("eof_waits_for_timer", "a FIN on an idle kept-alive connection is left to the idle deadline: the "
+            "socket sits in CLOSE_WAIT until the timer reaps it",
+            "boostorg/beast#2145 (sockets hang in CLOSE_WAIT until the stream's timeout closes them); "
+            "kamailio/kamailio#1881 (the client's FIN is acknowledged, the socket stays in CLOSE_WAIT until the "
+            "connection lifetime)",
+            connection=_EofLeftToTimer),
 )
 BY_NAME: Final = {variant.name: variant for variant in TABLE}
 BUGS: Final = {variant.name: variant.summary for variant in TABLE}

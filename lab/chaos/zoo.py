@@ -73,6 +73,9 @@ ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("transient_peak", "level", ("header_flood",), frozenset({"memory_growth"}),
              "the head is buffered whole before parsing: a 64 MiB header peaks at 64 MiB or more, freed within "
              "a fraction of a second (only the peak, VmHWM, shows it)"),
+    ZooEntry("eof_waits_for_timer", "level", ("pipelined", "post_body"), frozenset({"close_wait", "fd_leak"}),
+             "a FIN on an idle kept-alive connection waits for the 5 s idle timer: CLOSE_WAIT outlives the prompt "
+             "(1 s) cleanup bound, though not the default 7.5 s one"),
 )
 
 BY_BUG = {entry.bug: entry for entry in ZOO}

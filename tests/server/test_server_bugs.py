@@ -368,6 +368,19 @@ def transient_peak(server: ServerProcess) -> str | None:
     return f"peak RSS +{grown >> 20} MiB for a {size >> 20} MiB header" if grown > 16 << 20 else None
 
 
+def eof_waits_for_timer(server: ServerProcess) -> str | None:
+    # Idle timeout 3 s: a kept-alive client that closes after its response must be closed on its FIN, at once.
+    baseline = server.fds()
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        Reader(sock).response()
+    try:
+        wait_until(lambda: server.fds() == baseline and server.close_wait() == 0, "the FIN handled", timeout=1.0)
+    except AssertionError:
+        return f"{server.close_wait()} socket in CLOSE_WAIT 1 s after the client's FIN (idle timeout 3 s)"
+    return None
+
+
 # bug, trigger, extra server arguments, symptom check
 CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("no_eof_check", "level", ("--header-timeout", "5"), no_eof_check),
@@ -399,6 +412,8 @@ CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("worker_respawn", "level", (), worker_respawn),
     ("worker_respawn", "edge", (), worker_respawn),
     ("transient_peak", "level", ("--header-timeout", "30"), transient_peak),
+    ("eof_waits_for_timer", "level", ("--idle-timeout", "3"), eof_waits_for_timer),
+    ("eof_waits_for_timer", "edge", ("--idle-timeout", "3"), eof_waits_for_timer),
 ]
 
 
@@ -461,7 +476,8 @@ def test_variants_outside_the_hot_path_leave_the_clean_classes_alone() -> None:
     assert type(Bugs().parser(Limits())) is RequestParser
     assert type(Bugs("unbounded_headers").parser(Limits())) is RescanningParser
     assert type(Bugs("no_host_check").parser(Limits())) is HostBlindParser
-    for name in ("pipeline_drop", "no_linger", "chunk_list", "no_timeouts", "stale_timer", "worker_respawn"):
+    for name in ("pipeline_drop", "no_linger", "chunk_list", "no_timeouts", "stale_timer", "worker_respawn",
+                 "eof_waits_for_timer"):
         cls = connection_class(Bugs(name))
         assert cls is not Connection and issubclass(cls, Connection) and "__dict__" not in dir(cls)
     assert type(Bugs("transient_peak").parser(Limits())) is HeadFirstParser
