@@ -506,3 +506,12 @@ def test_head_first_parser_holds_the_head_whole_then_parses_like_the_clean_one()
     parser = HeadFirstParser()
     parser.receive_data(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     assert isinstance(parser.next_event(), Request)
+
+
+def test_the_respawning_supervisor_stops_with_its_worker_on_sigterm(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "s", *FAST, "--bug", "worker_respawn") as server:
+        workers = wait_until(lambda: _processes(server) - {server.pid}, "the worker forked")
+        assert get(server.address)[0] == 200
+        server.signal(signal.SIGTERM)
+        assert server.wait_exit() == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
