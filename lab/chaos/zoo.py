@@ -64,8 +64,7 @@ ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("stale_timer", "level", ("busy_connection",), frozenset({"stall"}),
              "a closed connection's deadline stays armed and timers name connections by fd: it fires on the next "
              "connection with that fd, which is cut off mid-sequence"),
-    # leak_rounds: the rounds case of issue 21 item 5 (helper h2's), one connection storm in rounds.
-    ZooEntry("leak_per_connection", "level", ("leak_rounds",), frozenset({"memory_growth"}),
+    ZooEntry("leak_per_connection", "level", ("connection_rounds",), frozenset({"memory_growth"}),
              "1 KiB kept for every connection ever accepted: memory grows round after round of the same storm"),
     ZooEntry("worker_respawn", "level", ("reset_mid_response", "reset_mid_request"), frozenset({"crash"}),
              "a client's RST kills the worker and its supervisor forks a new one: the container stays up, the "
