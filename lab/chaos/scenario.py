@@ -6,7 +6,7 @@ The runner (lab.chaos.runner) interprets these; pytest and `python -m lab run` s
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from clients.registry import get_behaviour
 from lab.chaos import faults
@@ -56,6 +56,17 @@ class Expect:
     # open when the client's bounded run ends fails no_timeout as "no deadline" (lab.chaos.adapt).
     undeclared: bool = False
 
+    def to_json(self) -> dict[str, Any]:
+        return {"responses": self.responses, "statuses": None if self.statuses is None else sorted(self.statuses),
+                "cut_off_s": self.cut_off_s, "deadline": self.deadline, "undeclared": self.undeclared}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Expect:
+        statuses = data.get("statuses")
+        return cls(responses=data.get("responses"), statuses=None if statuses is None else frozenset(statuses),
+                   cut_off_s=data.get("cut_off_s"), deadline=data.get("deadline"),
+                   undeclared=bool(data.get("undeclared", False)))
+
 
 OK = Expect()
 ANYTHING = Expect(responses=0, statuses=None)  # a fault may cut any exchange short
@@ -73,6 +84,19 @@ class ClientRun:
     route: Route = "direct"  # "proxied": through Toxiproxy (which does not forward half-close)
     expect: Expect = OK
     fleet: int = 1  # client containers (replicas of the clients service) the connections are split across
+
+    def to_json(self) -> dict[str, Any]:
+        return {"behaviour": self.behaviour, "attributes": [[key, value] for key, value in self.attributes],
+                "connections": self.connections, "concurrency": self.concurrency, "route": self.route,
+                "expect": self.expect.to_json(), "fleet": self.fleet}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClientRun:
+        return cls(behaviour=str(data["behaviour"]),
+                   attributes=tuple((str(key), value) for key, value in data.get("attributes", [])),
+                   connections=int(data.get("connections", 1)), concurrency=data.get("concurrency"),
+                   route=data.get("route", "direct"), expect=Expect.from_json(data.get("expect") or {}),
+                   fleet=int(data.get("fleet", 1)))
 
     def shares(self) -> tuple[ClientRun, ...]:
         """The run split across its fleet: replica r gets connections // fleet, the first ones one more each.
