@@ -30,17 +30,30 @@ class Silence:
 
 
 def longest_silence(samples: Sequence[CanarySample]) -> Silence:
+    """The longest of the `silences`."""
+    return max(silences(samples), key=lambda silence: silence.seconds,
+               default=Silence(0.0, min((sample.t for sample in samples), default=0.0)))
+
+
+def unanswered_seconds(samples: Sequence[CanarySample], at_least_s: float) -> tuple[float, int]:
+    """The time spent in silences of `at_least_s` or longer, and how many there were: a loop that stalls again
+    and again adds up, where one scheduler hiccup of a loaded machine stays one."""
+    long = [silence.seconds for silence in silences(samples) if silence.seconds >= at_least_s]
+    return sum(long), len(long)
+
+
+def silences(samples: Sequence[CanarySample]) -> list[Silence]:
     """Between two consecutive answers (of any requests), the time some request was owed: from the later of
     the previous answer and the oldest owed request's due time. A request never answered is owed to the end
     (the last answer or due time seen): a server that stops answering shows its whole silence."""
     if not samples:
-        return Silence(0.0, 0.0)
+        return []
     by_due = sorted(samples, key=lambda sample: sample.t)
     answers = sorted(answer for sample in samples if (answer := sample.answered) is not None)
     end = max([*answers, by_due[-1].t])
     owed: list[tuple[float, float]] = []  # (due, answered or inf) of requests due so far, oldest first
     pending = 0  # next request (by due time) not yet pushed
-    best = Silence(0.0, by_due[0].t)
+    found: list[Silence] = []
     previous = -math.inf
     for answer in [*answers, end]:
         while pending < len(by_due) and by_due[pending].t < answer:
@@ -51,7 +64,6 @@ def longest_silence(samples: Sequence[CanarySample]) -> Silence:
             heapq.heappop(owed)
         if owed:
             start = max(previous, owed[0][0])
-            if answer - start > best.seconds:
-                best = Silence(answer - start, start)
+            found.append(Silence(answer - start, start))
         previous = answer
-    return best
+    return found

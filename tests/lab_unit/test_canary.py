@@ -113,8 +113,9 @@ def judged_after(url: str, seconds: float) -> tuple[Verdict, Canary]:
 def test_a_server_that_freezes_half_a_second_every_two_seconds_fails() -> None:
     freezes = Freezes(every_s=2.0, for_s=0.5, offset_s=0.3)
     with serving(HELLO, freezes=freezes) as url:
-        verdict, canary = judged_after(url, 2.5)  # two freezes: 0.3-0.8 s and 2.3-2.8 s
-    assert not verdict.ok and "expected p99 ≤ 250 ms" in verdict.message, verdict.message
+        verdict, canary = judged_after(url, 4.5)  # three freezes: 0.3-0.8 s, 2.3-2.8 s and 4.3 s on
+    # Too few requests for a p99 that is not the slowest one: the stalls add up instead (1.2 s unanswered or more).
+    assert not verdict.ok and "unanswered ≤ 1000 ms" in verdict.message, verdict.message
     # Open loop: the slots due during the first freeze went out on time, each waiting for its end.
     start = canary.samples[0].t
     frozen = [s for s in canary.samples if 0.35 <= s.t - start <= 0.7 and not s.keep_alive]

@@ -57,7 +57,8 @@ def test_a_loop_blocked_half_a_second_every_two_seconds_fails() -> None:
 def test_the_same_loop_freezing_for_09_s_is_a_fail_on_every_count_but_the_max() -> None:
     stalls = [(start + 0.7, start + 1.6) for start in range(0, 10, 2)]
     ok, message = judged(open_loop(10, blocked(stalls)))
-    assert not ok and "expected p99 ≤ 250 ms, longest without an answer ≤ 500 ms)" in message, message
+    assert not ok and "expected p99 ≤ 250 ms, longest without an answer ≤ 750 ms, unanswered ≤ 1000 ms)" in message, \
+        message
     assert "longest without an answer 902 ms from 0.7 s" in message
 
 
@@ -68,9 +69,18 @@ def test_one_scheduler_hiccup_of_a_correct_server_passes() -> None:
 
 
 def test_a_single_long_stall_fails_on_the_time_without_an_answer() -> None:
-    ok, message = judged(open_loop(60, blocked([(30.0, 30.7)])))  # under 1 % of a minute's requests: p99 passes
+    ok, message = judged(open_loop(60, blocked([(30.0, 30.9)])))  # under 1 % of a minute's requests: p99 passes
     assert not ok
-    assert "(expected longest without an answer ≤ 500 ms)" in message, message
+    assert "(expected longest without an answer ≤ 750 ms)" in message, message
+
+
+def test_stalls_add_up_where_too_few_requests_make_a_p99() -> None:
+    # A short case (3 s, ~120 requests: the p99 is the slowest one) with two 0.55 s stalls: each alone could be
+    # a loaded machine's hiccup, together they are 1.1 s without an answer in 3 s.
+    ok, message = judged(open_loop(3, blocked([(0.3, 0.85), (2.3, 2.85)])))
+    assert not ok and "(expected unanswered ≤ 1000 ms)" in message, message
+    ok, message = judged(open_loop(3, blocked([(0.3, 0.7)])))  # one 0.4 s hiccup
+    assert ok, message
 
 
 def test_one_starved_connection_fails_on_the_max_while_the_rest_are_answered() -> None:
