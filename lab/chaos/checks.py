@@ -5,11 +5,12 @@ Every failure message says what was expected, what was seen, and the command tha
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.chaos.history import CaseHistory, CpuWindow
+from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow
 from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
@@ -43,6 +44,12 @@ def outcome(verdicts: list[Verdict]) -> str:
     return "error" if any(v.missing for v in verdicts) else "pass"
 
 
+# Readings come every 0.25 s (lab.chaos.runner). The runner already treats a reading 3 s late as lost
+# (READINGS_LATE_S): no reading costs that much at the catalog's socket counts, so a longer silence means the
+# probe died or was starved, and what fds, sockets, CPU and memory did in it is unknown.
+MAX_READING_GAP_S = 3.0
+
+
 def _na(check: str, why: str) -> Verdict:
     return Verdict(check, ok=True, message=why, applicable=False)
 
@@ -56,15 +63,24 @@ def _fail(check: str, history: CaseHistory, text: str) -> Verdict:
     return Verdict(check, ok=False, message=f"{text}{evidence} [reproduce: {history.repro}]")
 
 
-def _settled_or_na(check: str, history: CaseHistory) -> Verdict | None:
-    if history.settled is None:
+def target_stopped(scenario: Scenario, history: CaseHistory) -> bool:
+    """The case stopped the target, or it exited: nothing is left to settle or read (crash judges it)."""
+    after = history.target_after
+    return (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
+
+
+def _settled_or_not(check: str, scenario: Scenario, history: CaseHistory) -> Verdict | None:
+    """n/a when the target stopped; missing when it ran on but no reading after the case came."""
+    if history.settled is not None:
+        return None
+    if target_stopped(scenario, history):
         return _na(check, "the target could not be observed after the case (see crash)")
-    return None
+    return missing(check, f"no reading of the target after the case: {stream_trouble(history)}")
 
 
 def fd_leak(scenario: Scenario, history: CaseHistory) -> Verdict:
-    if (na := _settled_or_na("fd_leak", history)) is not None:
-        return na
+    if (unjudged := _settled_or_not("fd_leak", scenario, history)) is not None:
+        return unjudged
     assert history.settled is not None
     before, after = history.baseline.fds, history.settled.fds
     if after <= before:
@@ -76,8 +92,8 @@ def fd_leak(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def close_wait(scenario: Scenario, history: CaseHistory) -> Verdict:
-    if (na := _settled_or_na("close_wait", history)) is not None:
-        return na
+    if (unjudged := _settled_or_not("close_wait", scenario, history)) is not None:
+        return unjudged
     assert history.settled is not None
     stuck = history.settled.sockets("CLOSE_WAIT") - history.baseline.sockets("CLOSE_WAIT")
     if stuck <= 0:
@@ -88,8 +104,8 @@ def close_wait(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def stale_connection(scenario: Scenario, history: CaseHistory) -> Verdict:
-    if (na := _settled_or_na("stale_connection", history)) is not None:
-        return na
+    if (unjudged := _settled_or_not("stale_connection", scenario, history)) is not None:
+        return unjudged
     assert history.settled is not None
     stale = history.settled.sockets("ESTABLISHED") - history.baseline.sockets("ESTABLISHED")
     if stale <= 0 and "stats" in scenario.requires:
@@ -220,9 +236,12 @@ def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
                 elif response.wrong_body:
                     problems.append(f"{where} response {number}: body of {response.body_len} bytes differs "
                                     "from what was expected byte for byte")
-    if not problems:
-        return Verdict("wrong_response", ok=True, message=f"{judged} responses judged")
-    return _fail("wrong_response", history, _first(problems))
+    unreported = _unreported(scenario, history)
+    if problems:
+        return _fail("wrong_response", history, _first(problems) + _also(unreported))
+    if unreported:
+        return missing("wrong_response", _first(unreported))
+    return Verdict("wrong_response", ok=True, message=f"{judged} responses judged")
 
 
 def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -230,13 +249,7 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     problems: list[str] = []
     counts: list[str] = []
     for outcome in history.clients:
-        if outcome.exit_code is None:
-            problems.append(f"{outcome.run.describe()} did not finish within its deadline")
-            continue
-        if outcome.result is None:
-            if scenario.fault is None or not scenario.fault.kills_clients:
-                problems.append(f"{outcome.run.describe()} failed (exit {outcome.exit_code}): "
-                                f"{outcome.stderr.strip().splitlines()[-1:] or 'no message'}")
+        if outcome.result is None:  # nothing to count: _unreported says whether that is missing data
             continue
         want, statuses = outcome.run.must_get(), outcome.run.expect.statuses
         counts.append(outcome.counts_text())
@@ -254,9 +267,13 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     if history.after_request_error is not None and (after is None or after.running):
         # A target that exited is crash's finding: whether it was still up for this GET is a race.
         problems.append(f"a fresh GET / after the case failed: {history.after_request_error}")
-    if not problems:
-        return Verdict("stall", ok=True, message="; ".join(counts))
-    return _fail("stall", history, _first(problems) + (f" — {'; '.join(counts)}" if counts else ""))
+    unreported = _unreported(scenario, history)
+    if problems:
+        return _fail("stall", history,
+                     _first(problems) + (f" — {'; '.join(counts)}" if counts else "") + _also(unreported))
+    if unreported:
+        return missing("stall", _first(unreported))
+    return Verdict("stall", ok=True, message="; ".join(counts))
 
 
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -299,9 +316,91 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
                     f"{outcome.run.behaviour} #{connection.index} was "
                     f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "
                     f"(closed by {connection.closed_by}; expected the server to close it within {limit:g} s)")
-    if not problems:
-        return Verdict("no_timeout", ok=True)
-    return _fail("no_timeout", history, _first(problems))
+    unreported = [text for outcome, text in _unreported_outcomes(scenario, history) if outcome in bounded]
+    if problems:
+        return _fail("no_timeout", history, _first(problems) + _also(unreported))
+    if unreported:
+        return missing("no_timeout", _first(unreported))
+    return Verdict("no_timeout", ok=True)
+
+
+def _unreported_outcomes(scenario: Scenario, history: CaseHistory) -> list[tuple[ClientOutcome, str]]:
+    """The client runs without a result, where the case does not kill clients (a killed client's result is
+    lost by design): a client ends with exit 0 whatever the server does, so no result is the lab's trouble."""
+    if scenario.fault is not None and scenario.fault.kills_clients:
+        return []
+    unreported = []
+    for outcome in history.clients:
+        if outcome.result is not None:
+            continue
+        how = ("did not finish within its deadline" if outcome.exit_code is None
+               else f"failed (exit {outcome.exit_code})")
+        said = outcome.stderr.strip().splitlines()[-1:] or ["no message"]
+        unreported.append((outcome, f"{outcome.run.describe()} {how}: {said[0]}; its result is missing"))
+    return unreported
+
+
+def _also(unreported: list[str]) -> str:
+    return f"; also, {_first(unreported)}" if unreported else ""
+
+
+def _unreported(scenario: Scenario, history: CaseHistory) -> list[str]:
+    return [text for _, text in _unreported_outcomes(scenario, history)]
+
+
+def _readings(history: CaseHistory) -> list[float]:
+    """When each reading of the target the history holds was taken (the probe's monotonic clock)."""
+    snapshots = [history.baseline, *history.samples, *([history.settled] if history.settled else [])]
+    for window in (history.idle_cpu, history.held_cpu):
+        snapshots += [window.start, window.end] if window is not None else []
+    return sorted({snapshot.t for snapshot in snapshots})
+
+
+def _at(history: CaseHistory, t: float) -> str:
+    """A time on the case's clock (its events'), e.g. "t=3.2 s"."""
+    origin = history.started if history.started is not None else history.baseline.t
+    return f"t={t - origin:.1f} s"
+
+
+def _probe_errors(history: CaseHistory) -> list[str]:
+    return [error for error in history.probe_errors if not error.startswith("capture: ")]
+
+
+def stream_trouble(history: CaseHistory) -> str:
+    """Why readings are missing, for a message: when the stream last gave one, and what the probe said."""
+    last = _at(history, _readings(history)[-1])
+    errors = _probe_errors(history)
+    if errors:
+        return f"the probe stream ended at {last}: {_first(errors)}"
+    return f"the probe's last reading was taken at {last}, with no probe error recorded"
+
+
+def longest_silence(history: CaseHistory) -> tuple[float, float]:
+    """The longest stretch without a reading, from the baseline to the case's last measurement (or the last
+    reading, when that is not known)."""
+    readings = _readings(history)
+    if history.observed_until is not None and history.observed_until > readings[-1]:
+        readings.append(history.observed_until)
+    pairs = list(itertools.pairwise(readings)) or [(readings[0], readings[0])]
+    return max(pairs, key=lambda pair: pair[1] - pair[0])
+
+
+def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
+    """Missing when the probe left a gap the verdicts needed (fds, sockets, CPU and memory are judged on its
+    readings); None when there is nothing to say. A stopped target takes the probe along: crash judges it."""
+    if target_stopped(scenario, history):
+        return None
+    start, end = longest_silence(history)
+    if end - start <= MAX_READING_GAP_S:
+        return None
+    errors = _probe_errors(history)
+    said = _first(errors) if errors else "no probe error recorded (a starved probe)"
+    if end == history.observed_until:
+        return missing("probe_stream", f"the probe stream ended at {_at(history, start)}: {said}; no reading of "
+                                       f"the target from then to {_at(history, end)}, the case's last measurement")
+    return missing("probe_stream", f"no reading of the target from {_at(history, start)} to {_at(history, end)} "
+                                   f"({end - start:.1f} s; at most {MAX_READING_GAP_S:g} s between readings are "
+                                   f"needed to judge fds, sockets, CPU and memory): {said}")
 
 
 CHECKS: dict[str, Callable[[Scenario, CaseHistory], Verdict]] = {
@@ -313,7 +412,11 @@ assert tuple(CHECKS) == CHECK_NAMES
 
 
 def judge(scenario: Scenario, history: CaseHistory) -> list[Verdict]:
-    return [check(scenario, history) for check in CHECKS.values()]
+    """Every check's verdict, and a `probe_stream` one when the probe's readings left a gap (the case is then an
+    error, unless a check failed)."""
+    verdicts = [check(scenario, history) for check in CHECKS.values()]
+    gap = probe_stream(scenario, history)
+    return verdicts + ([gap] if gap is not None else [])
 
 
 def _states(history: CaseHistory) -> str:

@@ -182,6 +182,10 @@ class CaseRunner:
                 history.event(time.monotonic() - start, "settle judged on the reading taken at "
                                                         f"{history.settle_elapsed_s:.1f} s; idle CPU window")
                 history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                history.observed_until = time.monotonic()  # readings are judged up to here (checks.probe_stream)
+                if history.idle_cpu is None:
+                    history.probe_errors.append(f"no reading opened and closed the {scenario.limits.idle_window_s:g}"
+                                                f" s idle CPU window within {READINGS_LATE_S:g} s of time")
                 clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
