@@ -13,7 +13,7 @@ from typing import Any
 
 from lab.chaos.canary import Canary
 from lab.chaos.capture import Capture, capture_windows
-from lab.chaos.checks import judge
+from lab.chaos.checks import judge, outcome
 from lab.chaos.client_result import ClientResultError, RunResult
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.faults.schedule import FaultSchedule
@@ -216,7 +216,7 @@ class CaseRunner:
     def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory, start: float) -> None:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
         assert self._capture_dir is not None
-        if self._capture_failures_only and not any(verdict.failed for verdict in judge(scenario, history)):
+        if self._capture_failures_only and outcome(judge(scenario, history)) == "pass":
             capture.discard()  # the checks are pure: the same verdicts later, with nothing to explain
             history.event(time.monotonic() - start, "capture discarded: every check passed")
             return

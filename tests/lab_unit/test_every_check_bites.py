@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from lab.chaos.checks import CHECK_NAMES
+from lab.chaos import checks
+from lab.chaos.checks import CHECK_NAMES, judge
 from lab.chaos.history import CanarySample, CaseHistory, TargetState
 from lab.chaos.scenario import Expect, HeldCpu, Scenario, client
 from tests.lab_unit.histories import (
@@ -97,10 +98,15 @@ def test_a_busy_hold_is_bounded_per_mib_moved() -> None:
     assert "cpu_spin" in failed(scenario, healthy(clients=[answered(run)], held_cpu=window(1.0, 0.5, established=3)))
 
 
-def test_a_hold_that_never_came_is_reported() -> None:
+# Remove the mark when merging h1's cpu_spin (issue 21 item 2), which says `missing` for a held window not measured.
+@pytest.mark.xfail(strict=True, reason="depends on h1's cpu_spin: a held window not measured is missing data")
+def test_a_hold_that_never_came_is_missing_data_not_a_pass() -> None:
     scenario = _case(IDLE_FLOOD, held_cpu=HeldCpu(2000))
     history = healthy(clients=[answered(IDLE_FLOOD)], held_error="timed out after 10 s waiting for the target")
-    assert "no window while held: timed out" in passed(scenario, history)["cpu_spin"]
+    verdicts = judge(scenario, history)
+    (cpu,) = [verdict for verdict in verdicts if verdict.check == "cpu_spin"]
+    assert cpu.missing and "timed out after 10 s waiting for the target" in cpu.message
+    assert checks.outcome(verdicts) == "error"
 
 
 # -- memory per held connection ------------------------------------------------------------------------
