@@ -184,8 +184,9 @@ class CaseRunner:
                 history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
                 history.observed_until = time.monotonic()  # readings are judged up to here (checks.probe_stream)
                 if history.idle_cpu is None:
-                    history.probe_errors.append(f"no reading opened and closed the {scenario.limits.idle_window_s:g}"
-                                                f" s idle CPU window within {READINGS_LATE_S:g} s of time")
+                    history.probe_errors.append(f"no idle CPU window: no reading opened or closed the "
+                                                f"{scenario.limits.idle_window_s:g} s window in time (each may be "
+                                                f"{READINGS_LATE_S:g} s late)")
                 clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:

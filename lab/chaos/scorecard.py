@@ -34,6 +34,9 @@ def cell_text(result: CaseResult | None) -> str:
     if result is None:
         return "—"
     text = result.outcome if result.outcome != "fail" else "FAIL " + ",".join(result.failed_checks)
+    unjudged = [message.split(" (missing data)")[0] for message in result.messages if " (missing data): " in message]
+    if result.outcome == "error" and unjudged:
+        text += " " + ",".join(unjudged)  # the checks whose data is missing (report.result_of)
     return f"{text} {result.counts}" if result.counts and result.outcome in ("pass", "fail") else text
 
 

@@ -11,7 +11,7 @@ from lab.chaos.board import render_html
 from lab.chaos.bundle import describe
 from lab.chaos.checks import Verdict, judge, missing
 from lab.chaos.pytest_plugin import CaseUnjudged, failure_text, require_pass
-from lab.chaos.scorecard import zoo_json, zoo_table
+from lab.chaos.scorecard import cell_text, zoo_json, zoo_table
 from tests.lab_unit.histories import SCENARIO, healthy, snap
 from tests.lab_unit.test_scorecard import result
 
@@ -47,6 +47,12 @@ def test_the_zoo_counts_an_error_neither_as_caught_nor_as_a_false_alarm() -> Non
     assert data["clean_false_alarms"] == [] and [e["id"] for e in data["clean_errors"]] == ["pipelined"]
     assert "clean server: 2 cases, 0 false alarms, 1 errors (not judged): [('pipelined', 'level')]" in zoo_table(
         results)
+
+
+def test_the_scorecard_names_the_checks_whose_data_is_missing() -> None:
+    history = healthy(settled=None)
+    saved = report.result_of(history, "level", judge(SCENARIO, history), 1.0, None)
+    assert cell_text(saved) == "error fd_leak,close_wait,stale_connection"
 
 
 def test_the_board_counts_errors_apart(tmp_path: Path) -> None:
