@@ -138,6 +138,8 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
         print(f"  {sample.t - t0:6.2f}s fds={sample.fds:<5} est={sample.sockets('ESTABLISHED'):<5} "
               f"close_wait={sample.sockets('CLOSE_WAIT'):<4} cpu={sample.cpu_seconds:<7.3f}s "
               f"rss={sample.rss_bytes / (1 << 20):.1f}")
+    for error in history.probe_errors:  # a gap they left makes the case an error (checks.probe_stream)
+        print(f"  probe error: {error}")
 
 
 def _print_ops(path: Path) -> None:
