@@ -5,13 +5,13 @@ Every failure message says what was expected, what was seen, and the command tha
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow
 from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
+from lab.chaos.stream_gaps import MAX_READING_GAP_S, at, longest_silence, probe_errors, stream_trouble
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
                "wrong_response", "stall", "slow_canary", "no_timeout")
@@ -42,12 +42,6 @@ def outcome(verdicts: list[Verdict]) -> str:
     if any(v.failed for v in verdicts):
         return "fail"
     return "error" if any(v.missing for v in verdicts) else "pass"
-
-
-# Readings come every 0.25 s (lab.chaos.runner). The runner already treats a reading 3 s late as lost
-# (READINGS_LATE_S): no reading costs that much at the catalog's socket counts, so a longer silence means the
-# probe died or was starved, and what fds, sockets, CPU and memory did in it is unknown.
-MAX_READING_GAP_S = 3.0
 
 
 def _na(check: str, why: str) -> Verdict:
@@ -348,43 +342,6 @@ def _unreported(scenario: Scenario, history: CaseHistory) -> list[str]:
     return [text for _, text in _unreported_outcomes(scenario, history)]
 
 
-def _readings(history: CaseHistory) -> list[float]:
-    """When each reading of the target the history holds was taken (the probe's monotonic clock)."""
-    snapshots = [history.baseline, *history.samples, *([history.settled] if history.settled else [])]
-    for window in (history.idle_cpu, history.held_cpu):
-        snapshots += [window.start, window.end] if window is not None else []
-    return sorted({snapshot.t for snapshot in snapshots})
-
-
-def _at(history: CaseHistory, t: float) -> str:
-    """A time on the case's clock (its events'), e.g. "t=3.2 s"."""
-    origin = history.started if history.started is not None else history.baseline.t
-    return f"t={t - origin:.1f} s"
-
-
-def _probe_errors(history: CaseHistory) -> list[str]:
-    return [error for error in history.probe_errors if not error.startswith("capture: ")]
-
-
-def stream_trouble(history: CaseHistory) -> str:
-    """Why readings are missing, for a message: when the stream last gave one, and what the probe said."""
-    last = _at(history, _readings(history)[-1])
-    errors = _probe_errors(history)
-    if errors:
-        return f"the probe stream ended at {last}: {_first(errors)}"
-    return f"the probe's last reading was taken at {last}, with no probe error recorded"
-
-
-def longest_silence(history: CaseHistory) -> tuple[float, float]:
-    """The longest stretch without a reading, from the baseline to the case's last measurement (or the last
-    reading, when that is not known)."""
-    readings = _readings(history)
-    if history.observed_until is not None and history.observed_until > readings[-1]:
-        readings.append(history.observed_until)
-    pairs = list(itertools.pairwise(readings)) or [(readings[0], readings[0])]
-    return max(pairs, key=lambda pair: pair[1] - pair[0])
-
-
 def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
     """Missing when the probe left a gap the verdicts needed (fds, sockets, CPU and memory are judged on its
     readings); None when there is nothing to say. A stopped target takes the probe along: crash judges it."""
@@ -393,12 +350,12 @@ def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
     start, end = longest_silence(history)
     if end - start <= MAX_READING_GAP_S:
         return None
-    errors = _probe_errors(history)
+    errors = probe_errors(history)
     said = _first(errors) if errors else "no probe error recorded (a starved probe)"
     if end == history.observed_until:
-        return missing("probe_stream", f"the probe stream ended at {_at(history, start)}: {said}; no reading of "
-                                       f"the target from then to {_at(history, end)}, the case's last measurement")
-    return missing("probe_stream", f"no reading of the target from {_at(history, start)} to {_at(history, end)} "
+        return missing("probe_stream", f"the probe stream ended at {at(history, start)}: {said}; no reading of "
+                                       f"the target from then to {at(history, end)}, the case's last measurement")
+    return missing("probe_stream", f"no reading of the target from {at(history, start)} to {at(history, end)} "
                                    f"({end - start:.1f} s; at most {MAX_READING_GAP_S:g} s between readings are "
                                    f"needed to judge fds, sockets, CPU and memory): {said}")
 
