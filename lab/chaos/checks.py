@@ -9,9 +9,9 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow
+from lab.chaos.history import CaseHistory, CpuWindow
 from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
-from lab.chaos.stream_gaps import MAX_READING_GAP_S, at, longest_silence, probe_errors, stream_trouble
+from lab.chaos.stream_gaps import MAX_READING_GAP_S, case_time, longest_gap, probe_errors, stream_trouble
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
                "wrong_response", "stall", "slow_canary", "no_timeout")
@@ -310,7 +310,8 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
                     f"{outcome.run.behaviour} #{connection.index} was "
                     f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "
                     f"(closed by {connection.closed_by}; expected the server to close it within {limit:g} s)")
-    unreported = [text for outcome, text in _unreported_outcomes(scenario, history) if outcome in bounded]
+    unreported = [text for index, text in _unreported_runs(scenario, history)
+                  if history.clients[index].run.expect.cut_off_s is not None]
     if problems:
         return _fail("no_timeout", history, _first(problems) + _also(unreported))
     if unreported:
@@ -318,19 +319,20 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
     return Verdict("no_timeout", ok=True)
 
 
-def _unreported_outcomes(scenario: Scenario, history: CaseHistory) -> list[tuple[ClientOutcome, str]]:
-    """The client runs without a result, where the case does not kill clients (a killed client's result is
-    lost by design): a client ends with exit 0 whatever the server does, so no result is the lab's trouble."""
+def _unreported_runs(scenario: Scenario, history: CaseHistory) -> list[tuple[int, str]]:
+    """The client runs (index in history.clients, why) without a result, where the case does not kill clients
+    (a killed client's result is lost by design): a client ends with exit 0 whatever the server does, so no
+    result is the lab's trouble."""
     if scenario.fault is not None and scenario.fault.kills_clients:
         return []
     unreported = []
-    for outcome in history.clients:
+    for index, outcome in enumerate(history.clients):
         if outcome.result is not None:
             continue
         how = ("did not finish within its deadline" if outcome.exit_code is None
                else f"failed (exit {outcome.exit_code})")
         said = outcome.stderr.strip().splitlines()[-1:] or ["no message"]
-        unreported.append((outcome, f"{outcome.run.describe()} {how}: {said[0]}; its result is missing"))
+        unreported.append((index, f"{outcome.run.describe()} {how}: {said[0]}; its result is missing"))
     return unreported
 
 
@@ -339,7 +341,7 @@ def _also(unreported: list[str]) -> str:
 
 
 def _unreported(scenario: Scenario, history: CaseHistory) -> list[str]:
-    return [text for _, text in _unreported_outcomes(scenario, history)]
+    return [text for _, text in _unreported_runs(scenario, history)]
 
 
 def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
@@ -347,17 +349,18 @@ def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
     readings); None when there is nothing to say. A stopped target takes the probe along: crash judges it."""
     if target_stopped(scenario, history):
         return None
-    start, end = longest_silence(history)
+    start, end = longest_gap(history)
     if end - start <= MAX_READING_GAP_S:
         return None
     errors = probe_errors(history)
     said = _first(errors) if errors else "no probe error recorded (a starved probe)"
+    since, until = case_time(history, start), case_time(history, end)
     if end == history.observed_until:
-        return missing("probe_stream", f"the probe stream ended at {at(history, start)}: {said}; no reading of "
-                                       f"the target from then to {at(history, end)}, the case's last measurement")
-    return missing("probe_stream", f"no reading of the target from {at(history, start)} to {at(history, end)} "
-                                   f"({end - start:.1f} s; at most {MAX_READING_GAP_S:g} s between readings are "
-                                   f"needed to judge fds, sockets, CPU and memory): {said}")
+        return missing("probe_stream", f"the probe stream ended at {since}: {said}; no reading of the target from "
+                                       f"then to {until}, the case's last measurement")
+    return missing("probe_stream", f"no reading of the target from {since} to {until} ({end - start:.1f} s; at "
+                                   f"most {MAX_READING_GAP_S:g} s between readings are needed to judge fds, sockets, "
+                                   f"CPU and memory): {said}")
 
 
 CHECKS: dict[str, Callable[[Scenario, CaseHistory], Verdict]] = {

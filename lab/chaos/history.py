@@ -95,10 +95,10 @@ class CaseHistory:
     stop_elapsed_s: float | None = None  # StopTarget: how long `docker stop` took
     after_request_error: str | None = None  # a fresh GET / once the case is over; None: it worked
     probe_errors: list[str] = field(default_factory=list)
-    observed_until: float | None = None  # when the case's last measurement of the target ended (probe's clock)
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
     stats_after: dict[str, Any] | None = None
     started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
+    observed_until: float | None = None  # when the case's last measurement of the target ended (probe's clock)
     evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
     phases: dict[str, float] = field(default_factory=dict)  # seconds per part of the case (lab.chaos.timing)
     on_event: Callable[[float, str], None] | None = field(default=None, repr=False, compare=False)  # live progress
@@ -130,8 +130,9 @@ class CaseHistory:
             "target_before": self.target_before.__dict__,
             "target_after": self.target_after.__dict__ if self.target_after else None,
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
-            "probe_errors": self.probe_errors[-20:], "observed_until": self.observed_until,
+            "probe_errors": self.probe_errors[-20:],
             "stats_before": self.stats_before, "stats_after": self.stats_after,
-            "started": self.started, "evidence": self.evidence.to_json() if self.evidence else None,
+            "started": self.started, "observed_until": self.observed_until,
+            "evidence": self.evidence.to_json() if self.evidence else None,
             "phases": {phase: round(seconds, 3) for phase, seconds in self.phases.items()},
         }

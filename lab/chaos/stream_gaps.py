@@ -23,7 +23,7 @@ def reading_times(history: CaseHistory) -> list[float]:
     return sorted({snapshot.t for snapshot in snapshots})
 
 
-def at(history: CaseHistory, t: float) -> str:
+def case_time(history: CaseHistory, t: float) -> str:
     """A time on the case's clock (its events'), e.g. "t=3.2 s"."""
     origin = history.started if history.started is not None else history.baseline.t
     return f"t={t - origin:.1f} s"
@@ -36,14 +36,14 @@ def probe_errors(history: CaseHistory) -> list[str]:
 
 def stream_trouble(history: CaseHistory) -> str:
     """Why readings are missing, for a message: when the stream last gave one, and what the probe said."""
-    last = at(history, reading_times(history)[-1])
+    last = case_time(history, reading_times(history)[-1])
     errors = probe_errors(history)
     if errors:
         return f"the probe stream ended at {last}: {first_of(errors)}"
     return f"the probe's last reading was taken at {last}, with no probe error recorded"
 
 
-def longest_silence(history: CaseHistory) -> tuple[float, float]:
+def longest_gap(history: CaseHistory) -> tuple[float, float]:
     """The longest stretch without a reading, from the baseline to the case's last measurement (or the last
     reading, when that is not known)."""
     readings = reading_times(history)
