@@ -13,7 +13,16 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 
-from lab.chaos.scenario import GRACE_S, IDLE_TIMEOUT_S, ClientRun, Deadline, Expect, Scenario, attribute_text
+from lab.chaos.scenario import (
+    GRACE_S,
+    IDLE_TIMEOUT_S,
+    ROUND_QUIET_SLACK_S,
+    ClientRun,
+    Deadline,
+    Expect,
+    Scenario,
+    attribute_text,
+)
 from lab.profiles import LAB_PATTERN, Deadlines, Profile
 
 BUNDLED_HELLO = b"hello, epoll\n"
@@ -50,7 +59,7 @@ class _Unmet(Exception):
 def adapt(scenario: Scenario, profile: Profile) -> Scenario | Skip:
     """The case as it runs against `profile`'s target, or why it is skipped there."""
     try:
-        return _adapt(scenario, profile)
+        return _round_quiet(_adapt(scenario, profile), profile)
     except _Unmet as unmet:
         return Skip(scenario.id, str(unmet))
 
@@ -77,6 +86,17 @@ def _adapt(scenario: Scenario, profile: Profile) -> Scenario:
     return replace(scenario, clients=clients,
                    limits=replace(scenario.limits, settle_s=_settle_s(scenario.limits.settle_s, profile.deadlines)),
                    canary_path=small.path, canary_body=small.body)
+
+
+def _round_quiet(scenario: Scenario, profile: Profile) -> Scenario:
+    """A case played in rounds reads the target once its declared connection deadlines have come due after a
+    round: a server may keep a closed connection until then (a timer entry dropped when due), which is no leak.
+    The bundled server (a profile with a trigger) runs with the case's own deadlines, which its quiet time fits."""
+    deadlines = profile.deadlines
+    declared = [seconds for seconds in (deadlines.header_s, deadlines.idle_s) if seconds is not None]
+    if scenario.rounds < 2 or not declared or profile.trigger is not None:
+        return scenario
+    return replace(scenario, round_quiet_s=max(scenario.round_quiet_s, max(declared) + ROUND_QUIET_SLACK_S))
 
 
 def _holds(run: ClientRun) -> bool:

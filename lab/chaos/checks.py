@@ -9,6 +9,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab.chaos import memory
 from lab.chaos.history import CaseHistory, CpuWindow
 from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
 from lab.chaos.stream_gaps import MAX_READING_GAP_S, case_time, longest_gap, probe_errors, stream_trouble
@@ -167,24 +168,35 @@ def peak_held_connections(history: CaseHistory) -> int:
 
 
 def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
-    readings = [sample.rss_bytes for sample in history.samples]
-    if history.settled is not None:
-        readings.append(history.settled.rss_bytes)
-    if not readings:
-        return _na("memory_growth", "no reading of the target's memory during the case")
-    growth = max(readings) - history.baseline.rss_bytes
+    """The case's peak RSS within a constant, a per-connection allowance and one response per connection in
+    flight; in a case played in rounds, no growth between the later rounds either."""
+    peak = memory.case_peak(history)
+    if peak is None:
+        return missing("memory_growth", "no reading of the target's memory during the case")
+    growth = peak.bytes - history.baseline.rss_bytes
     held = max(0, peak_held_connections(history))
     limits = scenario.limits
-    limit = limits.max_rss_growth(held)
+    responses, responses_text = memory.response_allowance(scenario, held)
+    limit = limits.max_rss_growth(held) + responses
+    response_rule = f" + one response per connection in flight: {responses_text}" if responses_text else ""
     rule = (f"{limits.max_rss_growth_bytes / MiB:g} MiB + {limits.rss_per_connection_bytes / 1024:g} KiB × "
-            f"{held} connections held at the peak = {limit / MiB:.1f} MiB")
+            f"{held} connections held at the peak{response_rule} = {limit / MiB:.1f} MiB")
     per_connection = f", {growth / held / 1024:.1f} KiB per held connection" if held else ""
-    if growth <= limit:
-        return Verdict("memory_growth", ok=True,
-                       message=f"peak RSS growth {growth / MiB:.1f} MiB{per_connection} (limit {rule})")
-    return _fail("memory_growth", history,
-                 f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {max(readings) / MiB:.0f} MiB "
-                 f"(+{growth / MiB:.1f} MiB{per_connection}; expected at most {rule}) during {_what_ran(scenario)}")
+    rounds = memory.round_growth(scenario, history)
+    if growth > limit:
+        also = f"; also {rounds.message}" if rounds is not None else ""
+        return _fail("memory_growth", history,
+                     f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {peak.bytes / MiB:.0f} MiB "
+                     f"(+{growth / MiB:.1f} MiB{per_connection}, peak from {peak.source}; expected at most {rule}) "
+                     f"during {_what_ran(scenario)}{also}")
+    peak_text = f"peak RSS growth {growth / MiB:.1f} MiB{per_connection} (from {peak.source}; limit {rule})"
+    if rounds is not None and rounds.missing:
+        return missing("memory_growth", f"{rounds.message}; {peak_text}")
+    if rounds is not None and not rounds.ok:
+        return _fail("memory_growth", history,
+                     f"memory grows with every connection: {rounds.message} during {_what_ran(scenario)}")
+    return Verdict("memory_growth", ok=True,
+                   message=peak_text + (f"; {rounds.message}" if rounds is not None else ""))
 
 
 def crash(scenario: Scenario, history: CaseHistory) -> Verdict:

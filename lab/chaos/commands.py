@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from clients.history import RunHistory
 from lab import engine, settings
 from lab.chaos import bundle, catalog, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
@@ -143,14 +144,18 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
 
 
 def _print_ops(path: Path) -> None:
-    recorded = json.loads(path.read_text())
-    print(f"\nhistory {path.name} ({recorded.get('behaviour')}, seed {recorded.get('seed')}):")
-    for connection in recorded.get("connections", [])[:5]:
-        ops = connection.get("ops", [])
-        print(f"  connection {connection.get('index')}: {len(ops)} operations")
+    try:
+        recorded = RunHistory.load(path)
+    except (ValueError, KeyError, TypeError) as error:
+        print(f"\nhistory {path.name}: unreadable ({error})")
+        return
+    print(f"\nhistory {path.name} ({recorded.behaviour}, seed {recorded.seed}):")
+    for connection in recorded.connections[:5]:
+        ops = connection.ops
+        print(f"  connection {connection.index}: {len(ops)} operations")
         for op in ops[:OP_LINES_PER_CONNECTION]:
-            details = {key: _short(key, value) for key, value in op.items() if key not in ("t", "op")}
-            print(f"    {op.get('t', 0):8.4f}s {op.get('op'):9} " + " ".join(f"{k}={v}" for k, v in details.items()))
+            details = {key: _short(key, value) for key, value in op.to_json().items() if key not in ("t", "op")}
+            print(f"    {op.t:8.4f}s {op.kind:9} " + " ".join(f"{k}={v}" for k, v in details.items()))
         if len(ops) > OP_LINES_PER_CONNECTION:
             print(f"    ... {len(ops) - OP_LINES_PER_CONNECTION} more in {path}")
 

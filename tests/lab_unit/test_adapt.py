@@ -188,3 +188,11 @@ def test_a_slow_reader_of_a_response_the_kernel_buffers_whole_is_not_held_by_a_c
     assert "slow_reader connections need not be held" in skipped("proxy_down_up", closing)  # 1 MiB: written whole
     assert isinstance(adapt(catalog.get("blackholed_client"), closing), Scenario)  # 16 MiB: still sending
     assert isinstance(adapt(catalog.get("proxy_down_up"), profile(**FULL)), Scenario)
+
+
+def test_a_case_in_rounds_waits_out_the_profile_s_deadlines_before_each_reading() -> None:
+    rounds = catalog.get("connection_rounds")
+    slow_deadlines = adapted("connection_rounds", profile(deadlines={"header_s": 3, "idle_s": 4, "write_s": 4}))
+    assert slow_deadlines.round_quiet_s == 4.5  # the idle deadline and ROUND_QUIET_SLACK_S
+    assert adapted("connection_rounds", profile(deadlines={})).round_quiet_s == rounds.round_quiet_s
+    assert adapted("well_behaved", profile()).round_quiet_s == 0  # a case of one round has no reading to wait for
