@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from lab.chaos import memory
 from lab.chaos.history import CaseHistory, CpuWindow
-from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
+from lab.chaos.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Scenario, StopTarget
 from lab.chaos.stream_gaps import MAX_READING_GAP_S, case_time, longest_gap, probe_errors, stream_trouble
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
@@ -313,11 +313,19 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
         return _na("no_timeout", "no client in this case must be cut off")
     problems: list[str] = []
     for outcome in bounded:
-        limit = outcome.run.expect.cut_off_s
+        expect = outcome.run.expect
+        limit = expect.cut_off_s
         assert limit is not None
         for connection in outcome.connections():
             by_server = connection.closed_by_server
-            if not by_server or connection.elapsed_s > limit:
+            if not by_server and expect.undeclared and expect.deadline is not None:
+                # The profile declares no such deadline: the case runs anyway, and says what that costs.
+                problems.append(
+                    f"no {expect.deadline} deadline: {WITHOUT_DEADLINE[expect.deadline]} "
+                    f"({outcome.run.behaviour} #{connection.index} still connected after {connection.elapsed_s:.1f} s, "
+                    f"the client's whole bounded run; the profile declares no [deadlines] {expect.deadline}_s, "
+                    f"the lab's ceiling is {limit - GRACE_S:g} s)")
+            elif not by_server or connection.elapsed_s > limit:
                 problems.append(
                     f"{outcome.run.behaviour} #{connection.index} was "
                     f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "

@@ -22,6 +22,7 @@ from lab.chaos.check_command import add_check_command
 from lab.chaos.checks import judge, outcome
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
+from lab.chaos.preflight import needs_preflight
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant
 from lab.chaos.zoo import BY_BUG
@@ -57,10 +58,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
     if profile is not None:
         fitted = adapt(scenario, profile)
-        if isinstance(fitted, Skip):
+        if isinstance(fitted, Skip) and not needs_preflight(profile):
             print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
             return 0
-        scenario = fitted
         targets.build_image(profile)
         overrides = targets.config_overrides(profile)
     base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
@@ -70,6 +70,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         variant = Variant(profile.trigger, args.bug)
     session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture, profile=profile)
     try:
+        if profile is not None:  # adapted once the preflight has fetched what the profile leaves to it
+            fitted = adapt(scenario, session.referenced(profile))
+            if isinstance(fitted, Skip):
+                print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
+                return 0
+            scenario = fitted
         echo(f"case {scenario.id}: {scenario.describe()}")
         try:
             history = _run_recorded(session, scenario, variant, args.seed)

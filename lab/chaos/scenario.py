@@ -25,6 +25,19 @@ GRACE_S = 2.5  # checks allow this on top of a deadline
 # (the bundled server's is 1/32 s) and two of the probe's 0.25 s reading periods.
 ROUND_QUIET_SLACK_S = 0.5
 
+# The lab's ceilings on a target's deadlines: a deadline past one is judged at the ceiling, and a profile that
+# declares none is judged as having none. A legitimate client sends its request head (a few KiB) in one round
+# trip: 30 s covers it on any link a person uses, and Apache's default (20-40 s) is about it. An idle keep-alive
+# connection costs the server a socket: 60 s is where common defaults end (Node 5 s, Apache 5 s, nginx 75 s
+# with 60 s for its other timeouts), and a write may stall as long (nginx send_timeout 60 s).
+DEADLINE_CEILINGS_S: dict[Deadline, float] = {"header": 30.0, "idle": 60.0, "write": 60.0}
+# What a server without the deadline lets any client do (the no_timeout message says it).
+WITHOUT_DEADLINE: dict[Deadline, str] = {
+    "header": "a client that sends one byte a second holds a connection forever",
+    "idle": "a client that connects and sends nothing holds a connection forever",
+    "write": "a client that stops reading holds a connection and its response forever",
+}
+
 ERROR_STATUSES = frozenset({*range(400, 500), 501, 505})
 
 
@@ -39,6 +52,9 @@ class Expect:
     cut_off_s: float | None = None  # the server must close the connection within this, else `no_timeout`
     # Which of the server's deadlines makes the cut-off (lab.chaos.adapt derives cut_off_s from a profile's).
     deadline: Deadline | None = None
+    # The target's profile declares no such deadline: cut_off_s is the lab's ceiling, and a connection still
+    # open when the client's bounded run ends fails no_timeout as "no deadline" (lab.chaos.adapt).
+    undeclared: bool = False
 
 
 OK = Expect()
