@@ -139,8 +139,7 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
         by_cell.setdefault((result.server or "bundled", result.id), []).append(result)
     counts = summary(results)
     head = "".join(f"<th class=server>{html.escape(server)}<br><small>{counts[server]['pass']}/"
-                   f"{counts[server]['fail']}/{counts[server]['skip']}/{counts[server]['error']}</small></th>"
-                   for server in servers)
+                   f"{counts[server]['fail']}/{counts[server]['skip']}</small></th>" for server in servers)
     rows = []
     for case in cases:
         tds = []
@@ -158,7 +157,7 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
     sections = [_evidence_section(result, root) for result in results]
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{len(servers)} servers × {len(cases)} cases; under each server: pass/fail/skip/error. "
+            f"<p>{len(servers)} servers × {len(cases)} cases; under each server: pass/fail/skip. "
             "Every cell links to its evidence below.</p>"
             f"<table class=matrix id=matrix><thead><tr><th>case</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>{''.join(sections)}</body></html>\n")
