@@ -73,7 +73,7 @@ def test_probe_errors_that_left_no_gap_change_nothing() -> None:
 
 def test_a_stopped_or_crashed_target_leaves_nothing_to_settle_and_crash_judges_it() -> None:
     stopped = TargetState(running=False, started_at="T0", exit_code=0)
-    gone = dict(samples=[snap(1.0)], settled=None, idle_cpu=None, target_after=stopped, observed_until=None)
+    gone = dict(samples=readings(0.25, 3.0), settled=None, idle_cpu=None, target_after=stopped, observed_until=None)
     stop_case = replace(SCENARIO, fault=StopTarget(deadline_s=10))
     verdicts = by_check(stop_case, healthy(stop_elapsed_s=2.0, **gone))
     assert outcome(list(verdicts.values())) == "pass"
