@@ -252,6 +252,7 @@ def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     """Every response the clients' plans ask for arrives whole, on every connection."""
+    unreported = _unreported(scenario, history)  # clients without a result: missing data, unless a check failed
     problems: list[str] = []
     counts: list[str] = []
     for outcome in history.clients:
@@ -273,13 +274,10 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     if history.after_request_error is not None and (after is None or after.running):
         # A target that exited is crash's finding: whether it was still up for this GET is a race.
         problems.append(f"a fresh GET / after the case failed: {history.after_request_error}")
-    unreported = _unreported(scenario, history)
-    if problems:
-        return _fail("stall", history,
-                     _first(problems) + (f" — {'; '.join(counts)}" if counts else "") + _also(unreported))
-    if unreported:
-        return missing("stall", _first(unreported))
-    return Verdict("stall", ok=True, message="; ".join(counts))
+    if not problems:
+        return missing("stall", _first(unreported)) if unreported else Verdict("stall", ok=True,
+                                                                              message="; ".join(counts))
+    return _fail("stall", history, _first(problems) + (f" — {'; '.join(counts)}" if counts else "") + _also(unreported))
 
 
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
