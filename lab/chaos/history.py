@@ -41,10 +41,29 @@ class ClientOutcome:
 
 @dataclass(frozen=True)
 class CanarySample:
-    t: float
-    latency_s: float | None  # None: the request failed (error says how)
+    """One canary request, timed open-loop (lab.chaos.canary): from when its schedule made it due, not from when
+    it went out, so a stall delays every request due during it (no coordinated omission)."""
+
+    t: float  # monotonic time the request was due (its slot in the schedule)
+    latency_s: float | None  # answered - t; None: the request failed or was never answered (error says how)
     error: str | None = None
     keep_alive: bool = False  # a request after the first on one connection (else a fresh connection)
+    sent_after_s: float = 0.0  # how long after t it went out (an earlier answer on its connection, a full pool)
+
+    @property
+    def answered(self) -> float | None:
+        return None if self.latency_s is None else self.t + self.latency_s
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "latency_s": self.latency_s, "error": self.error, "keep_alive": self.keep_alive,
+                "sent_after_s": self.sent_after_s}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CanarySample:
+        """Also reads histories from before the open-loop canary (no sent_after_s: sent when due)."""
+        latency = data.get("latency_s")
+        return cls(float(data["t"]), None if latency is None else float(latency), data.get("error"),
+                   bool(data.get("keep_alive", False)), float(data.get("sent_after_s", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -122,8 +141,7 @@ class CaseHistory:
                          "exit_code": client.exit_code, "result": client.result.to_json() if client.result else None,
                          "stderr": client.stderr[-2000:], "replica": client.replica}
                         for client in self.clients],
-            "canary": [{"t": s.t, "latency_s": s.latency_s, "error": s.error, "keep_alive": s.keep_alive}
-                       for s in self.canary],
+            "canary": [sample.to_json() for sample in self.canary],
             "events": [{"t": t, "event": text} for t, text in self.events],
             "settled": self.settled.to_json() if self.settled else None,
             "settle_elapsed_s": self.settle_elapsed_s,
