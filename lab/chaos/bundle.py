@@ -71,15 +71,30 @@ def describe(manifest: dict[str, Any]) -> str:
     """The bundle as text: what ran, how it ended, how to run it again, and what is inside."""
     lines = [f"case {manifest['case']} (seed {manifest['seed']}, variant {manifest['variant']}) on "
              f"{manifest['target']}, bundled {manifest['created']}", "", "verdicts:"]
-    for verdict in manifest.get("verdicts", []):
-        mark = "n/a " if not verdict.get("applicable", True) else "ok  " if verdict.get("ok") else "FAIL"
-        lines.append(f"  {mark} {verdict['check']:17} {verdict.get('message', '')}".rstrip())
+    verdicts = manifest.get("verdicts", [])
+    for verdict in verdicts:
+        lines.append(f"  {verdict_mark(verdict)} {verdict['check']:17} {verdict.get('message', '')}".rstrip())
+    lines.append(f"outcome: {outcome_of(verdicts)}")
     lines += ["", "commands:"] + [f"  {command}" for command in manifest.get("commands", [])]
     lines += ["", "images:"] + [f"  {name:10} {image}" for name, image in manifest.get("images", {}).items()]
     if manifest.get("evidence"):
         lines += ["", f"capture: {manifest['evidence']}"]
     lines += ["", "files:"] + [f"  {name}" for name in manifest.get("files", [])]
     return "\n".join(lines)
+
+
+def verdict_mark(verdict: dict[str, Any]) -> str:
+    """How a verdict (lab.chaos.checks.Verdict as a dict) is marked when printed: ok, FAIL, n/a, or MISS when
+    the data it needs is missing."""
+    if verdict.get("missing"):
+        return "MISS"
+    return "n/a " if not verdict.get("applicable", True) else "ok  " if verdict.get("ok") else "FAIL"
+
+
+def outcome_of(verdicts: list[dict[str, Any]]) -> str:
+    """The case's outcome from its saved verdicts, as lab.chaos.checks.outcome says it."""
+    marks = {verdict_mark(verdict) for verdict in verdicts}
+    return "fail" if "FAIL" in marks else "error (a verdict's data is missing)" if "MISS" in marks else "pass"
 
 
 def image_ids(config: Any) -> dict[str, str]:

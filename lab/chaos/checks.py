@@ -13,6 +13,7 @@ from lab.chaos import memory
 from lab.chaos.history import CaseHistory, CpuWindow
 from lab.chaos.latency import longest_silence, percentile, unanswered_seconds
 from lab.chaos.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Scenario, StopTarget
+from lab.chaos.stream_gaps import MAX_READING_GAP_S, case_time, longest_gap, probe_errors, stream_trouble
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
                "wrong_response", "stall", "slow_canary", "no_timeout")
@@ -58,15 +59,24 @@ def _fail(check: str, history: CaseHistory, text: str) -> Verdict:
     return Verdict(check, ok=False, message=f"{text}{evidence} [reproduce: {history.repro}]")
 
 
-def _settled_or_na(check: str, history: CaseHistory) -> Verdict | None:
-    if history.settled is None:
+def target_stopped(scenario: Scenario, history: CaseHistory) -> bool:
+    """The case stopped the target, or it exited: nothing is left to settle or read (crash judges it)."""
+    after = history.target_after
+    return (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
+
+
+def _settled_or_not(check: str, scenario: Scenario, history: CaseHistory) -> Verdict | None:
+    """n/a when the target stopped; missing when it ran on but no reading after the case came."""
+    if history.settled is not None:
+        return None
+    if target_stopped(scenario, history):
         return _na(check, "the target could not be observed after the case (see crash)")
-    return None
+    return missing(check, f"no reading of the target after the case: {stream_trouble(history)}")
 
 
 def fd_leak(scenario: Scenario, history: CaseHistory) -> Verdict:
-    if (na := _settled_or_na("fd_leak", history)) is not None:
-        return na
+    if (unjudged := _settled_or_not("fd_leak", scenario, history)) is not None:
+        return unjudged
     assert history.settled is not None
     before, after = history.baseline.fds, history.settled.fds
     if after <= before:
@@ -78,8 +88,8 @@ def fd_leak(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def close_wait(scenario: Scenario, history: CaseHistory) -> Verdict:
-    if (na := _settled_or_na("close_wait", history)) is not None:
-        return na
+    if (unjudged := _settled_or_not("close_wait", scenario, history)) is not None:
+        return unjudged
     assert history.settled is not None
     stuck = history.settled.sockets("CLOSE_WAIT") - history.baseline.sockets("CLOSE_WAIT")
     if stuck <= 0:
@@ -90,8 +100,8 @@ def close_wait(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def stale_connection(scenario: Scenario, history: CaseHistory) -> Verdict:
-    if (na := _settled_or_na("stale_connection", history)) is not None:
-        return na
+    if (unjudged := _settled_or_not("stale_connection", scenario, history)) is not None:
+        return unjudged
     assert history.settled is not None
     stale = history.settled.sockets("ESTABLISHED") - history.baseline.sockets("ESTABLISHED")
     if stale <= 0 and "stats" in scenario.requires:
@@ -233,23 +243,21 @@ def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
                 elif response.wrong_body:
                     problems.append(f"{where} response {number}: body of {response.body_len} bytes differs "
                                     "from what was expected byte for byte")
-    if not problems:
-        return Verdict("wrong_response", ok=True, message=f"{judged} responses judged")
-    return _fail("wrong_response", history, _first(problems))
+    unreported = _unreported(scenario, history)
+    if problems:
+        return _fail("wrong_response", history, _first(problems) + _also(unreported))
+    if unreported:
+        return missing("wrong_response", _first(unreported))
+    return Verdict("wrong_response", ok=True, message=f"{judged} responses judged")
 
 
 def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     """Every response the clients' plans ask for arrives whole, on every connection."""
+    unreported = _unreported(scenario, history)  # clients without a result: missing data, unless a check failed
     problems: list[str] = []
     counts: list[str] = []
     for outcome in history.clients:
-        if outcome.exit_code is None:
-            problems.append(f"{outcome.run.describe()} did not finish within its deadline")
-            continue
-        if outcome.result is None:
-            if scenario.fault is None or not scenario.fault.kills_clients:
-                problems.append(f"{outcome.run.describe()} failed (exit {outcome.exit_code}): "
-                                f"{outcome.stderr.strip().splitlines()[-1:] or 'no message'}")
+        if outcome.result is None:  # nothing to count: _unreported says whether that is missing data
             continue
         want, statuses = outcome.run.must_get(), outcome.run.expect.statuses
         counts.append(outcome.counts_text())
@@ -268,8 +276,9 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
         # A target that exited is crash's finding: whether it was still up for this GET is a race.
         problems.append(f"a fresh GET / after the case failed: {history.after_request_error}")
     if not problems:
-        return Verdict("stall", ok=True, message="; ".join(counts))
-    return _fail("stall", history, _first(problems) + (f" — {'; '.join(counts)}" if counts else ""))
+        return missing("stall", _first(unreported)) if unreported else Verdict("stall", ok=True,
+                                                                              message="; ".join(counts))
+    return _fail("stall", history, _first(problems) + (f" — {'; '.join(counts)}" if counts else "") + _also(unreported))
 
 
 CANARY_LATE_S = 0.1  # a canary request sent this long after it was due: named in slow_canary's message
@@ -342,9 +351,57 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
                     f"{outcome.run.behaviour} #{connection.index} was "
                     f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "
                     f"(closed by {connection.closed_by}; expected the server to close it within {limit:g} s)")
-    if not problems:
-        return Verdict("no_timeout", ok=True)
-    return _fail("no_timeout", history, _first(problems))
+    unreported = [text for index, text in _unreported_runs(scenario, history)
+                  if history.clients[index].run.expect.cut_off_s is not None]
+    if problems:
+        return _fail("no_timeout", history, _first(problems) + _also(unreported))
+    if unreported:
+        return missing("no_timeout", _first(unreported))
+    return Verdict("no_timeout", ok=True)
+
+
+def _unreported_runs(scenario: Scenario, history: CaseHistory) -> list[tuple[int, str]]:
+    """The client runs (index in history.clients, why) without a result, where the case does not kill clients
+    (a killed client's result is lost by design): a client ends with exit 0 whatever the server does, so no
+    result is the lab's trouble."""
+    if scenario.fault is not None and scenario.fault.kills_clients:
+        return []
+    unreported = []
+    for index, outcome in enumerate(history.clients):
+        if outcome.result is not None:
+            continue
+        how = ("did not finish within its deadline" if outcome.exit_code is None
+               else f"failed (exit {outcome.exit_code})")
+        said = outcome.stderr.strip().splitlines()[-1:] or ["no message"]
+        unreported.append((index, f"{outcome.run.describe()} {how}: {said[0]}; its result is missing"))
+    return unreported
+
+
+def _also(unreported: list[str]) -> str:
+    return f"; also, {_first(unreported)}" if unreported else ""
+
+
+def _unreported(scenario: Scenario, history: CaseHistory) -> list[str]:
+    return [text for _, text in _unreported_runs(scenario, history)]
+
+
+def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
+    """Missing when the probe left a gap the verdicts needed (fds, sockets, CPU and memory are judged on its
+    readings); None when there is nothing to say. A stopped target takes the probe along: crash judges it."""
+    if target_stopped(scenario, history):
+        return None
+    start, end = longest_gap(history)
+    if end - start <= MAX_READING_GAP_S:
+        return None
+    errors = probe_errors(history)
+    said = _first(errors) if errors else "no probe error recorded (a starved probe)"
+    since, until = case_time(history, start), case_time(history, end)
+    if end == history.observed_until:
+        return missing("probe_stream", f"the probe stream ended at {since}: {said}; no reading of the target from "
+                                       f"then to {until}, the case's last measurement")
+    return missing("probe_stream", f"no reading of the target from {since} to {until} ({end - start:.1f} s; at "
+                                   f"most {MAX_READING_GAP_S:g} s between readings are needed to judge fds, sockets, "
+                                   f"CPU and memory): {said}")
 
 
 CHECKS: dict[str, Callable[[Scenario, CaseHistory], Verdict]] = {
@@ -356,7 +413,11 @@ assert tuple(CHECKS) == CHECK_NAMES
 
 
 def judge(scenario: Scenario, history: CaseHistory) -> list[Verdict]:
-    return [check(scenario, history) for check in CHECKS.values()]
+    """Every check's verdict, and a `probe_stream` one when the probe's readings left a gap (the case is then an
+    error, unless a check failed)."""
+    verdicts = [check(scenario, history) for check in CHECKS.values()]
+    gap = probe_stream(scenario, history)
+    return verdicts + ([gap] if gap is not None else [])
 
 
 def _states(history: CaseHistory) -> str:

@@ -17,8 +17,9 @@ from lab import engine, settings
 from lab.chaos import bundle, catalog, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.board_command import add_board_command
+from lab.chaos.bundle import verdict_mark
 from lab.chaos.check_command import add_check_command
-from lab.chaos.checks import judge
+from lab.chaos.checks import judge, outcome
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.judge_command import add_judge_command
@@ -31,6 +32,9 @@ from lab.errors import LabError
 from lab.instance import leftovers
 
 HISTORY_DIR = "/tmp/epoll-lab-history"  # inside the clients container
+# `lab run`'s exit code by outcome: 1 when a check failed (and for the lab's own errors, lab.cli), 2 for bad
+# arguments (argparse), 3 when a verdict's data was missing and the case could not be judged.
+RUN_EXIT = {"pass": 0, "fail": 1, "error": 3}
 OP_LINES_PER_CONNECTION = 30
 
 
@@ -87,9 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_history(history, variant)
             print(f"\nverdicts ({history.target}, seed {history.seed}):")
             for verdict in verdicts:
-                mark = "n/a " if not verdict.applicable else "ok  " if verdict.ok else "FAIL"
-                print(f"  {mark} {verdict.check:17} {verdict.message}")
-            print(f"\ntimeline: {timeline}" + (" (and .png)" if any(v.failed for v in verdicts) else ""))
+                print(f"  {verdict_mark(verdict.__dict__)} {verdict.check:17} {verdict.message}")
+            print(f"\noutcome: {outcome(verdicts)}" + (" (a verdict's data is missing: the case was not judged)"
+                                                      if outcome(verdicts) == "error" else ""))
+            print(f"\ntimeline: {timeline}" + (" (and .png)" if outcome(verdicts) != "pass" else ""))
             if history.evidence is not None:
                 print(f"capture and trace: {history.evidence.folder}\n  {history.evidence.summary()}")
         if args.bundle:
@@ -99,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 histories=histories, images=bundle.image_ids(session.lab.config if session.lab else base),
                 commands=[f"python -m lab {' '.join(args.argv)}", history.repro])
             print(f"repro bundle: {written} (`python -m lab show {written}` prints it)", file=sys.stderr)
-        return 1 if any(v.failed for v in verdicts) else 0
+        return RUN_EXIT[outcome(verdicts)]
     finally:
         if args.keep and session.lab is not None:
             echo(f"keeping lab {session.lab.config.project}: `python -m lab down --project "
@@ -141,6 +146,8 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
         print(f"  {sample.t - t0:6.2f}s fds={sample.fds:<5} est={sample.sockets('ESTABLISHED'):<5} "
               f"close_wait={sample.sockets('CLOSE_WAIT'):<4} cpu={sample.cpu_seconds:<7.3f}s "
               f"rss={sample.rss_bytes / (1 << 20):.1f}")
+    for error in history.probe_errors:  # a gap they left makes the case an error (checks.probe_stream)
+        print(f"  probe error: {error}")
 
 
 def _print_ops(path: Path) -> None:

@@ -148,6 +148,7 @@ class CaseHistory:
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
     stats_after: dict[str, Any] | None = None
     started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
+    observed_until: float | None = None  # when the case's last measurement of the target ended (probe's clock)
     evidence: Evidence | None = None  # `--capture`: what the packet capture and the syscall trace say
     phases: dict[str, float] = field(default_factory=dict)  # seconds per part of the case (lab.chaos.timing)
     on_event: Callable[[float, str], None] | None = field(default=None, repr=False, compare=False)  # live progress
@@ -177,7 +178,8 @@ class CaseHistory:
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
             "probe_errors": self.probe_errors[-20:],
             "stats_before": self.stats_before, "stats_after": self.stats_after,
-            "started": self.started, "evidence": self.evidence.to_json() if self.evidence else None,
+            "started": self.started, "observed_until": self.observed_until,
+            "evidence": self.evidence.to_json() if self.evidence else None,
             "phases": {phase: round(seconds, 3) for phase, seconds in self.phases.items()},
         }
 

@@ -113,11 +113,15 @@ def timeline_figure(data: dict[str, Any]) -> Any:
     lines = series(data)
     limits = _limits(str(data["case"]))
     baseline = data["baseline"]
-    failed = [v["check"] for v in data.get("verdicts", []) if v.get("applicable", True) and not v.get("ok", True)]
+    verdicts = data.get("verdicts", [])
+    failed = [v["check"] for v in verdicts
+              if v.get("applicable", True) and not v.get("ok", True) and not v.get("missing", False)]
+    unjudged = [v["check"] for v in verdicts if v.get("missing", False)]
     figure, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, layout="constrained")
     evidence = data.get("evidence")
     figure.suptitle(f"{data['case']} (seed {data['seed']}): {data['target']}\n"
-                    + (f"FAILED: {', '.join(failed)}" if failed else "all checks passed")
+                    + (f"FAILED: {', '.join(failed)}" if failed else "" if unjudged else "all checks passed")
+                    + (f"{'; ' if failed else ''}ERROR, data missing for: {', '.join(unjudged)}" if unjudged else "")
                     + (f"\ncapture and trace: {evidence['folder']}" if evidence else ""), fontsize=10)
     panels: list[tuple[str, list[str], list[tuple[float, str]]]] = [
         ("open fds", ["fds"], [(baseline["fds"], f"baseline {baseline['fds']} (fd_leak: back to it)")]),

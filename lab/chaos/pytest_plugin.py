@@ -15,7 +15,7 @@ import pytest
 from lab import engine
 from lab.chaos import report, targets
 from lab.chaos.adapt import Skip, adapt
-from lab.chaos.checks import Verdict, judge
+from lab.chaos.checks import Verdict, judge, outcome
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant, session_seed
@@ -154,8 +154,8 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
         raise
     judging = time.monotonic()
     verdicts = judge(scenario, history)
-    if history.evidence is not None and not any(v.failed for v in verdicts):
-        shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps the evidence of failures only
+    if history.evidence is not None and outcome(verdicts) == "pass":
+        shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps failures' and errors' only
     try:
         report.save_timeline(history, variant.label, verdicts)
     finally:  # the result is kept even when the picture cannot be drawn
@@ -183,15 +183,32 @@ def case_of(params: dict[str, Any]) -> tuple[str, str, bool] | None:
     return None
 
 
+UNJUDGED_PROPERTY = "lab_unjudged"
+
+
+class CaseUnjudged(AssertionError):
+    """A case a verdict could not judge, its data missing (checks.missing): an error, neither pass nor fail."""
+
+
+def require_pass(verdicts: list[Verdict]) -> None:
+    """Fail the test of a case that failed (the failed checks) or could not be judged (what data is missing)."""
+    result = outcome(verdicts)
+    if result == "error":
+        raise CaseUnjudged(f"error, not judged: {failure_text(verdicts)}")
+    assert result == "pass", failure_text(verdicts)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome: Any = yield
+    made: Any = yield
     callspec = getattr(item, "callspec", None)
     # Cases that ran against a lab only: the catalog's unit tests take a scenario too.
     live = item.get_closest_marker("docker") is not None
     case = case_of(dict(callspec.params)) if callspec is not None and live else None
     if case is not None:
-        outcome.get_result().user_properties.append((CASE_PROPERTY, case))
+        made.get_result().user_properties.append((CASE_PROPERTY, case))
+        if call.excinfo is not None and call.excinfo.errisinstance(CaseUnjudged):
+            made.get_result().user_properties.append((UNJUDGED_PROPERTY, True))
 
 
 def progress_line(case: str, variant: str, outcome: str, seconds: float) -> str:
@@ -203,8 +220,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     finished = report.when == "call" or (report.when == "setup" and not report.passed)
     if case is None or not finished or _terminal is None:
         return
-    _terminal_line(progress_line(case[0], case[1], outcome_word(report, zoo=bool(case[2:] and case[2])),
-                                 report.duration))
+    word = "error" if dict(report.user_properties).get(UNJUDGED_PROPERTY) else outcome_word(
+        report, zoo=bool(case[2:] and case[2]))
+    _terminal_line(progress_line(case[0], case[1], word, report.duration))
 
 
 def outcome_word(report: pytest.TestReport, *, zoo: bool) -> str:
@@ -246,7 +264,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def failure_text(verdicts: list[Verdict]) -> str:
-    return "\n".join(f"{v.check}: {v.message}" for v in verdicts if v.failed)
+    """The failed checks' messages, then what data the unjudged ones miss."""
+    return "\n".join([f"{v.check}: {v.message}" for v in verdicts if v.failed]
+                     + [f"{v.check} (missing data): {v.message}" for v in verdicts if v.missing])
 
 
 def record_skip(scenario: Scenario, variant: Variant, reason: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import engine
+from lab.chaos import checks
 from lab.chaos.checks import Verdict
 from lab.chaos.history import CaseHistory
 from lab.settings import REPO_ROOT
@@ -44,7 +45,7 @@ class CaseResult:
     id: str
     variant: str  # trigger (and bug) of the bundled server, or "any"
     target: str
-    outcome: str  # pass, fail, skip
+    outcome: str  # pass, fail, skip, error (the lab could not run it, or a verdict's data is missing)
     failed_checks: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
     seed: int | None = None
@@ -86,10 +87,12 @@ class CaseResult:
 def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], duration_s: float,
               bug: str | None, server: str = "") -> CaseResult:
     failed = [v for v in verdicts if v.failed]
+    unjudged = [v for v in verdicts if v.missing]  # their reasons are kept: an error says why it is one
     clients = history.clients
     return CaseResult(id=history.case_id, variant=variant, target=history.target,
-                      outcome="fail" if failed else "pass", failed_checks=tuple(v.check for v in failed),
-                      messages=tuple(f"{v.check}: {v.message}" for v in failed), seed=history.seed,
+                      outcome=checks.outcome(verdicts), failed_checks=tuple(v.check for v in failed),
+                      messages=tuple(f"{v.check}: {v.message}" for v in failed)
+                      + tuple(f"{v.check} (missing data): {v.message}" for v in unjudged), seed=history.seed,
                       duration_s=duration_s, bug=bug, responses_got=sum(c.responses_got() for c in clients),
                       responses_owed=sum(c.responses_owed() for c in clients),
                       plan="; ".join(c.run.plan_text() for c in clients),
@@ -123,7 +126,7 @@ def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict],
     data = history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}
     path = folder / f"{stem}.json"
     path.write_text(json.dumps(data, indent=1))
-    if any(v.failed for v in verdicts):
+    if checks.outcome(verdicts) != "pass":  # a picture of an error too: it shows where the readings stop
         from lab.chaos.picture import draw
 
         draw(data, folder / f"{stem}.png")

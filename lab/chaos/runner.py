@@ -13,7 +13,7 @@ from typing import Any
 
 from lab.chaos.canary import Canary
 from lab.chaos.capture import Capture, capture_windows
-from lab.chaos.checks import judge
+from lab.chaos.checks import judge, outcome
 from lab.chaos.client_result import ClientResultError, RunResult
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.faults.schedule import FaultSchedule
@@ -185,6 +185,11 @@ class CaseRunner:
                 history.event(time.monotonic() - start, "settle judged on the reading taken at "
                                                         f"{history.settle_elapsed_s:.1f} s; idle CPU window")
                 history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
+                history.observed_until = time.monotonic()  # readings are judged up to here (checks.probe_stream)
+                if history.idle_cpu is None:
+                    history.probe_errors.append(f"no idle CPU window: no reading opened or closed the "
+                                                f"{scenario.limits.idle_window_s:g} s window in time (each may be "
+                                                f"{READINGS_LATE_S:g} s late)")
                 clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
@@ -215,7 +220,7 @@ class CaseRunner:
     def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory, start: float) -> None:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
         assert self._capture_dir is not None
-        if self._capture_failures_only and not any(verdict.failed for verdict in judge(scenario, history)):
+        if self._capture_failures_only and outcome(judge(scenario, history)) == "pass":
             capture.discard()  # the checks are pure: the same verdicts later, with nothing to explain
             history.event(time.monotonic() - start, "capture discarded: every check passed")
             return

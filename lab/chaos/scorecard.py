@@ -84,6 +84,9 @@ def cell_text(result: CaseResult | None) -> str:
     if result is None:
         return "—"
     text = result.outcome if result.outcome != "fail" else "FAIL " + ",".join(result.failed_checks)
+    unjudged = [message.split(" (missing data)")[0] for message in result.messages if " (missing data): " in message]
+    if result.outcome == "error" and unjudged:
+        text += " " + ",".join(unjudged)  # the checks whose data is missing (report.result_of)
     return f"{text} {result.counts}" if result.counts and result.outcome in ("pass", "fail") else text
 
 
@@ -126,6 +129,7 @@ def zoo_json(results: list[CaseResult]) -> dict[str, Any]:
         failed = sorted({check for r in own for check in r.failed_checks})
         variants.append({"bug": entry.bug, "trigger": entry.trigger, "ran": bool(own),
                          "detected": bool(entry.catches & set(failed)), "failed_checks": failed,
+                         "errors": [r.id for r in own if r.outcome == "error"],  # not judged: never "detected"
                          "cases": {r.id: list(r.failed_checks) for r in own}, "symptom": entry.symptom})
     clean = [r for r in results if r.bug is None]
     ran = [v for v in variants if v["ran"]]
@@ -133,6 +137,9 @@ def zoo_json(results: list[CaseResult]) -> dict[str, Any]:
             "score": f"{sum(1 for v in ran if v['detected'])}/{len(ran)}",
             "clean_false_alarms": [{"id": r.id, "variant": r.variant, "failed_checks": list(r.failed_checks)}
                                    for r in clean if r.outcome == "fail"],
+            # a clean case that could not be judged is neither a pass nor a false alarm: counted apart
+            "clean_errors": [{"id": r.id, "variant": r.variant, "messages": list(r.messages)}
+                             for r in clean if r.outcome == "error"],
             "clean_cases_run": len(clean), "variants": variants, "checks": checks_caught(results)}
 
 
@@ -143,9 +150,11 @@ def zoo_table(results: list[CaseResult]) -> str:
         per_case = "; ".join(f"{case}: {','.join(checks) or 'none'}" for case, checks in variant["cases"].items())
         lines.append(f"{variant['bug']:20} {variant['trigger']:8} {'yes' if variant['detected'] else 'NO':9} "
                      f"{per_case or 'not run'}")
-    alarms = data["clean_false_alarms"]
+    alarms, errors = data["clean_false_alarms"], data["clean_errors"]
     lines.append(f"clean server: {data['clean_cases_run']} cases, "
-                 f"{len(alarms)} false alarms" + (f": {alarms}" if alarms else ""))
+                 f"{len(alarms)} false alarms" + (f": {alarms}" if alarms else "")
+                 + f", {len(errors)} errors (not judged)" + (f": {[(e['id'], e['variant']) for e in errors]}"
+                                                             if errors else ""))
     lines.append("checks that fired on a variant:")
     lines += [f"  {check:17} {', '.join(bugs) or 'NONE'}" for check, bugs in data["checks"].items()]
     lines.append(f"detection score: {data['score']} variants flagged")

@@ -54,7 +54,7 @@ class LabSession:
         self.base = base
         self.profile = profile  # the target's profile: cases arrive adapted to it (lab.chaos.adapt)
         self.capture = capture  # record a packet capture and a syscall trace of each case
-        self.capture_failures_only = capture_failures_only  # collect it only when a check fails
+        self.capture_failures_only = capture_failures_only  # collect it only when the case is not a pass
         self._log = log
         self._record_dir = record_dir  # in the clients container: keep each client's operation history
         self.lab: Lab | None = None

@@ -27,7 +27,8 @@ def settle_reading(baseline: Snapshot, readings: Sequence[Snapshot], began: floa
     - else the last one within the bound, if it was taken in the bound's second half: the target had most of
       its time and was not back;
     - else the first one after the bound: the readings within it were too sparse to fail a server on;
-    - None when there is no reading at all."""
+    - None when there is none of these (an early reading not back to the baseline, and none after it, says
+      neither way: the stream died), so the checks say the reading is missing."""
     after = sorted((reading for reading in readings if reading.t >= began), key=lambda reading: reading.t)
     within = [reading for reading in after if reading.t <= began + bound]
     for reading in within:
@@ -36,9 +37,7 @@ def settle_reading(baseline: Snapshot, readings: Sequence[Snapshot], began: floa
     if within and within[-1].t >= began + bound / 2:
         return within[-1]
     later = [reading for reading in after if reading.t > began + bound]
-    if later:
-        return later[0]
-    return within[-1] if within else None
+    return later[0] if later else None
 
 
 def settle_decided(baseline: Snapshot, readings: Sequence[Snapshot], began: float, bound: float) -> bool:

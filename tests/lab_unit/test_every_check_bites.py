@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from lab.chaos.checks import CHECK_NAMES
+from lab.chaos import checks
+from lab.chaos.checks import CHECK_NAMES, judge
 from lab.chaos.history import CanarySample, CaseHistory, TargetState
 from lab.chaos.scenario import Expect, HeldCpu, Scenario, client
 from tests.lab_unit.histories import (
@@ -97,10 +98,23 @@ def test_a_busy_hold_is_bounded_per_mib_moved() -> None:
     assert "cpu_spin" in failed(scenario, healthy(clients=[answered(run)], held_cpu=window(1.0, 0.5, established=3)))
 
 
-def test_a_hold_that_never_came_is_reported() -> None:
+def unread_hold(**changes: object) -> CaseHistory:
+    """No held window, and no reading of the target while the connections were held (from 1 s to 6 s)."""
+    readings = [snap(n / 4) for n in range(1, 5)] + [snap(6 + n / 4) for n in range(9)]
+    return healthy(samples=readings, settled=snap(7.0), idle_cpu=window(0.5, 0.0, t=7.25), started=0.0,
+                   observed_until=8.0, **changes)
+
+
+# Remove the mark when merging h1's cpu_spin (issue 21 item 2): it judges CPU from the whole stream, and says
+# `missing` when the stream has a gap; today's cpu_spin passes a hold it never measured.
+@pytest.mark.xfail(strict=True, reason="depends on h1's cpu_spin: CPU with no reading over the hold is missing")
+def test_a_hold_never_measured_nor_read_is_missing_data_not_a_pass() -> None:
     scenario = _case(IDLE_FLOOD, held_cpu=HeldCpu(2000))
-    history = healthy(clients=[answered(IDLE_FLOOD)], held_error="timed out after 10 s waiting for the target")
-    assert "no window while held: timed out" in passed(scenario, history)["cpu_spin"]
+    history = unread_hold(clients=[answered(IDLE_FLOOD)], held_error="timed out after 10 s waiting for the target")
+    verdicts = judge(scenario, history)
+    (cpu,) = [verdict for verdict in verdicts if verdict.check == "cpu_spin"]
+    assert cpu.missing and not cpu.failed
+    assert checks.outcome(verdicts) == "error"
 
 
 # -- memory per held connection ------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from typing import cast
 import pytest
 
 from lab.chaos import runner as runner_module
+from lab.chaos.checks import judge, outcome
 from lab.chaos.history import CaseHistory, TargetState
 from lab.chaos.runner import CaseRunner
-from lab.chaos.scenario import HeldCpu
+from lab.chaos.scenario import HeldCpu, Scenario, client
 from lab.instance import Lab
 from lab.probe import Timeline
-from tests.lab_unit.histories import snap
+from tests.lab_unit.histories import answered, healthy, snap, window
 
 
 def stream(counts: list[int]) -> list[str]:
@@ -54,14 +55,24 @@ def test_the_window_starts_once_the_count_stops_rising(monkeypatch: pytest.Monke
     assert taken[:5] == [100, 900, 1850, 1990, 2000]
 
 
-def test_a_hold_never_reached_is_an_error_not_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hold_never_reached_is_no_window_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     history, _ = run_window(stream([10, 20, 30]), HeldCpu(1800, window_s=0.01), monkeypatch)
     assert history.held_cpu is None
     assert history.held_error is not None and "hold 1800 connections" in history.held_error
 
 
-def test_a_failing_probe_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = ["sh", "-c", "echo probe gone >&2; exit 1"]
-    history, _ = run_window(broken, HeldCpu(1, window_s=0.01), monkeypatch, hold_wait_s=0.2,
-                            streams=False)
-    assert history.held_cpu is None and "probe gone" in str(history.held_error)
+# Remove the mark when merging h1's cpu_spin (issue 21 item 2): it judges CPU from the whole stream, and says
+# `missing` when the stream has a gap; today's cpu_spin passes a hold it never measured.
+@pytest.mark.xfail(strict=True, reason="depends on h1's cpu_spin: CPU with no reading over the hold is missing")
+def test_a_hold_never_reached_nor_read_is_judged_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = HeldCpu(1800, window_s=0.01)
+    run = client("flood", connections=1800, concurrency=1800, hold_s=4, idle=True)
+    recorded, _ = run_window(stream([10, 20, 30]), held, monkeypatch)
+    # the probe gave no reading while the clients held their connections (1 s to 6 s): only that is missing
+    readings = [snap(n / 4) for n in range(1, 5)] + [snap(6 + n / 4) for n in range(9)]
+    history = healthy(clients=[answered(run)], held_error=recorded.held_error, samples=readings, settled=snap(7.0),
+                      idle_cpu=window(0.5, 0.0, t=7.25), started=0.0, observed_until=8.0)
+    verdicts = judge(Scenario("c", "test", (run,), held_cpu=held), history)
+    (cpu,) = [verdict for verdict in verdicts if verdict.check == "cpu_spin"]
+    assert cpu.missing and not cpu.failed
+    assert outcome(verdicts) == "error"

@@ -85,3 +85,21 @@ def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.
     """)
     result.stdout.re_match_lines([r"^case slowloris,connect_and_idle\s+level-no_timeouts\s+caught\s+\d+\.\d s$",
                                   r"^case tiny_chunks\s+level-chunk_list\s+MISSED\s+\d+\.\d s$"])
+
+
+def test_a_case_whose_data_is_missing_reads_error_not_fail(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_with_plugin(pytester, monkeypatch, """
+        import pytest
+        from lab.chaos.catalog import get
+        from lab.chaos.checks import missing
+        from lab.chaos.pytest_plugin import require_pass
+        from lab.chaos.session import Variant
+
+        @pytest.mark.docker
+        @pytest.mark.parametrize(("variant", "scenario"), [(Variant("level"), get("slowloris"))])
+        def test_case(variant, scenario):
+            require_pass([missing("fd_leak", "the probe stream ended at t=3.2 s")])
+    """)
+    result.stdout.re_match_lines([r"^case slowloris\s+level\s+error\s+\d+\.\d s$"])
+    result.stdout.fnmatch_lines(["*error, not judged: fd_leak (missing data): the probe stream ended at t=3.2 s*"])

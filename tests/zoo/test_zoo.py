@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lab.chaos import catalog
-from lab.chaos.pytest_plugin import bundled_target, play
+from lab.chaos.pytest_plugin import CaseUnjudged, bundled_target, play
 from lab.chaos.session import LabSession, Variant
 from lab.chaos.zoo import ZOO, ZooEntry
 
@@ -23,8 +23,13 @@ def test_variant_is_caught(lab_session: LabSession, case_seed: int, entry: ZooEn
     caught: dict[str, list[str]] = {}
     for case_id in entry.cases:
         verdicts = play(lab_session, catalog.get(case_id), variant, case_seed, fresh=True)
-        caught[case_id] = [v.check for v in verdicts if v.failed]
+        # a check whose data is missing (an error) is named apart: it never counts as caught
+        caught[case_id] = [v.check if v.failed else f"{v.check} (missing data)"
+                           for v in verdicts if v.failed or v.missing]
         if entry.catches & set(caught[case_id]):
             return  # detected, by a check that names the symptom
+    if any(" (missing data)" in check for checks in caught.values() for check in checks):
+        raise CaseUnjudged(f"{entry.bug} ({entry.symptom}) was not caught, and a case could not be judged (an error,"
+                           f" not a miss): failed and unjudged checks per case: {caught}")
     pytest.fail(f"{entry.bug} ({entry.symptom}) went undetected: expected one of {sorted(entry.catches)} "
                 f"to fail; failed checks per case: {caught}")
