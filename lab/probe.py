@@ -39,6 +39,9 @@ class Snapshot:
     io_bytes: int = -1  # sum of rchar + wchar over the target's processes; -1: unreadable or not read
     wakeups: int = -1  # voluntary context switches of the target's threads (exited ones kept); -1: not read
     procs: tuple[tuple[int, int], ...] = ()  # (pid, start ticks) of each of the target's processes
+    # Bytes received and sent on the target's network interfaces (not lo); -1: unreadable or not read. Client
+    # traffic shows here: io_bytes (rchar + wchar) misses recv and send on sockets.
+    net_bytes: int = -1
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -47,14 +50,15 @@ class Snapshot:
                    clk_tck=int(data["clk_tck"]), rss_bytes=int(data["rss_bytes"]),
                    start_ticks=int(data["start_ticks"]), rss_peak_bytes=int(data.get("rss_peak_bytes", 0)),
                    io_bytes=int(data.get("io_bytes", -1)), wakeups=int(data.get("wakeups", -1)),
-                   procs=tuple((int(pid), int(start)) for pid, start in data.get("procs", ())))
+                   procs=tuple((int(pid), int(start)) for pid, start in data.get("procs", ())),
+                   net_bytes=int(data.get("net_bytes", -1)))
 
     def to_json(self) -> dict[str, Any]:
         return {"t": self.t, "pids": list(self.pids), "fds": self.fds, "fd_kinds": self.fd_kinds,
                 "tcp": self.tcp, "cpu_ticks": self.cpu_ticks, "clk_tck": self.clk_tck,
                 "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks,
                 "rss_peak_bytes": self.rss_peak_bytes, "io_bytes": self.io_bytes, "wakeups": self.wakeups,
-                "procs": [list(proc) for proc in self.procs]}
+                "procs": [list(proc) for proc in self.procs], "net_bytes": self.net_bytes}
 
     def sockets(self, state: str) -> int:
         return self.tcp.get(state, 0)

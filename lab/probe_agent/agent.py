@@ -176,6 +176,23 @@ def io_bytes(pid: int) -> int:
         return -1
 
 
+def net_bytes() -> int:
+    """Bytes received and sent on the shared network namespace's interfaces (loopback aside: the lab's clients and
+    canary reach the target over its network), -1 when unreadable. rchar and wchar miss most of this: recv, send
+    and sendfile on a socket do not pass through read() and write()."""
+    try:
+        lines = read_text(f"{PROC}/net/dev").splitlines()[2:]
+        total = 0
+        for line in lines:
+            name, counters = line.split(":", 1)
+            if name.strip() != "lo":
+                fields = counters.split()
+                total += int(fields[0]) + int(fields[8])  # receive bytes, transmit bytes
+        return total
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
 def read_processes(pids: list[int], state: StreamState) -> dict[int, ProcessReading]:
     readings = {pid: reading for pid in pids if (reading := read_process(pid, state)) is not None}
     for pid, reading in readings.items():  # a thread's wakeups stay counted after it exits
@@ -223,6 +240,7 @@ def snapshot(state: StreamState | None = None) -> dict[str, Any]:
         "io_bytes": -1 if not io or -1 in io else sum(io),
         "wakeups": sum(sum(state.wakeups.get((pid, r.start_ticks), {}).values()) for pid, r in processes.items()),
         "procs": [[pid, reading.start_ticks] for pid, reading in sorted(processes.items())],
+        "net_bytes": net_bytes(),
     }
 
 

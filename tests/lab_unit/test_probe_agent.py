@@ -134,6 +134,11 @@ def fake_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(agent, "PROC", str(tmp_path))
     monkeypatch.setattr(agent, "HAS_SCHEDSTAT", True)
     (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "dev").write_text(
+        "Inter-|   Receive |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes\n"
+        "    lo:    7000   1 0 0 0 0 0 0    7000   1 0 0 0 0 0 0\n"
+        "  eth0:    2683  33 0 0 0 0 0 0    1403  17 0 0 0 0 0 0\n"
+        "  eth1:    1236  14 0 0 0 0 0 0       0   0 0 0 0 0 0 0\n")
     return tmp_path
 
 
@@ -150,6 +155,7 @@ def test_a_thread_that_exits_keeps_its_cpu_and_its_wakeups_and_reaped_children_c
     assert second["wakeups"] == 56  # thread 2's 50 stay counted
     assert second["procs"] == [[1, 500]] and second["rss_peak_bytes"] == 2048 * 1024
     assert second["io_bytes"] == 500
+    assert second["net_bytes"] == 2683 + 1403 + 1236  # loopback aside
 
 
 def test_a_process_cpu_never_goes_back_between_readings_of_a_stream(fake_proc: Path) -> None:
