@@ -118,10 +118,10 @@ class ProcessReading:
 @dataclass
 class StreamState:
     """What a stream of readings remembers, so that its totals never go back: a thread that exits keeps its CPU
-    and its wakeups, a process's CPU never drops (its ticks and live threads' nanoseconds are rounded apart)."""
+    and its wakeups, a process's CPU never drops (its ticks are truncated, its live threads' nanoseconds are not)."""
 
     cpu: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, start ticks) -> the most CPU seen
-    dead_ticks: dict[tuple[int, int], int] = field(default_factory=dict)  # CPU of exited threads, in ticks
+    dead_nanos: dict[tuple[int, int], int] = field(default_factory=dict)  # CPU of exited threads
     wakeups: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)  # -> thread -> last count
 
 
@@ -137,21 +137,22 @@ def read_process(pid: int, state: StreamState) -> ProcessReading | None:
     key = (pid, int(fields[STARTTIME]))
     process_ticks = int(fields[UTIME]) + int(fields[STIME])
     children_ticks = int(fields[CUTIME]) + int(fields[CSTIME])
-    live_nanos = live_ticks = 0
+    live_nanos = 0
     wakeups: dict[int, int] = {}
     for tid in tids:
         try:
             if HAS_SCHEDSTAT:
                 live_nanos += int(read_text(f"{PROC}/{pid}/task/{tid}/schedstat").split()[0])
-                thread = stat_fields(read_text(f"{PROC}/{pid}/task/{tid}/stat"))
-                live_ticks += int(thread[UTIME]) + int(thread[STIME])
             wakeups[int(tid)] = status_value(read_text(f"{PROC}/{pid}/task/{tid}/status"),
                                              "voluntary_ctxt_switches:")
         except (OSError, ValueError, IndexError):
             continue  # a thread that ended meanwhile: its CPU is in the process's ticks from now on
     if HAS_SCHEDSTAT:
-        dead = state.dead_ticks[key] = max(state.dead_ticks.get(key, 0), process_ticks - live_ticks)
-        cpu = live_nanos + (dead + children_ticks) * NANOS // CLK_TCK
+        # The process's ticks are all its threads' time, exited ones too, truncated to a tick: less the live
+        # threads' exact nanoseconds, what remains is the exited threads' (short by under a tick, never over).
+        dead = state.dead_nanos[key] = max(state.dead_nanos.get(key, 0),
+                                           process_ticks * NANOS // CLK_TCK - live_nanos)
+        cpu = live_nanos + dead + children_ticks * NANOS // CLK_TCK
     else:
         cpu = process_ticks + children_ticks
     cpu = state.cpu[key] = max(state.cpu.get(key, 0), cpu)
@@ -200,7 +201,7 @@ def read_processes(pids: list[int], state: StreamState) -> dict[int, ProcessRead
         for tid, count in reading.wakeups.items():
             seen[tid] = max(seen.get(tid, 0), count)
     alive = {(pid, reading.start_ticks) for pid, reading in readings.items()}
-    for table in (state.cpu, state.dead_ticks, state.wakeups):
+    for table in (state.cpu, state.dead_nanos, state.wakeups):
         for key in [key for key in table if key not in alive]:
             del table[key]  # a process gone: the sum drops, as its parent's reaped-children ticks take it up
     return readings

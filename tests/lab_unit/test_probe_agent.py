@@ -111,9 +111,9 @@ def _stat(pid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0, st
 
 
 def _fake_process(root: Path, pid: int, *, ticks: int, children_ticks: int = 0,
-                  threads: dict[int, tuple[int, int, int]], io: str | None = "rchar: 300\nwchar: 200\n",
+                  threads: dict[int, tuple[int, int]], io: str | None = "rchar: 300\nwchar: 200\n",
                   start: int = 500) -> None:
-    """A process in the fake /proc: its ticks (exited threads included), and per live thread (ns, ticks, wakeups)."""
+    """A process in the fake /proc: its ticks (exited threads included), and per live thread (ns, wakeups)."""
     base = root / str(pid)
     (base / "task").mkdir(parents=True)
     (base / "cgroup").write_text("0::/target\n")
@@ -121,11 +121,10 @@ def _fake_process(root: Path, pid: int, *, ticks: int, children_ticks: int = 0,
     (base / "status").write_text("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nvoluntary_ctxt_switches:\t1\n")
     if io is not None:
         (base / "io").write_text(io + "syscr: 1\nsyscw: 1\n")
-    for tid, (nanos, thread_ticks, wakeups) in threads.items():
+    for tid, (nanos, wakeups) in threads.items():
         task = base / "task" / str(tid)
         task.mkdir()
         (task / "schedstat").write_text(f"{nanos} 0 1\n")
-        (task / "stat").write_text(_stat(tid, thread_ticks, 0, start=start))
         (task / "status").write_text(f"Name:\tx\nvoluntary_ctxt_switches:\t{wakeups}\nnonvoluntary_ctxt_switches:\t9\n")
 
 
@@ -144,12 +143,12 @@ def fake_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_a_thread_that_exits_keeps_its_cpu_and_its_wakeups_and_reaped_children_count(fake_proc: Path) -> None:
     state = agent.StreamState()
-    _fake_process(fake_proc, 1, ticks=30, threads={1: (10 * TICK_NS, 10, 5), 2: (20 * TICK_NS, 20, 50)})
+    _fake_process(fake_proc, 1, ticks=30, threads={1: (10 * TICK_NS, 5), 2: (20 * TICK_NS, 50)})
     first = agent.snapshot(state)
     assert first["cpu_ticks"] == 30 * TICK_NS and first["wakeups"] == 55
     # Thread 2 ran 5 more ticks and exited: the process's ticks keep it; a child ran 7 ticks and was reaped.
     shutil.rmtree(fake_proc / "1")
-    _fake_process(fake_proc, 1, ticks=35, children_ticks=7, threads={1: (10 * TICK_NS, 10, 6)})
+    _fake_process(fake_proc, 1, ticks=35, children_ticks=7, threads={1: (10 * TICK_NS, 6)})
     second = agent.snapshot(state)
     assert second["cpu_ticks"] == (10 + 25 + 7) * TICK_NS  # live ns + exited thread's ticks + the child's
     assert second["wakeups"] == 56  # thread 2's 50 stay counted
@@ -160,21 +159,22 @@ def test_a_thread_that_exits_keeps_its_cpu_and_its_wakeups_and_reaped_children_c
 
 def test_a_process_cpu_never_goes_back_between_readings_of_a_stream(fake_proc: Path) -> None:
     state = agent.StreamState()
-    _fake_process(fake_proc, 1, ticks=30, threads={1: (300 * TICK_NS, 30, 1)})
+    _fake_process(fake_proc, 1, ticks=30, threads={1: (20 * TICK_NS, 1), 2: (10 * TICK_NS, 1)})
     first = agent.snapshot(state)["cpu_ticks"]
-    # Ticks and nanoseconds round apart: the live thread's ticks now read one more than the process's.
+    assert first == 30 * TICK_NS
+    # Thread 2 exited after 9.5 ms more: the process's ticks, truncated, show none of it yet.
     shutil.rmtree(fake_proc / "1")
-    _fake_process(fake_proc, 1, ticks=30, threads={1: (299 * TICK_NS, 31, 1)})
+    _fake_process(fake_proc, 1, ticks=30, threads={1: (20 * TICK_NS + TICK_NS // 2, 1)})
     assert agent.snapshot(state)["cpu_ticks"] >= first
 
 
 def test_io_bytes_unreadable_is_minus_one(fake_proc: Path) -> None:
-    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 1, 0)}, io=None)
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)}, io=None)
     assert agent.snapshot()["io_bytes"] == -1
 
 
 def test_reset_peak_writes_5_to_clear_refs_and_says_whether_it_worked(fake_proc: Path) -> None:
-    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 1, 0)})
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
     assert agent.reset_peak() == {"ok": True, "reset": [1], "errors": []}
     assert (fake_proc / "1" / "clear_refs").read_text() == "5"
     (fake_proc / "1" / "clear_refs").unlink()
