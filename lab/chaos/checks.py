@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.chaos import cpu_stream
+from lab.chaos import cpu_stream, restarts
 from lab.chaos.history import CaseHistory
 from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
 
@@ -215,6 +215,12 @@ def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
     if after.started_at != history.target_before.started_at:
         return _fail("crash", history, f"the target restarted during {_what_ran(scenario)} "
                                        f"(started {history.target_before.started_at}, now {after.started_at})")
+    if replaced := restarts.replacements(history):
+        more = f" (and {len(replaced) - 1} more)" if len(replaced) > 1 else ""
+        return _fail("crash", history, f"a process of the target was replaced during {_what_ran(scenario)}: "
+                                       f"{replaced[0].describe()}{more} (expected the processes serving before "
+                                       "the case to serve through it: a worker that dies and is respawned drops "
+                                       "its connections)")
     return Verdict("crash", ok=True)
 
 
