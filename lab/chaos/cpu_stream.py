@@ -40,9 +40,10 @@ QUIET_SHARE = IDLE_CPU_SHARE
 CPU_S_PER_CANARY = HeldCpu(1).cpu_s_per_canary_request
 # Wakeups (voluntary context switches: the loop blocked, then ran again) a quiet target may make per second.
 # An idle epoll loop makes 0-10 (its timers); a 100 Hz timer wheel 100; a few workers or runtime threads with
-# timers of their own add some tens. A 1 ms polling loop makes ~1000 per thread. 250/s is 2.5 times the timer
-# wheel and a quarter of the poll.
-QUIET_WAKEUPS_PER_S = 250.0
+# timers of their own add some tens. Under `--capture` strace stops a traced thread at each syscall's entry and
+# exit, each stop a voluntary switch too: a traced 100 Hz wheel shows ~300. A 1 ms polling loop makes ~1000 per
+# thread untraced, a 2 ms one 500. 400/s is four times the wheel, over it traced, and under both polls.
+QUIET_WAKEUPS_PER_S = 400.0
 WAKEUPS_PER_CANARY = 10  # accept, read, write, close, each a wake of the loop, and a handoff or two between threads
 # How long quiet time must stay over a bound to be a spin. A readings 0.25 s apart: a loop that spins for 1 s
 # covers at least three whole intervals (0.75 s); a burst of 0.25 s or less touches at most two.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from lab.chaos.checks import cpu_spin, outcome
 from lab.chaos.history import CanarySample, CaseHistory, CpuWindow
 from lab.chaos.scenario import Expect, HeldCpu, Scenario, client
@@ -163,3 +165,11 @@ def test_unreadable_bytes_fall_back_to_the_whole_case_budget_and_say_so() -> Non
     assert result == "pass" and "quiet time not judged, the whole-case budget only" in message
     spinning = [replace(r, net_bytes=-1, io_bytes=-1) for r in readings([1.0] * 40)]
     assert verdict(history_of(spinning))[0] == "fail"
+
+
+@pytest.mark.parametrize(("wakeups_per_s", "spins"), [(100.0, False), (300.0, False), (500.0, True)])
+def test_wakeups_a_timer_wheel_makes_pass_and_a_2ms_poll_fails(wakeups_per_s: float, spins: bool) -> None:
+    # A 100 Hz wheel (300/s with strace stopping it at each syscall, under --capture); a 2 ms poll makes 500.
+    stream = readings([0.01] * 40, wakeups_per_s=wakeups_per_s)
+    result, message = verdict(history_of(stream))
+    assert (result == "fail") is spins, message
