@@ -173,3 +173,9 @@ def test_wakeups_a_timer_wheel_makes_pass_and_a_2ms_poll_fails(wakeups_per_s: fl
     stream = readings([0.01] * 40, wakeups_per_s=wakeups_per_s)
     result, message = verdict(history_of(stream))
     assert (result == "fail") is spins, message
+
+
+def test_a_spin_that_gets_a_fifth_of_a_core_on_a_loaded_machine_still_fails_in_a_second() -> None:
+    stream = readings([0.0] * 8 + [0.2] * 4 + [0.0] * 8)  # 0.15 s of CPU over the 5 % bound in 1 s
+    result, message = verdict(history_of(stream))
+    assert result == "fail" and "at 2.00-3.00 s" in message, message
