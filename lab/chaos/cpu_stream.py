@@ -217,19 +217,19 @@ def stream(history: CaseHistory) -> list[Snapshot]:
 
 
 def stream_problem(history: CaseHistory, readings: Sequence[Snapshot], *, ends_with_case: bool) -> str | None:
-    """Why the stream cannot be judged (too short, a gap, ended before the case did); None when it can."""
+    """Why the stream cannot be judged (too short, a gap, ended before the case did); None when it can.
+
+    A stream that dies mid-case shows as a gap: the settle wait's reading is then a one-off snapshot taken
+    the slow way, long after the stream's last; or as no reading after the case at all."""
     origin = history.started if history.started is not None else history.baseline.t
     if len(readings) < MIN_INTERVALS + 1:
         return f"only {len(readings)} readings of the target's CPU from the baseline on (need {MIN_INTERVALS + 1})"
     for before, after in pairwise(readings):
         if after.t - before.t > MAX_GAP_S:
-            return (f"the probe stream has a gap of {after.t - before.t:.1f} s from {before.t - origin:.1f} s "
+            return (f"the probe stream has a gap from {before.t - origin:.1f} s to {after.t - origin:.1f} s "
                     f"(over {MAX_GAP_S:g} s: CPU in it is unjudged)")
-    if ends_with_case and history.events and history.started is not None:
-        last_event = max(t for t, _ in history.events)
-        ended = readings[-1].t - origin
-        if last_event - ended > MAX_GAP_S:
-            return f"the probe stream ended at t={ended:.1f} s while the case went on to {last_event:.1f} s"
+    if ends_with_case and history.settled is None:
+        return f"the probe stream ended at t={readings[-1].t - origin:.1f} s, with no reading after the case"
     return None
 
 

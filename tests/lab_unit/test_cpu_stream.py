@@ -42,7 +42,7 @@ def readings(shares: list[float], *, bytes_per_s: float | list[float] = 0.0, wak
 def history_of(stream: list[Snapshot], **changes: object) -> CaseHistory:
     """A case whose probe stream is `stream` (the baseline first), started at t=0 and over at its last reading."""
     values: dict[str, object] = {"baseline": stream[0], "samples": stream[1:-1], "settled": stream[-1],
-                                 "idle_cpu": None, "started": 0.0, "events": [(stream[-1].t, "case over")]}
+                                 "idle_cpu": None, "started": 0.0}
     values.update(changes)
     return healthy(**values)
 
@@ -150,12 +150,13 @@ def test_canary_requests_are_allowed_their_bytes_cpu_and_wakeups() -> None:
 # -- missing data ------------------------------------------------------------------------------------------------
 def test_a_dead_stream_is_an_error_never_a_pass() -> None:
     stream = readings([0.0] * 12)
-    # The stream ended at 3 s while the case went on to 15 s; the old idle window alone passed.
-    dead = history_of(stream, events=[(15.0, "clients done")], idle_cpu=CpuWindow(stream[-3], stream[-1]))
+    # The stream ended at 3 s; the settle wait's reading came the slow way at 15 s. The old idle window passed.
+    late = reading(15.0, 0.0, 0, 3)
+    dead = history_of([*stream, late], idle_cpu=CpuWindow(stream[-3], stream[-1]))
     result, message = verdict(dead)
-    assert result == "error" and "the probe stream ended at t=3.0 s while the case went on to 15.0 s" in message
-    gap = history_of([*stream[:4], *(replace(r, t=r.t + 5) for r in stream[4:])])
-    assert verdict(gap)[0] == "error" and "gap of 5.2 s" in verdict(gap)[1]
+    assert result == "error" and "the probe stream has a gap from 3.0 s to 15.0 s" in message
+    result, message = verdict(history_of(stream, settled=None, idle_cpu=CpuWindow(stream[-3], stream[-1])))
+    assert result == "error" and "the probe stream ended at t=3.0 s, with no reading after the case" in message
     assert verdict(history_of(stream[:2]))[0] == "error"
 
 
