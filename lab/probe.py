@@ -42,6 +42,7 @@ class Snapshot:
     # Bytes received and sent on the target's network interfaces (not lo); -1: unreadable or not read. Client
     # traffic shows here: io_bytes (rchar + wchar) misses recv and send on sockets.
     net_bytes: int = -1
+    rx_queued: int = -1  # bytes received, unread, in the receive queues of connected sockets; -1: not read
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -51,14 +52,15 @@ class Snapshot:
                    start_ticks=int(data["start_ticks"]), rss_peak_bytes=int(data.get("rss_peak_bytes", 0)),
                    io_bytes=int(data.get("io_bytes", -1)), wakeups=int(data.get("wakeups", -1)),
                    procs=tuple((int(pid), int(start)) for pid, start in data.get("procs", ())),
-                   net_bytes=int(data.get("net_bytes", -1)))
+                   net_bytes=int(data.get("net_bytes", -1)), rx_queued=int(data.get("rx_queued", -1)))
 
     def to_json(self) -> dict[str, Any]:
         return {"t": self.t, "pids": list(self.pids), "fds": self.fds, "fd_kinds": self.fd_kinds,
                 "tcp": self.tcp, "cpu_ticks": self.cpu_ticks, "clk_tck": self.clk_tck,
                 "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks,
                 "rss_peak_bytes": self.rss_peak_bytes, "io_bytes": self.io_bytes, "wakeups": self.wakeups,
-                "procs": [list(proc) for proc in self.procs], "net_bytes": self.net_bytes}
+                "procs": [list(proc) for proc in self.procs], "net_bytes": self.net_bytes,
+                "rx_queued": self.rx_queued}
 
     def sockets(self, state: str) -> int:
         return self.tcp.get(state, 0)

@@ -63,9 +63,9 @@ CPU_S_PER_REQUEST = 0.002
 CPU_S_PER_CONNECTION = 0.002
 # A MiB on the wire, either way: in 4-64 KiB pieces a Python server spends 5-20 ms per MiB (HeldCpu's 0.05 s is
 # several times that), but a body in 2-byte chunks (7 bytes each on the wire) is ~150,000 pieces per MiB to
-# parse, at 1-2 µs each in the bundled server's parser. 0.25 s per MiB covers that, and a loop spinning at a
-# full core for the length of a transfer still overruns (a 16 MiB transfer allows 4 s).
-CPU_S_PER_MIB = 0.25
+# parse: the bundled server took 2.6 s for tiny_chunks' 8.6 MiB (0.3 s per MiB). 1 s per MiB leaves a slower
+# parser three times that. A spin is the quiet rule's to catch; the budget bounds a case that never goes quiet.
+CPU_S_PER_MIB = 1.0
 
 
 @dataclass(frozen=True)
@@ -289,10 +289,13 @@ def _connections(history: CaseHistory) -> int:
 
 
 def _moved(before: Snapshot, after: Snapshot) -> int | None:
-    """Bytes on the network interfaces where both readings have them, else bytes read and written."""
+    """Bytes on the network interfaces where both readings have them, else bytes read and written; plus the input
+    the target drained from its receive queues. A client's body can arrive whole into the kernel's buffers (7 MB
+    fit) and then be read and parsed for seconds with nothing on the wire: that is work, not a quiet loop."""
+    drained = max(0, before.rx_queued - after.rx_queued) if before.rx_queued >= 0 and after.rx_queued >= 0 else 0
     for first, last in ((before.net_bytes, after.net_bytes), (before.io_bytes, after.io_bytes)):
         if first >= 0 and last >= 0:
-            return max(0, last - first)
+            return max(0, last - first) + drained
     return None
 
 

@@ -74,7 +74,15 @@ def count_fds(pids: list[int]) -> Counter[str]:
 
 def tcp_states() -> Counter[str]:
     """Socket states in the shared network namespace (IPv4 and IPv6)."""
+    return tcp_table()[0]
+
+
+def tcp_table() -> tuple[Counter[str], int]:
+    """Socket states in the shared network namespace (IPv4 and IPv6), and the bytes received that wait unread in
+    connected sockets' receive queues (input the target has still to process; a LISTEN socket's count is its
+    accept queue, not bytes, and is left out)."""
     states: Counter[str] = Counter()
+    queued = 0
     for table in ("tcp", "tcp6"):
         try:
             lines = read_text(f"{PROC}/net/{table}").splitlines()[1:]
@@ -82,9 +90,11 @@ def tcp_states() -> Counter[str]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 3:
+            if len(fields) > 4:
                 states[TCP_STATES.get(fields[3], fields[3])] += 1
-    return states
+                if fields[3] != "0A":
+                    queued += int(fields[4].partition(":")[2] or "0", 16)  # tx_queue:rx_queue, in hex
+    return states, queued
 
 
 # CPU time in nanoseconds from the scheduler (/proc/PID/task/TID/schedstat: time on a CPU), where the kernel
@@ -225,12 +235,13 @@ def snapshot(state: StreamState | None = None) -> dict[str, Any]:
     kinds = count_fds(pids)
     processes = read_processes(pids, state)
     io = [reading.io_bytes for reading in processes.values()]
+    states, rx_queued = tcp_table()
     return {
         "t": time.monotonic(),
         "pids": pids,
         "fds": sum(kinds.values()),
         "fd_kinds": {kind: kinds.get(kind, 0) for kind in ("socket", "pipe", "file", "anon", "other")},
-        "tcp": dict(tcp_states()),
+        "tcp": dict(states),
         # CPU time in units of clk_tck per second (nanoseconds where schedstat is), exited threads and reaped
         # children included
         "cpu_ticks": sum(reading.cpu for reading in processes.values()),
@@ -242,6 +253,7 @@ def snapshot(state: StreamState | None = None) -> dict[str, Any]:
         "wakeups": sum(sum(state.wakeups.get((pid, r.start_ticks), {}).values()) for pid, r in processes.items()),
         "procs": [[pid, reading.start_ticks] for pid, reading in sorted(processes.items())],
         "net_bytes": net_bytes(),
+        "rx_queued": rx_queued,
     }
 
 

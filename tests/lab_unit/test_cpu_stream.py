@@ -19,10 +19,10 @@ MiB = 1 << 20
 HOLD = client("flood", connections=3, hold_s=8, idle=True, expect=Expect(responses=0, statuses=None))
 
 
-def reading(t: float, cpu_s: float, net: int, wakeups: int, *, established: int = 0) -> Snapshot:
+def reading(t: float, cpu_s: float, net: int, wakeups: int, *, established: int = 0, rx: int = 0) -> Snapshot:
     return Snapshot(t=t, pids=(1,), fds=8 + established, fd_kinds={}, tcp={"LISTEN": 1, "ESTABLISHED": established},
                     cpu_ticks=round(cpu_s * NS), clk_tck=NS, rss_bytes=14 << 20, start_ticks=5, io_bytes=0,
-                    wakeups=wakeups, procs=((1, 5),), net_bytes=net)
+                    wakeups=wakeups, procs=((1, 5),), net_bytes=net, rx_queued=rx)
 
 
 def readings(shares: list[float], *, bytes_per_s: float | list[float] = 0.0, wakeups_per_s: float = 1.0,
@@ -143,8 +143,9 @@ def test_canary_requests_are_allowed_their_bytes_cpu_and_wakeups() -> None:
     canary = [CanarySample(0.01 + i * 0.05, 0.002) for i in range(200)]
     history = history_of(stream, canary=canary, idle_cpu=CpuWindow(stream[-3], stream[-1]))
     assert verdict(history)[0] == "pass"
-    # The same CPU and bytes with no canary: client traffic, and more CPU than the case's work explains.
-    assert "more CPU than the case's work explains" in verdict(replace(history, canary=[]))[1]
+    # The same CPU with neither the canary nor its bytes: quiet time at 9 % of a core for 10 s, a spin.
+    silent = history_of(readings([0.09] * 40, wakeups_per_s=100.0))
+    assert "spun with no client traffic at 0.00-10.00 s" in verdict(silent)[1]
 
 
 # -- missing data ------------------------------------------------------------------------------------------------
@@ -180,3 +181,19 @@ def test_a_spin_that_gets_a_fifth_of_a_core_on_a_loaded_machine_still_fails_in_a
     stream = readings([0.0] * 8 + [0.2] * 4 + [0.0] * 8)  # 0.15 s of CPU over the 5 % bound in 1 s
     result, message = verdict(history_of(stream))
     assert result == "fail" and "at 2.00-3.00 s" in message, message
+
+
+def test_input_parsed_from_the_receive_queue_is_work_and_input_left_unread_is_not() -> None:
+    # tiny_chunks: a 7 MB body arrives within 1 s into the kernel's buffers, then the server reads and parses it
+    # for 5 s at 50 % of a core with nothing on the wire, its receive queue draining.
+    arrived = readings([0.3] * 4, bytes_per_s=7_000_000.0, established=1)
+    queue = [7_000_000 - 350_000 * i for i in range(21)]
+    cpu, net = arrived[-1].cpu_seconds, arrived[-1].net_bytes
+    parsing = [reading(1.0 + 0.25 * i, cpu + 0.125 * i, net, 0, established=1, rx=queue[i]) for i in range(1, 21)]
+    body = [*arrived[:-1], replace(arrived[-1], rx_queued=queue[0]), *parsing]
+    after = [reading(6.0 + 0.25 * i, body[-1].cpu_seconds, net, 0) for i in range(1, 5)]
+    assert verdict(history_of([*body, *after]))[0] == "pass"
+    # A loop that spins on EPOLLIN without reading: the queue stays full, nothing drains, it is quiet time.
+    stuck = [replace(r, rx_queued=queue[0]) for r in parsing]
+    result, message = verdict(history_of([*body[:5], *stuck, *after]))
+    assert result == "fail" and "spun with no client traffic at 1.00-" in message, message

@@ -84,7 +84,8 @@ def test_next_reading_judges_each_new_reading_once_in_order_and_gives_the_last_o
         reading, held = timeline.next_reading(third, timeout=20)
         assert held and reading is not None and reading.t == seen[2]
         assert seen == sorted(set(seen)) and seen[0] >= since  # once each, in order, none from before the wait
-        reading, held = timeline.next_reading(lambda _: False, timeout=0.3)
+        # A reading of the host's /proc (hundreds of threads) costs 0.1-0.3 s here: room for one more.
+        reading, held = timeline.next_reading(lambda _: False, timeout=1.0)
         assert not held and reading is not None and reading.t > seen[2]
 
 
@@ -133,6 +134,10 @@ def fake_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(agent, "PROC", str(tmp_path))
     monkeypatch.setattr(agent, "HAS_SCHEDSTAT", True)
     (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "tcp").write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0        0 1\n"
+        "   1: 0100007F:1F90 0100007F:9C40 01 00000010:00000400 00:00000000 00000000     0        0 2\n")
     (tmp_path / "net" / "dev").write_text(
         "Inter-|   Receive |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes\n"
         "    lo:    7000   1 0 0 0 0 0 0    7000   1 0 0 0 0 0 0\n"
@@ -155,6 +160,8 @@ def test_a_thread_that_exits_keeps_its_cpu_and_its_wakeups_and_reaped_children_c
     assert second["procs"] == [[1, 500]] and second["rss_peak_bytes"] == 2048 * 1024
     assert second["io_bytes"] == 500
     assert second["net_bytes"] == 2683 + 1403 + 1236  # loopback aside
+    assert second["tcp"] == {"LISTEN": 1, "ESTABLISHED": 1}
+    assert second["rx_queued"] == 0x400  # unread input of connected sockets (not the listener's accept queue)
 
 
 def test_a_process_cpu_never_goes_back_between_readings_of_a_stream(fake_proc: Path) -> None:
