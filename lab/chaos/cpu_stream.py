@@ -45,7 +45,7 @@ CPU_S_PER_CANARY = HeldCpu(1).cpu_s_per_canary_request
 # thread untraced, a 2 ms one 500. 400/s is four times the wheel, over it traced, and under both polls.
 QUIET_WAKEUPS_PER_S = 400.0
 WAKEUPS_PER_CANARY = 10  # accept, read, write, close, each a wake of the loop, and a handoff or two between threads
-# How long quiet time must stay over a bound to be a spin. A readings 0.25 s apart: a loop that spins for 1 s
+# How long quiet time must stay over a bound to be a spin. With readings 0.25 s apart, a loop that spins for 1 s
 # covers at least three whole intervals (0.75 s); a burst of 0.25 s or less touches at most two.
 SUSTAINED_S = 0.75
 # CPU over the share bound a sustained stretch must also burn. A housekeeping burst is at most ~100 ms (CPython's
@@ -75,7 +75,7 @@ class Interval:
     start: float  # seconds from the case's start
     seconds: float
     cpu_s: float
-    moved: int | None  # bytes on the target's interfaces (else read and written); None: unknown
+    moved: int | None  # bytes on the target's interfaces (else read and written) and drained input; None: unknown
     wakeups: int | None  # None: unknown
     canary: int  # canary requests started in it
 
