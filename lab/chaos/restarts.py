@@ -3,9 +3,9 @@
 Pure: judged on the (pid, start ticks) of the target's processes in the probe's readings. Servers start helper
 processes legitimately (a CGI-style child per request, a cache loader), and gunicorn or uvicorn run a master and
 workers; neither is a restart. A restart is a process that served before the case and is gone, and a process that
-started during the case and stays: one that lived at least SERVING_S at the baseline (a passing helper lives
-milliseconds) and is missing from a later reading, while a process born after the baseline is seen in readings at
-least STAYS_S apart and is still there at the end.
+started during the case and stays: one present at the baseline that had lived SERVING_S when last seen (a request's
+helper lives milliseconds, and the baseline is taken quiet, with no request in flight), missing from a later
+reading, while a process born after the baseline has lived STAYS_S at the last reading and is there.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from lab.chaos.history import CaseHistory
 # /proc/PID/stat counts a process's start in USER_HZ, 100 on every Linux the lab runs on; the monotonic clock
 # and boot time agree (no suspend in a container host), so a start tick dates a process on the readings' clock.
 USER_HZ = 100
-SERVING_S = 1.0  # alive this long at the baseline: a process of the server, not a request's helper
-STAYS_S = 0.5  # a replacement seen in readings this far apart: it serves, it is not a passing helper
+# Lived this long when last seen: a process of the server, not a request's helper. A lab brought up for one case
+# takes its baseline a second after the target starts: gunicorn's workers were 0.8 s old there.
+SERVING_S = 0.25
+STAYS_S = 0.5  # a replacement this old at the last reading serves: it is not a request's passing helper
 
 
 @dataclass(frozen=True)
@@ -46,19 +48,19 @@ def replacements(history: CaseHistory) -> list[Replacement]:
     origin = history.started if history.started is not None else history.baseline.t
     baseline = set(history.baseline.procs)
     last = set(readings[-1].procs)
-    first_seen: dict[tuple[int, int], float] = {}
+    last_seen: dict[tuple[int, int], float] = {}
     gone_by: dict[tuple[int, int], float] = {}
     for reading in readings:
         present = set(reading.procs)
-        for proc in present - baseline:
-            first_seen.setdefault(proc, reading.t)
+        for proc in baseline & present:
+            last_seen[proc] = reading.t
         for proc in baseline - present:
             gone_by.setdefault(proc, reading.t)
 
     def started(proc: tuple[int, int]) -> float:
         return proc[1] / USER_HZ - origin
 
-    serving = [proc for proc in gone_by if history.baseline.t - proc[1] / USER_HZ >= SERVING_S]
-    staying = [proc for proc in last - baseline if readings[-1].t - first_seen[proc] >= STAYS_S]
+    serving = [proc for proc in gone_by if last_seen.get(proc, history.baseline.t) - proc[1] / USER_HZ >= SERVING_S]
+    staying = [proc for proc in last - baseline if readings[-1].t - proc[1] / USER_HZ >= STAYS_S]
     return [Replacement(gone[0], started(gone), gone_by[gone] - origin, new[0], started(new))
             for gone in sorted(serving) for new in sorted(staying)[:1]]

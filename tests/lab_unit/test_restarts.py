@@ -58,3 +58,16 @@ def test_a_helper_that_ends_beside_a_fresh_one_at_the_last_reading_is_no_restart
 def test_readings_without_processes_judge_nothing() -> None:
     history = case(at(11.0), at(12.0), at(14.0))
     assert "crash" not in failed(SCENARIO, replace(history, baseline=at(10.0)))
+
+
+def test_a_gunicorn_worker_killed_in_a_one_second_case_on_a_fresh_lab_is_a_crash() -> None:
+    # Readings from the lab (gunicorn, 5 sync workers, `kill -9` of worker 12 as the clients started): the lab
+    # had just come up, so the workers were 0.8 s old at the baseline; the respawned one lived 0.7 s to the end.
+    workers = [(19, 206149), (20, 206156), (21, 206161), (22, 206169)]
+    before = [(1, 206060), (12, 206140), *workers]
+    after = [(1, 206060), *workers, (45, 206252)]
+    readings = [at(t, *(before if t < 2062.5 else after)) for t in (2062.48, 2062.72, 2062.99, 2063.24)]
+    history = healthy(baseline=at(2062.21, *before), samples=readings[:-1], settled=readings[-1], idle_cpu=None,
+                      started=2062.22)
+    assert "pid 12 (started 0.8 s before the case, gone by 0.5 s into the case) replaced by pid 45" in failed(
+        SCENARIO, history)["crash"]
