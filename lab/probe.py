@@ -34,19 +34,33 @@ class Snapshot:
     clk_tck: int
     rss_bytes: int
     start_ticks: int
-    rss_peak_bytes: int = 0  # VmHWM summed over the target's processes; 0: the probe did not say
+    # Defaults: what a reading from an older agent (or JSON) did not have.
+    rss_peak_bytes: int = 0  # sum of VmHWM over the target's processes (reset per case where the kernel allows)
+    io_bytes: int = -1  # sum of rchar + wchar over the target's processes; -1: unreadable or not read
+    wakeups: int = -1  # voluntary context switches of the target's threads (exited ones kept); -1: not read
+    procs: tuple[tuple[int, int], ...] = ()  # (pid, start ticks) of each of the target's processes
+    # Bytes received and sent on the target's network interfaces (not lo); -1: unreadable or not read. Client
+    # traffic shows here: io_bytes (rchar + wchar) misses recv and send on sockets.
+    net_bytes: int = -1
+    rx_queued: int = -1  # bytes received, unread, in the receive queues of connected sockets; -1: not read
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
         return cls(t=float(data["t"]), pids=tuple(data["pids"]), fds=int(data["fds"]),
                    fd_kinds=dict(data["fd_kinds"]), tcp=dict(data["tcp"]), cpu_ticks=int(data["cpu_ticks"]),
                    clk_tck=int(data["clk_tck"]), rss_bytes=int(data["rss_bytes"]),
-                   start_ticks=int(data["start_ticks"]), rss_peak_bytes=int(data.get("rss_peak_bytes", 0)))
+                   start_ticks=int(data["start_ticks"]), rss_peak_bytes=int(data.get("rss_peak_bytes", 0)),
+                   io_bytes=int(data.get("io_bytes", -1)), wakeups=int(data.get("wakeups", -1)),
+                   procs=tuple((int(pid), int(start)) for pid, start in data.get("procs", ())),
+                   net_bytes=int(data.get("net_bytes", -1)), rx_queued=int(data.get("rx_queued", -1)))
 
     def to_json(self) -> dict[str, Any]:
         return {"t": self.t, "pids": list(self.pids), "fds": self.fds, "fd_kinds": self.fd_kinds,
                 "tcp": self.tcp, "cpu_ticks": self.cpu_ticks, "clk_tck": self.clk_tck,
-                "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks, "rss_peak_bytes": self.rss_peak_bytes}
+                "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks,
+                "rss_peak_bytes": self.rss_peak_bytes, "io_bytes": self.io_bytes, "wakeups": self.wakeups,
+                "procs": [list(proc) for proc in self.procs], "net_bytes": self.net_bytes,
+                "rx_queued": self.rx_queued}
 
     def sockets(self, state: str) -> int:
         return self.tcp.get(state, 0)
@@ -66,6 +80,19 @@ class Probe:
         """A `docker exec` that streams one snapshot per line every `interval_s` until its stdin closes."""
         return [engine.require_docker_cli(), "exec", "-i", self._container.name, "python3", AGENT, "watch",
                 "--interval", f"{interval_s:g}", "--duration", f"{STREAM_MAX_S:g}", "--until-eof"]
+
+    def reset_peak(self) -> str | None:
+        """Reset the target's peak RSS (VmHWM) to its RSS now; None when it worked, else why not."""
+        result = self._container.exec_run(["python3", AGENT, "reset-peak"], demux=True)
+        stdout, stderr = result.output
+        try:
+            answer = json.loads(stdout or b"")
+        except ValueError:
+            detail = (stderr or b"").decode(errors="replace").strip()
+            return f"reset-peak failed (exit {result.exit_code}): {detail[:200] or 'no message'}"
+        if answer.get("ok"):
+            return None
+        return "; ".join(answer.get("errors") or []) or "no target process to reset"
 
     def snapshot(self) -> Snapshot:
         result = self._container.exec_run(["python3", AGENT, "snapshot"], demux=True)

@@ -9,8 +9,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab.chaos import memory
-from lab.chaos.history import CaseHistory, CpuWindow
+from lab.chaos import cpu_stream, memory, restarts
+from lab.chaos.history import CaseHistory
 from lab.chaos.latency import longest_silence, percentile, unanswered_seconds
 from lab.chaos.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Scenario, StopTarget
 from lab.chaos.stream_gaps import MAX_READING_GAP_S, case_time, longest_gap, probe_errors, stream_trouble
@@ -130,34 +130,51 @@ def _registry_forgets(scenario: Scenario, history: CaseHistory) -> Verdict:
 
 
 def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
-    """CPU after the case (an idle loop sleeps) and, where the case holds connections, while held."""
-    windows: list[tuple[str, CpuWindow, float]] = []
+    """CPU over the whole case, every interval of the probe's stream (lab.chaos.cpu_stream): no sustained CPU or
+    wakeups while no client traffic flows, and the whole case within a budget per request and per MiB moved."""
+    readings = cpu_stream.stream(history)
+    after = history.target_after
+    # A target that stops (a StopTarget case, or a crash: see crash) takes the probe's stream with it.
+    stopped = (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
+    problem = cpu_stream.stream_problem(history, readings, ends_with_case=not stopped)
+    if problem is not None:
+        return missing("cpu_spin", f"the target's CPU cannot be judged: {problem}")
+    judged = cpu_stream.judge_stream(history, readings)
+    budget = judged.budget
+    notes = [] if judged.quiet_known else ["bytes moved unreadable: quiet time not judged, the whole-case budget only"]
+    notes += _cpu_windows_text(scenario, history)
+    also = f"; {'; '.join(notes)}" if notes else ""
+    if judged.spins:
+        spin = judged.spins[0]
+        more = f" (and {len(judged.spins) - 1} more such stretches)" if len(judged.spins) > 1 else ""
+        return _fail("cpu_spin", history,
+                     f"target {'woke' if spin.rule == 'wakeups' else 'spun'} with no client traffic "
+                     f"{spin.describe()}{more} ({cpu_stream.Stretch.rule_text(spin.rule)}), during "
+                     f"{_what_ran(scenario)} (expected an event loop with nothing to do to sleep in epoll_wait); "
+                     f"whole case: {budget.describe()}{also}")
+    if budget.over:
+        busiest = max(judged.intervals, key=lambda interval: interval.share)
+        return _fail("cpu_spin", history,
+                     f"target used more CPU than the case's work explains: {budget.describe()}, during "
+                     f"{_what_ran(scenario)}; busiest interval {busiest.describe()}{also}")
+    worst = judged.worst_quiet
+    quiet = "no quiet interval over the share bound" if worst is None else f"worst quiet stretch {worst.describe()}"
+    return Verdict("cpu_spin", ok=True, message=f"{quiet}; whole case: {budget.describe()}{also}")
+
+
+def _cpu_windows_text(scenario: Scenario, history: CaseHistory) -> list[str]:
+    """The idle and held windows' shares: evidence beside the stream's verdict."""
+    texts = []
     if history.idle_cpu is not None:
-        windows.append(("after the case", history.idle_cpu, scenario.limits.max_idle_cpu))
-    held = scenario.held_cpu
-    if held is not None and history.held_cpu is not None:
-        window = history.held_cpu
-        holding, left = window.start.sockets("ESTABLISHED"), window.end.sockets("ESTABLISHED")
-        canary = sum(1 for sample in history.canary if window.start.t <= sample.t <= window.end.t)
-        notes = [f"{left} at its end"] if left < holding else []
-        notes += [f"{canary} canary requests"] if canary else []
-        held_text = "1 connection was" if holding == 1 else f"{holding} connections were"
-        label = f"while {held_text} held" + (f" ({', '.join(notes)})" if notes else "")
-        windows.append((label, window, held.bound_with(canary, window.seconds)))
-    if not windows:
-        return _na("cpu_spin", "no CPU window could be measured (see crash)")
-    texts = [f"{w.cpu_share:.1%} of a core over {w.seconds:.1f} s {label} (limit {limit:.0%})"
-             for label, w, limit in windows]
-    if held is not None and history.held_cpu is None:
+        texts.append(f"{history.idle_cpu.cpu_share:.1%} of a core over {history.idle_cpu.seconds:.1f} s "
+                     "after the case")
+    if history.held_cpu is not None:
+        held = history.held_cpu.start.sockets("ESTABLISHED")
+        texts.append(f"{history.held_cpu.cpu_share:.1%} of a core over {history.held_cpu.seconds:.1f} s while "
+                     f"{held} connections were held")
+    elif scenario.held_cpu is not None:
         texts.append(f"no window while held: {history.held_error or 'not measured'}")
-    for number, (label, window, limit) in enumerate(windows):
-        if window.cpu_share > limit:
-            others = "; ".join(text for n, text in enumerate(texts) if n != number)
-            return _fail("cpu_spin", history,
-                         f"target used {window.cpu_share:.0%} of a core over {window.seconds:.1f} s {label} "
-                         f"({_what_ran(scenario)}; expected at most {limit:.0%}: an event loop with nothing "
-                         f"to do sleeps in epoll_wait)" + (f"; also {others}" if others else ""))
-    return Verdict("cpu_spin", ok=True, message="; ".join(texts))
+    return texts
 
 
 def peak_held_connections(history: CaseHistory) -> int:
@@ -220,6 +237,12 @@ def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
     if after.started_at != history.target_before.started_at:
         return _fail("crash", history, f"the target restarted during {_what_ran(scenario)} "
                                        f"(started {history.target_before.started_at}, now {after.started_at})")
+    if replaced := restarts.replacements(history):
+        more = f" (and {len(replaced) - 1} more)" if len(replaced) > 1 else ""
+        return _fail("crash", history, f"a process of the target was replaced during {_what_ran(scenario)}: "
+                                       f"{replaced[0].describe()}{more} (expected the processes serving before "
+                                       "the case to serve through it: a worker that dies and is respawned drops "
+                                       "its connections)")
     return Verdict("crash", ok=True)
 
 

@@ -145,6 +145,7 @@ class CaseHistory:
     stop_elapsed_s: float | None = None  # StopTarget: how long `docker stop` took
     after_request_error: str | None = None  # a fresh GET / once the case is over; None: it worked
     probe_errors: list[str] = field(default_factory=list)
+    peak_reset_error: str | None = None  # why the target's VmHWM could not be reset before the baseline
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it
     stats_after: dict[str, Any] | None = None
     started: float | None = None  # time.monotonic() when the events' clock started (the probe's clock too)
@@ -176,7 +177,7 @@ class CaseHistory:
             "target_before": self.target_before.__dict__,
             "target_after": self.target_after.__dict__ if self.target_after else None,
             "stop_elapsed_s": self.stop_elapsed_s, "after_request_error": self.after_request_error,
-            "probe_errors": self.probe_errors[-20:],
+            "probe_errors": self.probe_errors[-20:], "peak_reset_error": self.peak_reset_error,
             "stats_before": self.stats_before, "stats_after": self.stats_after,
             "started": self.started, "observed_until": self.observed_until,
             "evidence": self.evidence.to_json() if self.evidence else None,

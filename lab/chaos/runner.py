@@ -132,10 +132,12 @@ class CaseRunner:
 
     def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, clock: PhaseClock) -> CaseHistory:
         endpoints = self.lab.endpoints(refresh=True)
+        peak_reset_error = self._reset_peak()  # the peak RSS (VmHWM) from the baseline on is the case's
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
                               target_before=target_state(self.lab),
                               on_event=lambda t, text: self._log(f"{t:7.3f}s  {text}"))
+        history.peak_reset_error = peak_reset_error
         history.phases = clock.phases
         if "stats" in scenario.requires:
             history.stats_before = self._stats()
@@ -233,6 +235,13 @@ class CaseRunner:
             history.probe_errors.append(f"capture: {error}")
             with contextlib.suppress(Exception):
                 capture.abort()
+
+    def _reset_peak(self) -> str | None:
+        """Reset the target's VmHWM; None when it worked, else why not (the peak is then the process's)."""
+        try:
+            return self.lab.probe().reset_peak()
+        except Exception as error:  # the case goes on: the peak check says what it judged
+            return f"{type(error).__name__}: {error}"
 
     def describe_target(self) -> str:
         config = self.lab.config

@@ -13,6 +13,7 @@ import select
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 TCP_STATES = {
@@ -73,7 +74,15 @@ def count_fds(pids: list[int]) -> Counter[str]:
 
 def tcp_states() -> Counter[str]:
     """Socket states in the shared network namespace (IPv4 and IPv6)."""
+    return tcp_table()[0]
+
+
+def tcp_table() -> tuple[Counter[str], int]:
+    """Socket states in the shared network namespace (IPv4 and IPv6), and the bytes received that wait unread in
+    connected sockets' receive queues (input the target has still to process; a LISTEN socket's count is its
+    accept queue, not bytes, and is left out)."""
     states: Counter[str] = Counter()
+    queued = 0
     for table in ("tcp", "tcp6"):
         try:
             lines = read_text(f"{PROC}/net/{table}").splitlines()[1:]
@@ -81,68 +90,186 @@ def tcp_states() -> Counter[str]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 3:
+            if len(fields) > 4:
                 states[TCP_STATES.get(fields[3], fields[3])] += 1
-    return states
+                if fields[3] != "0A":
+                    queued += int(fields[4].partition(":")[2] or "0", 16)  # tx_queue:rx_queue, in hex
+    return states, queued
 
 
 # CPU time in nanoseconds from the scheduler (/proc/PID/task/TID/schedstat: time on a CPU), where the kernel
 # has it: utime + stime count 10 ms ticks, too coarse for a window of a second (5 % is 5 ticks).
 NANOS = 1_000_000_000
 HAS_SCHEDSTAT = os.path.exists("/proc/self/schedstat")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def task_nanos(pid: int) -> int:
-    total = 0
-    for tid in os.listdir(f"{PROC}/{pid}/task"):
+def stat_fields(text: str) -> list[str]:
+    """The fields of a /proc stat file after the command name (which may hold spaces and parentheses)."""
+    return text[text.rindex(")") + 2 :].split()
+
+
+# Fields of /proc/PID/stat counted from the state (field 3 of proc(5)) on.
+UTIME, STIME, CUTIME, CSTIME, STARTTIME = 11, 12, 13, 14, 19
+
+
+@dataclass
+class ProcessReading:
+    """What one reading found of one process: CPU (in the snapshot's units), and the counters beside it."""
+
+    start_ticks: int
+    cpu: int
+    rss_kib: int
+    peak_kib: int
+    io_bytes: int  # rchar + wchar; -1 when /proc/PID/io could not be read
+    wakeups: dict[int, int]  # voluntary context switches per live thread
+
+
+@dataclass
+class StreamState:
+    """What a stream of readings remembers, so that its totals never go back: a thread that exits keeps its CPU
+    and its wakeups, a process's CPU never drops (its ticks are truncated, its live threads' nanoseconds are not)."""
+
+    cpu: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, start ticks) -> the most CPU seen
+    dead_nanos: dict[tuple[int, int], int] = field(default_factory=dict)  # CPU of exited threads
+    wakeups: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)  # -> thread -> last count
+
+
+def read_process(pid: int, state: StreamState) -> ProcessReading | None:
+    """One process's reading, or None if it exited meanwhile. Its CPU covers its live threads (nanoseconds
+    where schedstat is), its exited threads and its reaped children (ticks: what the kernel keeps of them)."""
+    try:
+        fields = stat_fields(read_text(f"{PROC}/{pid}/stat"))
+        status = read_text(f"{PROC}/{pid}/status")
+        tids = os.listdir(f"{PROC}/{pid}/task")
+    except (OSError, ValueError):
+        return None
+    key = (pid, int(fields[STARTTIME]))
+    process_ticks = int(fields[UTIME]) + int(fields[STIME])
+    children_ticks = int(fields[CUTIME]) + int(fields[CSTIME])
+    live_nanos = 0
+    wakeups: dict[int, int] = {}
+    for tid in tids:
         try:
-            total += int(read_text(f"{PROC}/{pid}/task/{tid}/schedstat").split()[0])
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that ended meanwhile
-    return total
-
-
-def cpu_and_rss(pids: list[int]) -> tuple[int, int, int]:
-    """(CPU time in units of the third value per second, RSS bytes, units per second)."""
-    cpu = rss_kib = 0
-    for pid in pids:
-        try:
-            stat = read_text(f"{PROC}/{pid}/stat")
-            status = read_text(f"{PROC}/{pid}/status")
             if HAS_SCHEDSTAT:
-                cpu += task_nanos(pid)
-        except OSError:
-            continue
-        if not HAS_SCHEDSTAT:
-            # The command name may hold spaces and parentheses: split after the last ')'.
-            fields = stat[stat.rindex(")") + 2 :].split()
-            cpu += int(fields[11]) + int(fields[12])  # utime + stime
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                rss_kib += int(line.split()[1])
-    return cpu, rss_kib * 1024, NANOS if HAS_SCHEDSTAT else os.sysconf("SC_CLK_TCK")
+                live_nanos += int(read_text(f"{PROC}/{pid}/task/{tid}/schedstat").split()[0])
+            wakeups[int(tid)] = status_value(read_text(f"{PROC}/{pid}/task/{tid}/status"),
+                                             "voluntary_ctxt_switches:")
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile: its CPU is in the process's ticks from now on
+    if HAS_SCHEDSTAT:
+        # The process's ticks are all its threads' time, exited ones too, truncated to a tick: less the live
+        # threads' exact nanoseconds, what remains is the exited threads' (short by under a tick, never over).
+        dead = state.dead_nanos[key] = max(state.dead_nanos.get(key, 0),
+                                           process_ticks * NANOS // CLK_TCK - live_nanos)
+        cpu = live_nanos + dead + children_ticks * NANOS // CLK_TCK
+    else:
+        cpu = process_ticks + children_ticks
+    cpu = state.cpu[key] = max(state.cpu.get(key, 0), cpu)
+    return ProcessReading(start_ticks=key[1], cpu=cpu, rss_kib=status_value(status, "VmRSS:"),
+                          peak_kib=status_value(status, "VmHWM:"), io_bytes=io_bytes(pid), wakeups=wakeups)
+
+
+def status_value(status: str, name: str) -> int:
+    """A number from a /proc status file (kB for sizes); 0 when the line is absent (a kernel thread's VmRSS)."""
+    for line in status.splitlines():
+        if line.startswith(name):
+            return int(line.split()[1])
+    return 0
+
+
+def io_bytes(pid: int) -> int:
+    """Bytes the process read and wrote through any syscall (sockets, pipes, files); -1 when unreadable."""
+    try:
+        counters = dict(line.split(":", 1) for line in read_text(f"{PROC}/{pid}/io").splitlines() if ":" in line)
+        return int(counters["rchar"]) + int(counters["wchar"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def net_bytes() -> int:
+    """Bytes received and sent on the shared network namespace's interfaces (loopback aside: the lab's clients and
+    canary reach the target over its network), -1 when unreadable. rchar and wchar miss most of this: recv, send
+    and sendfile on a socket do not pass through read() and write()."""
+    try:
+        lines = read_text(f"{PROC}/net/dev").splitlines()[2:]
+        total = 0
+        for line in lines:
+            name, counters = line.split(":", 1)
+            if name.strip() != "lo":
+                fields = counters.split()
+                total += int(fields[0]) + int(fields[8])  # receive bytes, transmit bytes
+        return total
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def read_processes(pids: list[int], state: StreamState) -> dict[int, ProcessReading]:
+    readings = {pid: reading for pid in pids if (reading := read_process(pid, state)) is not None}
+    for pid, reading in readings.items():  # a thread's wakeups stay counted after it exits
+        seen = state.wakeups.setdefault((pid, reading.start_ticks), {})
+        for tid, count in reading.wakeups.items():
+            seen[tid] = max(seen.get(tid, 0), count)
+    alive = {(pid, reading.start_ticks) for pid, reading in readings.items()}
+    for table in (state.cpu, state.dead_nanos, state.wakeups):
+        for key in [key for key in table if key not in alive]:
+            del table[key]  # a process gone: the sum drops, as its parent's reaped-children ticks take it up
+    return readings
+
+
+def cpu_and_rss(pids: list[int], state: StreamState | None = None) -> tuple[int, int, int]:
+    """(CPU time in units of the third value per second, RSS bytes, units per second)."""
+    readings = read_processes(pids, state or StreamState())
+    return (sum(r.cpu for r in readings.values()), sum(r.rss_kib for r in readings.values()) * 1024,
+            NANOS if HAS_SCHEDSTAT else CLK_TCK)
 
 
 def start_ticks() -> int:
-    stat = read_text(f"{PROC}/1/stat")
-    return int(stat[stat.rindex(")") + 2 :].split()[19])
+    return int(stat_fields(read_text(f"{PROC}/1/stat"))[STARTTIME])
 
 
-def snapshot() -> dict[str, Any]:
+def snapshot(state: StreamState | None = None) -> dict[str, Any]:
+    """One reading; `state` carries a stream's memory from one reading to the next (see StreamState)."""
+    state = state or StreamState()
     pids = target_pids()
     kinds = count_fds(pids)
-    cpu, rss, per_second = cpu_and_rss(pids)
+    processes = read_processes(pids, state)
+    io = [reading.io_bytes for reading in processes.values()]
+    states, rx_queued = tcp_table()
     return {
         "t": time.monotonic(),
         "pids": pids,
         "fds": sum(kinds.values()),
         "fd_kinds": {kind: kinds.get(kind, 0) for kind in ("socket", "pipe", "file", "anon", "other")},
-        "tcp": dict(tcp_states()),
-        "cpu_ticks": cpu,  # CPU time in units of clk_tck per second (nanoseconds where schedstat is)
-        "clk_tck": per_second,
-        "rss_bytes": rss,
+        "tcp": dict(states),
+        # CPU time in units of clk_tck per second (nanoseconds where schedstat is), exited threads and reaped
+        # children included
+        "cpu_ticks": sum(reading.cpu for reading in processes.values()),
+        "clk_tck": NANOS if HAS_SCHEDSTAT else CLK_TCK,
+        "rss_bytes": sum(reading.rss_kib for reading in processes.values()) * 1024,
         "start_ticks": start_ticks(),
+        "rss_peak_bytes": sum(reading.peak_kib for reading in processes.values()) * 1024,
+        "io_bytes": -1 if not io or -1 in io else sum(io),
+        "wakeups": sum(sum(state.wakeups.get((pid, r.start_ticks), {}).values()) for pid, r in processes.items()),
+        "procs": [[pid, reading.start_ticks] for pid, reading in sorted(processes.items())],
+        "net_bytes": net_bytes(),
+        "rx_queued": rx_queued,
     }
+
+
+def reset_peak() -> dict[str, Any]:
+    """Reset each target process's VmHWM to its RSS ("5" in clear_refs), where the kernel allows it, and say
+    whether it did: a peak read afterwards then belongs to the case, not to what ran before it."""
+    done: list[int] = []
+    errors: list[str] = []
+    for pid in target_pids():
+        try:
+            with open(f"{PROC}/{pid}/clear_refs", "w", encoding="ascii") as handle:
+                handle.write("5")
+            done.append(pid)
+        except OSError as error:
+            errors.append(f"pid {pid}: {error.strerror or error}")
+    return {"ok": bool(done) and not errors, "reset": done, "errors": errors}
 
 
 def watch(interval: float, duration: float, *, until_eof: bool = False) -> None:
@@ -150,10 +277,11 @@ def watch(interval: float, duration: float, *, until_eof: bool = False) -> None:
     next one out, so the agent takes at most a third of a core. `until_eof`: stop when stdin closes, which is how
     the host ends a stream (and how a host that died ends it too); a line on stdin asks for a reading at once."""
     deadline = time.monotonic() + duration
+    state = StreamState()
     while True:
         taken = time.monotonic()
         try:
-            print(json.dumps(snapshot()), flush=True)
+            print(json.dumps(snapshot(state)), flush=True)
         except BrokenPipeError:
             return
         cost = time.monotonic() - taken
@@ -177,7 +305,8 @@ def health() -> int:
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: agent.py snapshot | watch --interval S --duration S [--until-eof] | health | pids | clocks"
+    usage = ("usage: agent.py snapshot | watch --interval S --duration S [--until-eof] | health | pids | clocks"
+             " | reset-peak")
     if argv[:1] == ["pids"]:  # the target's processes, for `strace -p`
         print(" ".join(str(pid) for pid in target_pids()))
         return 0
@@ -186,6 +315,9 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["snapshot"]:
         print(json.dumps(snapshot()))
+        return 0
+    if argv[:1] == ["reset-peak"]:  # prints whether it worked; the host decides what that means
+        print(json.dumps(reset_peak()))
         return 0
     if argv[:1] == ["health"]:
         return health()

@@ -15,16 +15,18 @@ HELLO_SHA = "x"
 
 
 def snap(t: float = 0.0, *, fds: int = 8, established: int = 0, close_wait: int = 0, cpu: int = 10,
-         rss_mib: float = 14) -> Snapshot:
+         rss_mib: float = 14, net: int = 0, wakeups: int = 0) -> Snapshot:
+    """A reading; `cpu` in clock ticks of 10 ms, `net` the bytes the target's interfaces moved so far."""
     return Snapshot(t=t, pids=(1,), fds=fds, fd_kinds={}, tcp={"LISTEN": 1, "ESTABLISHED": established,
                                                                 "CLOSE_WAIT": close_wait},
-                    cpu_ticks=cpu, clk_tck=100, rss_bytes=int(rss_mib * (1 << 20)), start_ticks=5)
+                    cpu_ticks=cpu, clk_tck=100, rss_bytes=int(rss_mib * (1 << 20)), start_ticks=5,
+                    io_bytes=0, wakeups=wakeups, procs=((1, 5),), net_bytes=net)
 
 
 def window(seconds: float, share: float, *, t: float = 3.0, established: int = 0) -> CpuWindow:
-    """A CPU window of `share` of one core over `seconds` (clock ticks of 10 ms)."""
-    return CpuWindow(snap(t, cpu=100, established=established),
-                     snap(t + seconds, cpu=100 + round(share * seconds * 100), established=established))
+    """A CPU window of `share` of one core over `seconds` (clock ticks of 10 ms), from the healthy stream's CPU."""
+    return CpuWindow(snap(t, cpu=10, established=established),
+                     snap(t + seconds, cpu=10 + round(share * seconds * 100), established=established))
 
 
 def response(status: int = 200, *, ok: bool | None = True, complete: bool = True) -> ResponseResult:

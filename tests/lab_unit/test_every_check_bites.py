@@ -81,10 +81,10 @@ def test_cpu_while_idle_connections_are_held_must_be_near_zero() -> None:
     scenario = _case(IDLE_FLOOD, held_cpu=HeldCpu(2000))
     spinning = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=window(1.0, 0.30, established=2000))
     message = failed(scenario, spinning)["cpu_spin"]
-    assert "30% of a core over 1.0 s while 2000 connections were held" in message
-    assert "expected at most 5%" in message
+    assert "with no client traffic at 3.00-4.00 s (1.00 s with no client traffic): 30% of a core" in message
+    assert "30.0% of a core over 1.0 s while 2000 connections were held" in message
     quiet = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=window(1.0, 0.02, established=2000))
-    assert "2.0% of a core over 1.0 s while 2000 connections were held (limit 5%)" in passed(scenario,
+    assert "2.0% of a core over 1.0 s while 2000 connections were held" in passed(scenario,
                                                                                              quiet)["cpu_spin"]
 
 
@@ -107,7 +107,6 @@ def unread_hold(**changes: object) -> CaseHistory:
 
 # Remove the mark when merging h1's cpu_spin (issue 21 item 2): it judges CPU from the whole stream, and says
 # `missing` when the stream has a gap; today's cpu_spin passes a hold it never measured.
-@pytest.mark.xfail(strict=True, reason="depends on h1's cpu_spin: CPU with no reading over the hold is missing")
 def test_a_hold_never_measured_nor_read_is_missing_data_not_a_pass() -> None:
     scenario = _case(IDLE_FLOOD, held_cpu=HeldCpu(2000))
     history = unread_hold(clients=[answered(IDLE_FLOOD)], held_error="timed out after 10 s waiting for the target")
@@ -144,8 +143,8 @@ def test_canary_requests_in_a_held_window_are_allowed_their_work() -> None:
     busy = window(1.0, 0.08, t=3.0, established=2000)
     canary = [CanarySample(3.0 + i / 40, 0.002) for i in range(40)]  # 40 requests inside the window
     history = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=busy, canary=canary)
-    assert "(40 canary requests)" in passed(scenario, history)["cpu_spin"]  # 5% + 40 × 2 ms / 1 s = 13%
-    assert "cpu_spin" in failed(scenario, replace(history, canary=canary[:5]))  # 5 requests: 5% + 1%
+    assert "cpu_spin" in passed(scenario, history)  # 5% + 40 × 2 ms / 1 s = 13%
+    # Over the bound for a second is a burst unless it burns 0.2 s beyond it (lab.chaos.cpu_stream): 50% does.
     assert "cpu_spin" in failed(scenario, replace(history, held_cpu=window(1.0, 0.5, t=3.0, established=2000)))
 
 

@@ -63,7 +63,6 @@ def test_a_hold_never_reached_is_no_window_and_says_why(monkeypatch: pytest.Monk
 
 # Remove the mark when merging h1's cpu_spin (issue 21 item 2): it judges CPU from the whole stream, and says
 # `missing` when the stream has a gap; today's cpu_spin passes a hold it never measured.
-@pytest.mark.xfail(strict=True, reason="depends on h1's cpu_spin: CPU with no reading over the hold is missing")
 def test_a_hold_never_reached_nor_read_is_judged_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     held = HeldCpu(1800, window_s=0.01)
     run = client("flood", connections=1800, concurrency=1800, hold_s=4, idle=True)

@@ -4,9 +4,12 @@ its stream of readings."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +84,8 @@ def test_next_reading_judges_each_new_reading_once_in_order_and_gives_the_last_o
         reading, held = timeline.next_reading(third, timeout=20)
         assert held and reading is not None and reading.t == seen[2]
         assert seen == sorted(set(seen)) and seen[0] >= since  # once each, in order, none from before the wait
-        reading, held = timeline.next_reading(lambda _: False, timeout=0.3)
+        # A reading of the host's /proc (hundreds of threads) costs 0.1-0.3 s here: room for one more.
+        reading, held = timeline.next_reading(lambda _: False, timeout=1.0)
         assert not held and reading is not None and reading.t > seen[2]
 
 
@@ -94,3 +98,117 @@ def test_a_reading_asked_for_comes_at_once_not_a_period_later() -> None:
         reading, held = timeline.next_reading(lambda _: True, timeout=20)
         assert held and reading is not None and reading.t >= asked
         assert time.monotonic() - asked < 10  # the agent's own period is 30 s
+
+
+# -- CPU that stays counted, and the counters beside it (a fake /proc tree, then the live one) -------------------
+TICK_NS = agent.NANOS // agent.CLK_TCK
+
+
+def _stat(pid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0, start: int = 500) -> str:
+    # pid (comm) state, then fields 4.. of proc(5): utime is the 14th field, starttime the 22nd.
+    rest = ["0"] * 40
+    rest[10], rest[11], rest[12], rest[13], rest[18] = str(utime), str(stime), str(cutime), str(cstime), str(start)
+    return f"{pid} (a (b) c) S {' '.join(rest)}\n"
+
+
+def _fake_process(root: Path, pid: int, *, ticks: int, children_ticks: int = 0,
+                  threads: dict[int, tuple[int, int]], io: str | None = "rchar: 300\nwchar: 200\n",
+                  start: int = 500) -> None:
+    """A process in the fake /proc: its ticks (exited threads included), and per live thread (ns, wakeups)."""
+    base = root / str(pid)
+    (base / "task").mkdir(parents=True)
+    (base / "cgroup").write_text("0::/target\n")
+    (base / "stat").write_text(_stat(pid, ticks, 0, children_ticks, 0, start))
+    (base / "status").write_text("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nvoluntary_ctxt_switches:\t1\n")
+    if io is not None:
+        (base / "io").write_text(io + "syscr: 1\nsyscw: 1\n")
+    for tid, (nanos, wakeups) in threads.items():
+        task = base / "task" / str(tid)
+        task.mkdir()
+        (task / "schedstat").write_text(f"{nanos} 0 1\n")
+        (task / "status").write_text(f"Name:\tx\nvoluntary_ctxt_switches:\t{wakeups}\nnonvoluntary_ctxt_switches:\t9\n")
+
+
+@pytest.fixture
+def fake_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(agent, "PROC", str(tmp_path))
+    monkeypatch.setattr(agent, "HAS_SCHEDSTAT", True)
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "tcp").write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 00000000:1F90 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0        0 1\n"
+        "   1: 0100007F:1F90 0100007F:9C40 01 00000010:00000400 00:00000000 00000000     0        0 2\n")
+    (tmp_path / "net" / "dev").write_text(
+        "Inter-|   Receive |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes\n"
+        "    lo:    7000   1 0 0 0 0 0 0    7000   1 0 0 0 0 0 0\n"
+        "  eth0:    2683  33 0 0 0 0 0 0    1403  17 0 0 0 0 0 0\n"
+        "  eth1:    1236  14 0 0 0 0 0 0       0   0 0 0 0 0 0 0\n")
+    return tmp_path
+
+
+def test_a_thread_that_exits_keeps_its_cpu_and_its_wakeups_and_reaped_children_count(fake_proc: Path) -> None:
+    state = agent.StreamState()
+    _fake_process(fake_proc, 1, ticks=30, threads={1: (10 * TICK_NS, 5), 2: (20 * TICK_NS, 50)})
+    first = agent.snapshot(state)
+    assert first["cpu_ticks"] == 30 * TICK_NS and first["wakeups"] == 55
+    # Thread 2 ran 5 more ticks and exited: the process's ticks keep it; a child ran 7 ticks and was reaped.
+    shutil.rmtree(fake_proc / "1")
+    _fake_process(fake_proc, 1, ticks=35, children_ticks=7, threads={1: (10 * TICK_NS, 6)})
+    second = agent.snapshot(state)
+    assert second["cpu_ticks"] == (10 + 25 + 7) * TICK_NS  # live ns + exited thread's ticks + the child's
+    assert second["wakeups"] == 56  # thread 2's 50 stay counted
+    assert second["procs"] == [[1, 500]] and second["rss_peak_bytes"] == 2048 * 1024
+    assert second["io_bytes"] == 500
+    assert second["net_bytes"] == 2683 + 1403 + 1236  # loopback aside
+    assert second["tcp"] == {"LISTEN": 1, "ESTABLISHED": 1}
+    assert second["rx_queued"] == 0x400  # unread input of connected sockets (not the listener's accept queue)
+
+
+def test_a_process_cpu_never_goes_back_between_readings_of_a_stream(fake_proc: Path) -> None:
+    state = agent.StreamState()
+    _fake_process(fake_proc, 1, ticks=30, threads={1: (20 * TICK_NS, 1), 2: (10 * TICK_NS, 1)})
+    first = agent.snapshot(state)["cpu_ticks"]
+    assert first == 30 * TICK_NS
+    # Thread 2 exited after 9.5 ms more: the process's ticks, truncated, show none of it yet.
+    shutil.rmtree(fake_proc / "1")
+    _fake_process(fake_proc, 1, ticks=30, threads={1: (20 * TICK_NS + TICK_NS // 2, 1)})
+    assert agent.snapshot(state)["cpu_ticks"] >= first
+
+
+def test_io_bytes_unreadable_is_minus_one(fake_proc: Path) -> None:
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)}, io=None)
+    assert agent.snapshot()["io_bytes"] == -1
+
+
+def test_reset_peak_writes_5_to_clear_refs_and_says_whether_it_worked(fake_proc: Path) -> None:
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
+    assert agent.reset_peak() == {"ok": True, "reset": [1], "errors": []}
+    assert (fake_proc / "1" / "clear_refs").read_text() == "5"
+    (fake_proc / "1" / "clear_refs").unlink()
+    (fake_proc / "1" / "clear_refs").mkdir()  # the kernel refuses: the answer says so
+    answer = agent.reset_peak()
+    assert answer["ok"] is False and answer["errors"][0].startswith("pid 1:")
+
+
+def _burn(seconds: float) -> None:
+    busy_until = time.thread_time() + seconds
+    while time.thread_time() < busy_until:
+        pass
+
+
+@pytest.mark.skipif(not agent.HAS_SCHEDSTAT, reason="this kernel has no schedstat")
+def test_live_a_thread_that_burns_cpu_and_exits_is_still_counted() -> None:
+    before, _, _ = agent.cpu_and_rss([os.getpid()])
+    worker = threading.Thread(target=_burn, args=(0.1,))
+    worker.start()
+    worker.join(timeout=30)
+    after, _, _ = agent.cpu_and_rss([os.getpid()])
+    assert after - before >= 0.07 * agent.NANOS  # 100 ms, ticks rounded: the exited thread's CPU stays
+
+
+def test_live_a_reaped_child_is_counted() -> None:
+    before, _, per_second = agent.cpu_and_rss([os.getpid()])
+    subprocess.run([sys.executable, "-c", "import time\nend = time.process_time() + 0.15\n"
+                    "while time.process_time() < end: pass"], check=True, timeout=30)
+    after, _, _ = agent.cpu_and_rss([os.getpid()])
+    assert after - before >= 0.1 * per_second
