@@ -16,7 +16,7 @@ import docker.errors
 import requests
 
 from lab import engine, images, settings
-from lab.chaos import targets
+from lab.chaos import coverage, targets
 from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
 from lab.errors import LabError
@@ -47,6 +47,8 @@ def load_config(project: str) -> settings.LabConfig:
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
     overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
     profile = targets.active_profile(args.profile, args.target_image, args.target_port) if args.profile else None
+    if args.target_image and profile is None and args.target_image != settings.SERVER_IMAGE:
+        echo(coverage.adhoc_note(args.target_image, args.target_port))
     if profile is not None:
         targets.build_image(profile)
         overrides = targets.config_overrides(profile)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from lab import settings
-from lab.chaos import catalog, targets
-from lab.chaos.adapt import Skip, adapt
+from lab.chaos import catalog, coverage, targets
+from lab.chaos.adapt import adapt
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab
@@ -88,12 +88,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                       + (f": {problem}" if problem else ""))
                 if problem:
                     problems.append(f"{method} {path} {way}: {problem}")
-    runs = [s for s in scenarios if not isinstance(s, Skip)]
-    skips = [s for s in scenarios if isinstance(s, Skip)]
-    print(f"\n{len(runs)} cases run against {profile.name}: {', '.join(s.id for s in runs)}")
-    print(f"{len(skips)} skipped:")
-    for skip in skips:
-        print(f"  {skip.case:30} {skip.reason}")
+    covered = coverage.of_adapted(scenarios)
+    print(f"\n{profile.name}: {covered.text()}")
+    print(f"runs: {', '.join(covered.ran)}")
     print(f"\nchecked in {time.monotonic() - started:.1f} s")
     if problems:
         raise LabError(f"{profile.source}: {problems[0]}")
