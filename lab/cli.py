@@ -21,6 +21,7 @@ from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab, labs_everywhere, leftovers, remove_labelled_everywhere
+from lab.profile_command import add_profile_command
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"also build a board server's image: {', '.join(images.BOARD_SERVERS)}")
     image_cmd.add_argument("--board", action="store_true", help="also build every board server's image")
     add_chaos_commands(command, add_target_options)
+    add_profile_command(command)
     return parser
 
 
