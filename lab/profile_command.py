@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ def _text_body(body: bytes) -> str | None:
         return None
 
 
-def draft_toml(found: discover.Discovered, *, when: str = "") -> str:
+def draft_toml(found: discover.Discovered, *, when: str = "", stop_signal: str | None = None) -> str:
     """The draft profile (the format lab.profiles parses), every value with a comment saying how it was found."""
     lines = [f"# Drafted by `python -m lab profile init --image {found.image} --port {found.port}`{when}.",
              "# 'measured': seen on the running server; 'guessed': not measured, check it. Then run",
@@ -42,7 +43,8 @@ def draft_toml(found: discover.Discovered, *, when: str = "") -> str:
              'language = "unknown"  # guessed: fill in',
              f"software = {toml_string(found.image)}  # guessed: name the software and its version", "",
              "[target]", f"image = {toml_string(found.image)}", f"port = {found.port}  # given",
-             'stop_signal = "SIGTERM"  # guessed: the image\'s STOPSIGNAL, if it sets another',
+             (f'stop_signal = "{stop_signal}"  # the image\'s STOPSIGNAL' if stop_signal else
+              'stop_signal = "SIGTERM"  # guessed: the image sets no STOPSIGNAL; Docker sends SIGTERM'),
              "# stop_s = 10  # not measured: how long the server drains on its stop signal"]
     if found.keep_alive.value is False:
         lines.append(f"keep_alive = false  # {found.keep_alive.how}")
@@ -91,6 +93,12 @@ def summary(found: discover.Discovered) -> list[str]:
     return lines
 
 
+def image_stop_signal(image: str) -> str | None:
+    """The image's STOPSIGNAL when it names one the profile format knows (SIGQUIT, not 3)."""
+    configured = (engine.client().images.get(image).attrs.get("Config") or {}).get("StopSignal") or ""
+    return configured if configured in signal.Signals.__members__ else None
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     if args.action != "init":
         raise LabError(f"unknown profile action {args.action!r}: `profile init --image IMAGE --port N` drafts one")
@@ -121,7 +129,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         lab.down()
     for line in summary(found):
         echo(line)
-    text = draft_toml(found, when=f" on {time.strftime('%Y-%m-%d')}")
+    text = draft_toml(found, when=f" on {time.strftime('%Y-%m-%d')}", stop_signal=image_stop_signal(args.image))
     if args.out:
         Path(args.out).write_text(text)
         echo(f"draft profile {args.out} written in {time.monotonic() - started:.0f} s; "

@@ -84,6 +84,8 @@ def test_the_draft_round_trips_through_the_profile_parser() -> None:
     assert profile.routes.large.sha256 == "ab" * 32 and profile.routes.large.sizes == (9,)  # type: ignore[attr-defined]
     assert profile.routes.echo.path == "/mirror"  # type: ignore[attr-defined]
     assert "# idle_s: measured: no idle deadline" in text and "guessed" in text
+    assert profile.stop_signal.name == "SIGTERM"  # type: ignore[attr-defined]
+    assert read_back(draft_toml(discovered(), stop_signal="SIGQUIT")).stop_signal.name == "SIGQUIT"  # type: ignore[attr-defined]
 
 
 def test_a_draft_with_the_lab_pattern_no_echo_no_keep_alive_and_a_binary_body_round_trips() -> None:
