@@ -48,8 +48,9 @@ def load_config(project: str) -> settings.LabConfig:
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
     overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
     profile = targets.active_profile(args.profile, args.target_image, args.target_port) if args.profile else None
-    if args.target_image and profile is None and args.target_image != settings.SERVER_IMAGE:
-        echo(coverage.adhoc_note(args.target_image, args.target_port))
+    adhoc = coverage.adhoc_image(args.target_image, args.profile)
+    if adhoc is not None:
+        echo(coverage.adhoc_note(adhoc, args.target_port))
     if profile is not None:
         targets.build_image(profile)
         overrides = targets.config_overrides(profile)

@@ -179,8 +179,9 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
 
 def warn_adhoc(args: argparse.Namespace) -> None:
     """--target-image without a profile: say in one line how little can run, and how to declare more."""
-    if args.target_image and not args.profile and args.target_image != settings.SERVER_IMAGE:
-        echo(coverage.adhoc_note(args.target_image, args.target_port))
+    image = coverage.adhoc_image(args.target_image, args.profile)
+    if image is not None:
+        echo(coverage.adhoc_note(image, args.target_port))
 
 
 def _run_suite(args: argparse.Namespace, directory: Path) -> None:

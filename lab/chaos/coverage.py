@@ -7,9 +7,11 @@ variants, so the bundled server's two modes do not count twice.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lab import settings
 from lab.chaos import catalog, targets
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.report import CaseResult
@@ -101,10 +103,19 @@ def by_server(results: Iterable[CaseResult]) -> dict[str, Coverage]:
     return {server: of_results(found) for server, found in rows.items()}
 
 
+def adhoc_image(target_image: str | None = None, profile: str | None = None) -> str | None:
+    """The image a run judges without a profile (--target-image or LAB_TARGET_IMAGE), else None."""
+    if profile or os.environ.get("LAB_PROFILE"):
+        return None
+    image = target_image or os.environ.get("LAB_TARGET_IMAGE") or None
+    return None if image is None or image == settings.SERVER_IMAGE else image
+
+
 def adhoc_note(image: str, port: int | None) -> str:
     """One line for --target-image without a profile: how few cases can run, and how to declare the rest."""
-    found = of_adapted(adapt(scenario, targets.adhoc_profile(image, port or 8080)) for scenario in catalog.CATALOG)
+    port = port or int(os.environ.get("LAB_TARGET_PORT") or 8080)
+    found = of_adapted(adapt(scenario, targets.adhoc_profile(image, port)) for scenario in catalog.CATALOG)
     return (f"--target-image {image} without a profile: only GET / is known, so only {len(found.ran)} of "
             f"{found.total} cases can run; draft a profile "
-            f"with `python -m lab profile init --image {image} --port {port or 8080} --out FILE.toml`, then "
+            f"with `python -m lab profile init --image {image} --port {port} --out FILE.toml`, then "
             "`python -m lab check FILE.toml` and pass --profile FILE.toml")

@@ -57,10 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["LAB_REPORTS_DIR"] = str(report.new_run_dir())  # workers inherit it
 
 
-def pytest_report_header() -> str:
+def pytest_report_header() -> list[str]:
     profile = f" (profile {os.environ['LAB_PROFILE']})" if os.environ.get("LAB_PROFILE") else ""
-    return (f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
-            f"{profile}, reports in {os.environ.get('LAB_REPORTS_DIR')}")
+    adhoc = coverage.adhoc_image()
+    return [f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
+            f"{profile}, reports in {os.environ.get('LAB_REPORTS_DIR')}",
+            *([f"epoll-lab: {coverage.adhoc_note(adhoc, None)}"] if adhoc is not None else [])]
 
 
 def variant_key(item: pytest.Item) -> tuple[str, ...]:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from lab import settings
 from lab.chaos import board, catalog, coverage, targets
 from lab.chaos.adapt import adapt
-from lab.chaos.pytest_plugin import coverage_lines
+from lab.chaos.pytest_plugin import coverage_lines, pytest_report_header
 from lab.chaos.report import CaseResult
 from lab.chaos.scorecard import scorecard_json, scorecard_table
 from lab.cli import main
@@ -127,3 +128,14 @@ def test_an_image_without_a_profile_says_how_to_write_one(capsys: pytest.Capture
     err = capsys.readouterr().err
     (note,) = [line for line in err.splitlines() if "without a profile" in line]
     assert "cases can run" in note and "python -m lab profile init --image someone/server:1 --port 80" in note
+
+
+def test_an_image_named_by_the_environment_is_ad_hoc_too_unless_a_profile_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAB_PROFILE", raising=False)
+    monkeypatch.setenv("LAB_TARGET_IMAGE", "someone/server:2")
+    monkeypatch.setenv("LAB_TARGET_PORT", "81")
+    assert coverage.adhoc_image() == "someone/server:2" and coverage.adhoc_image(profile="nginx") is None
+    (_, note) = pytest_report_header()
+    assert "--image someone/server:2 --port 81" in note
+    monkeypatch.setenv("LAB_TARGET_IMAGE", settings.SERVER_IMAGE)  # the bundled server needs no profile
+    assert coverage.adhoc_image() is None and len(pytest_report_header()) == 1
