@@ -124,10 +124,17 @@ def measure_idle(host: str, port: int, path: str = "/", *, limit_s: float = IDLE
         connection.close()
 
 
-def write_rungs(limit_s: float) -> list[float]:
-    """The stalls tried, each on its own connection: every 0.5 s up to 10 s, every second to 20 s, then coarser."""
-    rungs = [1 + i / 2 for i in range(19)] + [float(s) for s in range(11, 21)] + [25.0, 30.0, 40.0, 50.0, 60.0]
-    return [rung for rung in rungs if rung <= limit_s] + ([limit_s] if limit_s not in rungs else [])
+# First pass: stalls on their own connections at once; then a second pass, every 0.5 s (1 s above 20 s)
+# between the longest whole and the shortest cut, when that bracket ends by FINE_UNTIL_S (the second pass
+# costs as long again). Two passes hold at most ten large responses at once on the server, not thirty.
+COARSE_RUNGS = (2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
+FINE_UNTIL_S = 30.0
+
+
+def fine_rungs(whole_at: float, cut_at: float) -> list[float]:
+    """The stalls strictly between a whole one and a cut one: every 0.5 s up to 20 s, every second above."""
+    step = 0.5 if cut_at <= 20 else 1.0
+    return [whole_at + step * i for i in range(1, round((cut_at - whole_at) / step))]
 
 
 def _stalled_response_complete(host: str, port: int, path: str, stall_s: float, cut: threading.Event,
@@ -167,21 +174,11 @@ def _stalled_response_complete(host: str, port: int, path: str, stall_s: float, 
         sock.close()
 
 
-def measure_write(host: str, port: int, path: str, size: int, *, limit_s: float = WRITE_LIMIT_S,
-                  rungs: list[float] | None = None) -> Finding:
-    """A large response left unread: how long a stall the server tolerates before giving the response up.
-
-    A client that stops reading cannot see the server give up until it reads again (the server's kernel still
-    holds what it had queued), so each stall length runs on its own connection, all at once: the deadline
-    lies between the longest stall whose response arrived whole and the shortest one cut short.
-    """
-    if size < MIN_STALLING_BYTES:
-        return Finding(None, f"not measured: the large route's {size} bytes fit in the kernels' buffers (a "
-                             f"stalled write needs more than {MIN_STALLING_BYTES >> 20} MiB)")
-    ladder = rungs or write_rungs(limit_s)
+def _ladder(host: str, port: int, path: str, rungs: list[float], limit_s: float,
+            errors: list[Exception]) -> dict[float, bool | None]:
+    """Each stall on its own connection, all at once: stall -> arrived whole (None: not tried or failed)."""
     cut = threading.Event()
     outcomes: dict[float, bool | None] = {}
-    errors: list[Exception] = []
 
     def rung(stall_s: float) -> None:
         try:
@@ -190,20 +187,47 @@ def measure_write(host: str, port: int, path: str, size: int, *, limit_s: float 
             errors.append(error)
             outcomes[stall_s] = None
         if outcomes[stall_s] is False:
-            cut.set()  # every longer stall would be cut too
+            cut.set()  # every longer stall would be cut too: they stop waiting
 
-    threads = [threading.Thread(target=rung, args=(stall,), daemon=True) for stall in ladder]
+    threads = [threading.Thread(target=rung, args=(stall,), daemon=True) for stall in rungs]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(limit_s + 60)
+    return outcomes
+
+
+def _bracket(outcomes: dict[float, bool | None]) -> tuple[float, float | None]:
+    """(the longest stall that arrived whole below the shortest cut one, that cut one or None)."""
+    cut_at = min((stall for stall, whole in outcomes.items() if whole is False), default=None)
+    whole_at = max((stall for stall, whole in outcomes.items() if whole and (cut_at is None or stall < cut_at)),
+                   default=0.0)
+    return whole_at, cut_at
+
+
+def measure_write(host: str, port: int, path: str, size: int, *, limit_s: float = WRITE_LIMIT_S,
+                  coarse: tuple[float, ...] = COARSE_RUNGS) -> Finding:
+    """A large response left unread: how long a stall the server tolerates before giving the response up.
+
+    A client that stops reading cannot see the server give up until it reads again (the server's kernel still
+    holds what it had queued), so each stall length runs on its own connection and then reads the rest: the
+    deadline lies between the longest stall whose response arrived whole and the shortest one cut short.
+    """
+    if size < MIN_STALLING_BYTES:
+        return Finding(None, f"not measured: the large route's {size} bytes fit in the kernels' buffers (a "
+                             f"stalled write needs more than {MIN_STALLING_BYTES >> 20} MiB)")
+    rungs = sorted({*(rung for rung in coarse if rung < limit_s), limit_s})
+    errors: list[Exception] = []
+    outcomes = _ladder(host, port, path, rungs, limit_s, errors)
+    whole_at, cut_at = _bracket(outcomes)
+    if cut_at is not None and cut_at <= FINE_UNTIL_S:
+        outcomes |= _ladder(host, port, path, fine_rungs(whole_at, cut_at), limit_s, errors)
+        whole_at, cut_at = _bracket(outcomes)
     if errors and not any(outcome is not None for outcome in outcomes.values()):
         return Finding(None, f"not measured: {type(errors[0]).__name__}: {errors[0]}")
-    cut_at = min((stall for stall, whole in outcomes.items() if whole is False), default=None)
     if cut_at is None:
-        return Finding(None, f"measured: no write deadline; a response left unread for {max(ladder):g} s still "
+        return Finding(None, f"measured: no write deadline; a response left unread for {max(rungs):g} s still "
                              "arrived whole")
-    whole_at = max((stall for stall, whole in outcomes.items() if whole and stall < cut_at), default=0.0)
     estimate = round((whole_at + cut_at) / 2, 1)
     return Finding(estimate, f"measured: a response left unread for {whole_at:g} s arrived whole, for "
                              f"{cut_at:g} s it was cut short")
@@ -270,7 +294,8 @@ def find_echo(host: str, port: int, path: str | None) -> tuple[tuple[str, int] |
 
 def discover(image: str, host: str, port: int, *, target_port: int, small_path: str = "/",
              large_path: str | None = None, echo_path: str | None = None,
-             limits: tuple[float, float, float] = (HEADER_LIMIT_S, IDLE_LIMIT_S, WRITE_LIMIT_S)) -> Discovered:
+             limits: tuple[float, float, float] = (HEADER_LIMIT_S, IDLE_LIMIT_S, WRITE_LIMIT_S),
+             write_coarse: tuple[float, ...] = COARSE_RUNGS) -> Discovered:
     """Everything `profile init` writes, found against a server listening at host:port."""
     small = fetch(host, port, "GET", small_path)
     large, large_how = find_large(host, port, large_path)
@@ -284,7 +309,8 @@ def discover(image: str, host: str, port: int, *, target_port: int, small_path: 
         if digest is None:  # the lab's convention: its largest size stalls a writer
             path, size = f"/bytes/{LAB_LARGE_SIZES[-1]}", LAB_LARGE_SIZES[-1]
         stalled_path, stalled_size = path, size
-        tasks["write_s"] = lambda: measure_write(host, port, stalled_path, stalled_size, limit_s=write_limit)
+        tasks["write_s"] = lambda: measure_write(host, port, stalled_path, stalled_size, limit_s=write_limit,
+                                                 coarse=write_coarse)
     found = in_parallel(tasks)
     deadlines = {"header_s": found["header_s"], "idle_s": found["idle_s"],
                  "write_s": found.get("write_s", Finding(None, "not measured: no large route known"))}

@@ -3,7 +3,6 @@ draft profile read back by lab.profiles. Each test is bounded to a few seconds."
 
 from __future__ import annotations
 
-import itertools
 import time
 import tomllib
 from pathlib import Path
@@ -24,7 +23,8 @@ def test_the_deadlines_are_measured_within_their_bounds() -> None:
     with careful.running(header_s=HEADER_S, idle_s=IDLE_S, write_s=WRITE_S) as (_, port):
         started = time.monotonic()
         found = discover.discover("img", "127.0.0.1", port, target_port=8080, small_path="/health",
-                                  large_path="/blob/16777216", echo_path="/mirror", limits=(5, 6, 5))
+                                  large_path="/blob/16777216", echo_path="/mirror", limits=(5, 6, 5),
+                                  write_coarse=(1.0, 3.0))  # then 1.5, 2 and 2.5 s: two short passes
         took = time.monotonic() - started
     measured = {key: finding.value for key, finding in found.deadlines.items()}
     for key, configured in (("header_s", HEADER_S), ("idle_s", IDLE_S), ("write_s", WRITE_S)):
@@ -42,7 +42,7 @@ def test_no_deadline_within_the_bound_is_said_so() -> None:
     with careful.running(header_s=60, idle_s=60, write_s=60) as (_, port):
         header = discover.measure_header("127.0.0.1", port, limit_s=1.5)
         idle = discover.measure_idle("127.0.0.1", port, "/health", limit_s=1.0)
-        write = discover.measure_write("127.0.0.1", port, "/blob/16777216", 16 << 20, limit_s=1.0, rungs=[1.0])
+        write = discover.measure_write("127.0.0.1", port, "/blob/16777216", 16 << 20, limit_s=1.0)
     for finding, what in ((header, "header"), (idle, "idle"), (write, "write")):
         assert finding.value is None and finding.how.startswith(f"measured: no {what} deadline"), finding
 
@@ -52,10 +52,12 @@ def test_a_large_route_the_kernels_can_buffer_is_not_used_for_the_write_deadline
     assert finding.value is None and "fit in the kernels' buffers" in finding.how
 
 
-def test_the_rungs_are_fine_where_deadlines_usually_are_and_bounded() -> None:
-    rungs = discover.write_rungs(discover.WRITE_LIMIT_S)
-    assert rungs == sorted(rungs) and rungs[-1] == discover.WRITE_LIMIT_S and len(rungs) < 40
-    assert all(b - a <= 0.5 for a, b in itertools.pairwise(rungs) if b <= 10)
+def test_the_second_pass_is_every_half_second_between_the_first_ones_bracket_and_coarser_above_20_s() -> None:
+    assert discover.fine_rungs(4.0, 6.0) == [4.5, 5.0, 5.5]
+    assert discover.fine_rungs(0.0, 2.0) == [0.5, 1.0, 1.5]
+    assert discover.fine_rungs(20.0, 30.0) == [float(s) for s in range(21, 30)]
+    assert discover.fine_rungs(4.0, 4.5) == []
+    assert len(discover.COARSE_RUNGS) <= 10 and max(discover.COARSE_RUNGS) < discover.WRITE_LIMIT_S
 
 
 def discovered(**changes: object) -> discover.Discovered:
