@@ -48,7 +48,7 @@ def draft_toml(found: discover.Discovered, *, when: str = "", stop_signal: str |
              "# stop_s = 10  # not measured: how long the server drains on its stop signal"]
     if found.keep_alive.value is False:
         lines.append(f"keep_alive = false  # {found.keep_alive.how}")
-    lines += ["", "[deadlines]  # an undeclared deadline is judged against the lab's ceiling"]
+    lines += ["", "[deadlines]  # a deadline left out is one the server did not show within the bound"]
     for key, finding in found.deadlines.items():
         if isinstance(finding.value, float) and not isinstance(finding.value, bool):
             lines.append(f"{key} = {finding.value:g}  # {finding.how}")
