@@ -12,7 +12,7 @@ WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .DEFAULT_GOAL := help
 .PHONY: help prepare venv images lab-up lab-down lab-clean lab-status lab-logs test unit chaos zoo repro scorecard \
-	scorecard-nginx board-images board lint bench fuzz flood
+	scorecard-nginx board-images board lint bench fuzz flood findings
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ board-images: prepare ## build every board server's image, one at a time (lab/im
 board: board-images ## every case against every board server: reports/board/<time>/index.html (SEED=..., ARGS=...)
 	@$(LAB) board $(if $(SEED),--seed $(SEED)) $(ARGS)
 
+findings: prepare ## each finding's server and its standalone reproducer: "confirmed", and "not affected" on a control
+	@$(LAB) findings $(ARGS)
+
 bench: ## benchmarks: ours vs nginx, uvicorn, asyncio; syscalls/request; C10K; the lab's speed (results/; the docs table only from a clean tree)
 	@bash bench/run.sh $(ARGS)
 
@@ -84,4 +87,4 @@ fuzz: venv ## fuzz the request parser, coverage-guided (atheris): FUZZ_SECONDS=3
 		-artifact_prefix=reports/fuzz/ reports/fuzz/corpus
 
 lint: venv ## ruff and mypy
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests bench
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests bench findings

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clients.http import parse_responses, sha256_hex
+from clients.results import ConnectionResult, ResponseResult, RunResult, run_summary
 
 FORMAT = "epoll-lab-history/1"
 ArgValue = int | float | str | bool | None
@@ -116,7 +116,7 @@ def _close_event(op: Op) -> str | None:
     return None
 
 
-def summarize_connection(history: ConnectionHistory) -> dict[str, Any]:
+def summarize_connection(history: ConnectionHistory) -> ConnectionResult:
     ops = history.ops
     start = next((op.t for op in ops if op.kind == "connect"), None)
     sent = sum(len(op.data or b"") for op in ops if op.kind == "send")
@@ -133,7 +133,7 @@ def summarize_connection(history: ConnectionHistory) -> dict[str, Any]:
     expected = [op.args for op in ops if op.kind == "expect"]
     sent_stream = b"".join(op.data or b"" for op in ops if op.kind == "send")
     responses, protocol_error = parse_responses(stream, ended=closed_by == "server_fin", sent=sent_stream)
-    encoded_responses = []
+    results = []
     for position, response in enumerate(responses):
         digest = sha256_hex(response.body)
         expected_ok: bool | None = None
@@ -145,61 +145,39 @@ def summarize_connection(history: ConnectionHistory) -> dict[str, Any]:
                 and len(response.body) == want["body_len"]
                 and digest == want["body_sha256"]
             )
-        encoded_responses.append(
-            {
-                "status": response.status,
-                "body_len": len(response.body),
-                "body_sha256": digest,
-                "complete": response.complete,
-                "expected_ok": expected_ok,
-            }
-        )
+        results.append(ResponseResult(response.status, len(response.body), digest, response.complete, expected_ok))
     origin = start if start is not None else closed_at
-    return {
-        "index": history.index,
-        "responses": encoded_responses,
-        "bytes_sent": sent,
-        "bytes_received": len(stream),
-        "error": error,
-        "closed_by": closed_by,
-        "elapsed_s": round(max(0.0, closed_at - origin), 6),
-        "first_byte_s": None if first_byte is None else round(first_byte - origin, 6),
-        "protocol_error": protocol_error,
-    }
+    return ConnectionResult(
+        index=history.index,
+        responses=tuple(results),
+        bytes_sent=sent,
+        bytes_received=len(stream),
+        error=error,
+        closed_by=closed_by,
+        elapsed_s=round(max(0.0, closed_at - origin), 6),
+        first_byte_s=None if first_byte is None else round(first_byte - origin, 6),
+        protocol_error=protocol_error,
+    )
+
+
+def summarize_run(history: RunHistory) -> RunResult:
+    """The typed result of a history (pure: same history, same result); the lab reads the same type back."""
+    connections = tuple(summarize_connection(conn) for conn in history.connections)
+    return RunResult(
+        behaviour=history.behaviour,
+        seed=history.seed,
+        attributes=history.attributes,
+        duration_s=history.duration_s,
+        connections=connections,
+        summary=run_summary(connections),
+        target=history.target,
+        replayed_from=history.replayed_from,
+    )
 
 
 def summarize(history: RunHistory) -> dict[str, Any]:
-    """The ``run --json`` result of a history (pure: same history, same result)."""
-    connections = [summarize_connection(conn) for conn in history.connections]
-    statuses: Counter[str] = Counter()
-    expected: Counter[str] = Counter()
-    for conn in connections:
-        for response in conn["responses"]:
-            statuses[str(response["status"])] += 1
-            if response["expected_ok"] is not None:
-                expected["ok" if response["expected_ok"] else "failed"] += 1
-    result: dict[str, Any] = {
-        "behaviour": history.behaviour,
-        "seed": history.seed,
-        "target": history.target,
-        "attributes": history.attributes,
-        "duration_s": history.duration_s,
-        "connections": connections,
-        "summary": {
-            "connections": len(connections),
-            "responses": sum(statuses.values()),
-            "status": dict(sorted(statuses.items())),
-            "expected_ok": expected["ok"],
-            "expected_failed": expected["failed"],
-            "errors": dict(sorted(Counter(c["error"] for c in connections if c["error"]).items())),
-            "closed_by": dict(sorted(Counter(c["closed_by"] for c in connections).items())),
-            "bytes_sent": sum(c["bytes_sent"] for c in connections),
-            "bytes_received": sum(c["bytes_received"] for c in connections),
-        },
-    }
-    if history.replayed_from is not None:
-        result["replayed_from"] = history.replayed_from
-    return result
+    """The ``run --json`` result of a history, as printed."""
+    return summarize_run(history).to_json()
 
 
 TIMING_FIELDS = frozenset({"duration_s", "elapsed_s", "first_byte_s"})

@@ -15,7 +15,7 @@ from pathlib import Path
 import docker.errors
 import requests
 
-from lab import engine, images, settings
+from lab import engine, findings, images, settings
 from lab.chaos import coverage, targets
 from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
@@ -143,6 +143,10 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    return findings.run(tuple(args.slugs))
+
+
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", metavar="NAME|PATH",
                         help="a target profile: a name in board/profiles/ or a .toml file (image, port, routes, "
@@ -182,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     image_cmd.add_argument("--extra", action="append", default=[], metavar="NAME",
                            help=f"also build a board server's image: {', '.join(images.BOARD_SERVERS)}")
     image_cmd.add_argument("--board", action="store_true", help="also build every board server's image")
+    found = command("findings", cmd_findings, "confirm each finding (docs/findings/) with its standalone "
+                                              "reproducer, and that a server without the defect is not affected")
+    found.add_argument("slugs", nargs="*", metavar="SLUG", help="only these findings (findings/<slug>.py)")
     add_chaos_commands(command, add_target_options)
     add_profile_command(command)
     return parser

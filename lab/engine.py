@@ -129,6 +129,20 @@ def use(host: str) -> None:
     client.cache_clear()
 
 
+def cli_env(host: str) -> dict[str, str]:
+    """The environment for a docker CLI that must talk to `host`, whatever engine this process uses now.
+
+    `use` points DOCKER_HOST at this process's engine: a CLI started for another engine (LOCAL included)
+    must not inherit it, or `docker save` from the first engine reads the second one.
+    """
+    env = dict(os.environ)
+    if host:
+        env["DOCKER_HOST"] = host
+    else:
+        env.pop("DOCKER_HOST", None)
+    return env
+
+
 @contextlib.contextmanager
 def using(host: str) -> Iterator[None]:
     previous = current()

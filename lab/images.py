@@ -99,27 +99,32 @@ def copy_images(source: str, destination: str, tags: tuple[str, ...], log: Log) 
         return
     log(f"copying {', '.join(stale)} from engine {engine.describe(source)} to {engine.describe(destination)}")
     docker_cli = engine.require_docker_cli()
-    save = subprocess.Popen([docker_cli, *_host_flag(source), "save", *stale], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
-    try:
-        assert save.stdout is not None
-        load = subprocess.run([docker_cli, *_host_flag(destination), "load", "-q"], stdin=save.stdout,
-                              capture_output=True, timeout=COPY_TIMEOUT_S, check=False)
-        save.stdout.close()
-        save.wait(timeout=COPY_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise LabError(f"copying images to engine {engine.describe(destination)} took over "
-                       f"{COPY_TIMEOUT_S} s") from None
-    finally:
-        if save.poll() is None:
-            save.kill()
-    if save.returncode != 0 or load.returncode != 0:
-        detail = load.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"save exit {save.returncode}"]
-        raise LabError(f"copying images to engine {engine.describe(destination)} failed: {detail[0]}")
-
-
-def _host_flag(host: str) -> list[str]:
-    return ["-H", host] if host else []
+    with tempfile.TemporaryFile() as save_errors:
+        # Each CLI gets its engine in its environment: this process's DOCKER_HOST is the destination's.
+        save = subprocess.Popen([docker_cli, "save", *stale], stdout=subprocess.PIPE, stderr=save_errors,
+                                env=engine.cli_env(source))
+        try:
+            assert save.stdout is not None
+            load = subprocess.run([docker_cli, "load", "-q"], stdin=save.stdout, capture_output=True,
+                                  timeout=COPY_TIMEOUT_S, check=False, env=engine.cli_env(destination))
+            save.stdout.close()
+            save.wait(timeout=COPY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"copying images to engine {engine.describe(destination)} took over "
+                           f"{COPY_TIMEOUT_S} s") from None
+        finally:
+            if save.poll() is None:
+                save.kill()
+                save.wait(timeout=COPY_TIMEOUT_S)
+        save_errors.seek(0)
+        save_detail = save_errors.read().decode(errors="replace").strip().splitlines()[-1:]
+    if save.returncode != 0:
+        raise LabError(f"copying images from engine {engine.describe(source)} failed: `docker save`: "
+                       f"{save_detail[0] if save_detail else f'exit {save.returncode}'}")
+    if load.returncode != 0:
+        detail = load.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {load.returncode}"]
+        raise LabError(f"copying images to engine {engine.describe(destination)} failed: `docker load`: "
+                       f"{detail[0]}")
 
 
 def _build_here(log: Log, *, offline: bool | None, extra: tuple[str, ...]) -> None:

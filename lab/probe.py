@@ -34,18 +34,19 @@ class Snapshot:
     clk_tck: int
     rss_bytes: int
     start_ticks: int
+    rss_peak_bytes: int = 0  # VmHWM summed over the target's processes; 0: the probe did not say
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
         return cls(t=float(data["t"]), pids=tuple(data["pids"]), fds=int(data["fds"]),
                    fd_kinds=dict(data["fd_kinds"]), tcp=dict(data["tcp"]), cpu_ticks=int(data["cpu_ticks"]),
                    clk_tck=int(data["clk_tck"]), rss_bytes=int(data["rss_bytes"]),
-                   start_ticks=int(data["start_ticks"]))
+                   start_ticks=int(data["start_ticks"]), rss_peak_bytes=int(data.get("rss_peak_bytes", 0)))
 
     def to_json(self) -> dict[str, Any]:
         return {"t": self.t, "pids": list(self.pids), "fds": self.fds, "fd_kinds": self.fd_kinds,
                 "tcp": self.tcp, "cpu_ticks": self.cpu_ticks, "clk_tck": self.clk_tck,
-                "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks}
+                "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks, "rss_peak_bytes": self.rss_peak_bytes}
 
     def sockets(self, state: str) -> int:
         return self.tcp.get(state, 0)

@@ -23,6 +23,8 @@ PROFILES_DIR = settings.REPO_ROOT / "board" / "profiles"
 LAB_PATTERN = "i % 251"  # byte i of a large response is i % 251 (the bundled server's /bytes/N)
 SIZE_PLACEHOLDER = "{size}"
 OPTIONAL_ROUTES = ("large", "echo")
+# `docker stop`'s own default, and what the lab judged every target by before profiles declared it.
+DEFAULT_STOP_S = 10.0
 TRIGGERS = ("level", "edge")
 
 T = TypeVar("T")
@@ -50,12 +52,17 @@ class SmallRoute:
 
 @dataclass(frozen=True)
 class LargeRoute:
-    """A large GET: `path` holds {size} for one resource per size, else it is one resource of one size."""
+    """A large GET: `path` holds {size} for one resource per size, else it is one resource of one size.
+
+    Its content is the lab's pattern, a declared sha256, or anything: then the preflight (lab.chaos.preflight)
+    fetches each size once and keeps its sha256 as the reference the cases check against (`references`).
+    """
 
     path: str
     sizes: tuple[int, ...]
-    pattern: str | None  # LAB_PATTERN, or None when sha256 is given
+    pattern: str | None  # LAB_PATTERN, or None (content declared by sha256, or by the preflight's reference)
     sha256: str | None
+    references: tuple[tuple[int, str], ...] = ()  # (size, sha256) fetched by the preflight
 
     def url_path(self, size: int) -> str:
         if size not in self.sizes:
@@ -68,9 +75,23 @@ class LargeRoute:
             return None
         return (bytes(range(251)) * (size // 251 + 1))[:size]
 
-    def matches(self, size: int, body: bytes) -> bool:
+    def digest(self, size: int) -> str | None:
+        """The sha256 of the size's body when declared or fetched (None: the pattern, or not yet fetched)."""
         if self.sha256 is not None:
-            return len(body) == size and hashlib.sha256(body).hexdigest() == self.sha256
+            return self.sha256
+        return dict(self.references).get(size)
+
+    @property
+    def needs_preflight(self) -> bool:
+        """Neither the pattern nor a digest declares the content, and the preflight has not fetched it yet."""
+        return self.pattern is None and any(self.digest(size) is None for size in self.sizes)
+
+    def matches(self, size: int, body: bytes) -> bool:
+        digest = self.digest(size)
+        if digest is not None:
+            return len(body) == size and hashlib.sha256(body).hexdigest() == digest
+        if self.pattern is None:
+            return len(body) == size  # any content: the preflight keeps what this answer is
         return body == self.expected_body(size)
 
 
@@ -104,6 +125,7 @@ class Profile:
     build: Path | None  # the build context (relative to the repository), when the lab builds the image
     port: int
     stop_signal: signal.Signals
+    stop_s: float  # how long the server may drain after its stop signal before it exits 0 ([target] stop_s)
     keep_alive: bool  # False: the server closes after each response (HTTP/1.0, gunicorn sync workers)
     trigger: str | None  # the bundled server's epoll mode (LAB_TRIGGER); None for other servers
     deadlines: Deadlines
@@ -161,6 +183,7 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
         if image != settings.SERVER_IMAGE:
             raise target.error("trigger", f"only the bundled server ({settings.SERVER_IMAGE}) has an epoll mode")
     keep_alive = target.optional("keep_alive", bool)
+    stop_s = target.seconds("stop_s")
     target.done()
 
     deadlines_table = top.table("deadlines")
@@ -172,7 +195,8 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
     profile = Profile(
         name=name, source=source, language=top.required("language", str), software=top.required("software", str),
         image=image, build=Path(build) if build is not None else None, port=port,
-        stop_signal=signal.Signals[stop_signal], keep_alive=True if keep_alive is None else keep_alive,
+        stop_signal=signal.Signals[stop_signal], stop_s=DEFAULT_STOP_S if stop_s is None else stop_s,
+        keep_alive=True if keep_alive is None else keep_alive,
         trigger=trigger, deadlines=deadlines, routes=routes, exclusions=exclusions,
         notes=top.optional("notes", str) or "",
     )
@@ -212,8 +236,8 @@ def _routes(table: _Table) -> Routes:
 def _large(table: _Table) -> LargeRoute:
     path = table.path("path")
     pattern, sha256 = table.optional("pattern", str), table.optional("sha256", str)
-    if (pattern is None) == (sha256 is None):
-        raise table.error("pattern", f'give exactly one of pattern = "{LAB_PATTERN}" and sha256')
+    if pattern is not None and sha256 is not None:  # neither: any content, fetched once by the preflight
+        raise table.error("pattern", f'give at most one of pattern = "{LAB_PATTERN}" and sha256')
     if pattern is not None:
         table.check("pattern", pattern, lambda p: p == LAB_PATTERN, f'the only pattern the lab knows: "{LAB_PATTERN}"')
     sizes = table.optional("sizes", list)

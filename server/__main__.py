@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from server.config import Config, parse_config
 from server.log import EventLog
-from server.loop import Server, create_listener
+from server.loop import create_listener, server_class
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -27,7 +27,7 @@ def _banner(config: Config, port: int) -> str:
 def _serve(config: Config, listener: socket.socket, announce: bool) -> int:
     log = EventLog(config.log_json)
     try:
-        server = Server(config, listener, log)
+        server = server_class(config.bug)(config, listener, log)
         server.install_signal_handlers()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while a supervisor forks
         if announce:  # only once every fd the loop needs is open: tests take their baseline here

@@ -6,6 +6,8 @@ the same mistake, and how it is put into the server. A variant is one of:
 - a parser subclass (``parser``), so the sans-I/O parser itself carries no zoo switch;
 - a connection mixin (``connection``), put in front of ``Connection`` by ``connection_class``,
   so the clean connection's hot path carries no check for it;
+- a server mixin (``server``), put in front of ``Server`` by ``server.loop.server_class``, for a
+  mistake in how the loop waits (its epoll timeout, a blocking call between waits);
 - a flag checked where the mistake lives (``bugs.<name>``, commented ``# BUG ZOO: <name>``), for
   the few that sit inside a loop no method boundary separates.
 
@@ -19,18 +21,22 @@ from __future__ import annotations
 
 import select
 from dataclasses import dataclass
+from time import monotonic, sleep
 from typing import TYPE_CHECKING, Final
 
 from server.http.parser import Limits, RequestParser
 
 if TYPE_CHECKING:
     from server.connection import Connection, Settings, Transport
+    from server.loop import Server
     from server.routes import Router
     from server.stats import Stats
 
     _Mixin = Connection
+    _ServerMixin = Server
 else:
     _Mixin = object
+    _ServerMixin = object
 
 _EPOLLOUT: Final = select.EPOLLOUT
 _HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
@@ -176,6 +182,56 @@ class _HeadErrorBody(_Mixin):
         super()._fail(status, reason, False)
 
 
+class _FinWaitsForIdleTimer(_Mixin):
+    __slots__ = ()
+
+    def _received(self, data: bytes, now: float) -> None:
+        between_requests = not (self._fresh or self._in_request() or self._request is not None or self._has_output()
+                                or self._closing or self._lingering)
+        if not data and between_requests:
+            # End of input is looked for only while a request is read: between requests it is noted (no more
+            # reads, so level mode does not spin on it) and left to the idle timer, the socket in CLOSE_WAIT.
+            self._peer_eof = True
+            self.can_recv = False
+            return
+        super()._received(data, now)
+
+
+# -- server variants (mixins in front of the loop's Server) -------------------------------------------
+
+POLL_S: Final = 0.001  # poll_1ms: the loop's wakeup period
+STALL_EVERY_S: Final = 2.0  # periodic_stall: how often the loop blocks
+STALL_S: Final = 0.5  # periodic_stall: for how long
+
+
+class _FlooredTimeout(_ServerMixin):
+    def _poll_timeout(self, now: float) -> float:
+        timeout = super()._poll_timeout(now)
+        return timeout if timeout < 0 else float(int(timeout))  # whole seconds: under 1 s left polls with 0
+
+
+class _Poll1ms(_ServerMixin):
+    def _poll_timeout(self, now: float) -> float:
+        timeout = super()._poll_timeout(now)
+        return POLL_S if timeout < 0 or timeout > POLL_S else timeout  # never blocks longer than 1 ms
+
+
+class _PeriodicStall(_ServerMixin):
+    _stall_due: float | None = None  # the first is STALL_EVERY_S after the loop's first wait
+
+    def _poll_timeout(self, now: float) -> float:
+        due = self._stall_due
+        if due is None:
+            due = now + STALL_EVERY_S
+        elif now >= due:
+            sleep(STALL_S)  # the periodic housekeeping call that blocks the loop (a synchronous flush)
+            now = monotonic()
+            due = now + STALL_EVERY_S
+        self._stall_due = due
+        timeout = super()._poll_timeout(now)
+        return due - now if timeout < 0 else min(timeout, due - now)  # woken for the next one, as by a timer
+
+
 # The first zoo (issue 6) was built from the textbook list of epoll mistakes; a source is given where
 # one was checked, else ORIGINAL says so.
 ORIGINAL: Final = "first zoo (issue 6): textbook epoll mistake, no single source checked"
@@ -190,6 +246,7 @@ class Variant:
     source: str  # where a real server shipped the same mistake
     parser: type[RequestParser] | None = None
     connection: type | None = None  # a mixin put in front of Connection
+    server: type | None = None  # a mixin put in front of Server (server.loop.server_class)
 
 
 TABLE: Final = (
@@ -253,6 +310,28 @@ TABLE: Final = (
             "h2o/h2o#300 (HEAD response has a body, 404 included); nghttp2/nghttp2#2144 "
             "(nghttpx: no error body for HEAD); arangodb/arangodb#193",
             connection=_HeadErrorBody),
+    # -- the third zoo (issue 21): loop-level mistakes for the whole-case checks -------------------------
+    Variant("floored_timeout", "the epoll timeout is floored to whole seconds: with under 1 s left the loop polls "
+            "with timeout 0 and spins until the deadline",
+            "wolfSSL/wolfssljni#67 (select timeout set in whole seconds only: sub-second timeouts become 0); "
+            "python/asyncio#106 and tornadoweb/tornado#978 (bpo-20311: epoll timeout truncated to ms, the loop "
+            "spins until the timer is due); smol-rs/smol#109 and tokio-rs/mio#1615 (the same truncation)",
+            server=_FlooredTimeout),
+    Variant("poll_1ms", "the loop wakes every 1 ms instead of blocking until an event or a deadline",
+            "netdata/netdata#3308 (its web server's poll() timeout of 1 meant as 1 s is 1 ms: CPU while idle); "
+            "warmcat/libwebsockets#1056 (lws_service with a 2 ms timeout: 500 wakeups/s)",
+            server=_Poll1ms),
+    Variant("periodic_stall", "the loop blocks 0.5 s every 2 s (a synchronous flush on a periodic timer)",
+            "mavlink-router/mavlink-router#176 (fsync() once per second blocks the main loop); "
+            "huggingface/agent-manager#45 (a synchronous directory walk on a timer freezes the server every "
+            "~20 s); tya5/reyn#1751 (os.fsync in the asyncio loop)",
+            server=_PeriodicStall),
+    Variant("fin_waits_for_idle_timer", "a FIN between requests is not acted upon: the idle keep-alive connection "
+            "sits in CLOSE_WAIT until its idle timer fires",
+            "boostorg/beast#2145 (server sockets in CLOSE_WAIT until the stream timeout when a browser closes an "
+            "idle keep-alive connection); http-kit/http-kit#325 (a kept-alive connection's FIN answered only "
+            "when its timeout elapses)",
+            connection=_FinWaitsForIdleTimer),
 )
 BY_NAME: Final = {variant.name: variant for variant in TABLE}
 BUGS: Final = {variant.name: variant.summary for variant in TABLE}

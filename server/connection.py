@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 from server.bugs import NONE, Bugs
 from server.http import response
+from server.http.date import HttpDate
 from server.http.parser import (
     BODY,
     CHUNK_DATA,
@@ -86,7 +87,7 @@ class Transport(Protocol):
 class Settings:
     """What a connection needs from the configuration."""
 
-    __slots__ = ("bugs", "edge", "fast", "header_timeout", "idle_timeout", "known", "limits", "masks",
+    __slots__ = ("bugs", "date", "edge", "fast", "header_timeout", "idle_timeout", "known", "limits", "masks",
                  "quick_parser", "tcp_cork", "write_timeout")
 
     def __init__(
@@ -98,6 +99,7 @@ class Settings:
         limits: Limits | None = None,
         tcp_cork: bool = False,
         bugs: Bugs = NONE,
+        date: HttpDate | None = None,
     ) -> None:
         self.edge = edge
         self.masks = _EDGE_MASKS if edge else _LEVEL_MASKS
@@ -111,7 +113,9 @@ class Settings:
         # of its deviations on the slow path, exactly as written.
         self.fast = bugs.name is None
         self.quick_parser = RequestParser(self.limits)  # idle and empty between uses: shared
-        self.known = KnownRequests()  # requests the quick path answered, with their answers
+        # The Date in replies (the loop gives the Router the same one): a new second empties the known answers.
+        self.date = date or HttpDate()
+        self.known = KnownRequests(date=self.date)  # requests the quick path answered, with their answers
 
 
 def close_reason_for(err: OSError) -> str:
@@ -497,7 +501,7 @@ class Connection:
 
     def _fail(self, status: int, reason: str, head_only: bool = False) -> None:
         """Answer ``status`` (no body to a HEAD request) and close once it is sent."""
-        self._queue(response.error(status, head_only))
+        self._queue(response.error(status, self.router.date.value, head_only))
         self._closing = True
         self._close_as = reason
         self._request = None

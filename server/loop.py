@@ -19,6 +19,7 @@ from typing import Final
 from server.bugs import Bugs
 from server.config import Config
 from server.connection import EPOLLET, EPOLLIN, Connection, Settings, connection_class
+from server.http.date import HttpDate
 from server.http.parser import Limits
 from server.log import EventLog
 from server.routes import Router
@@ -63,7 +64,8 @@ class Server:
         self.edge = config.edge
         self.bugs = Bugs(config.bug)
         self.stats = Stats(config.trigger, config.bug)
-        self.router = Router(self.stats.to_json)
+        self.date = HttpDate()  # one for the router and the connections' settings; ticked once per wakeup
+        self.router = Router(self.stats.to_json, self.date)
         self.settings = Settings(
             edge=self.edge,
             header_timeout=config.header_timeout,
@@ -72,6 +74,7 @@ class Server:
             limits=Limits(config.max_request_line, config.max_header_bytes, config.max_body_bytes),
             tcp_cork=config.tcp_cork,
             bugs=self.bugs,
+            date=self.date,
         )
         self.connection_class = connection_class(self.bugs)
         self.log = log or EventLog(None)
@@ -119,6 +122,7 @@ class Server:
         listen_fd = self.listen_fd
         wake_fd = self._wake_r.fileno()
         now = time.monotonic()
+        date_due = self.date.tick(now)
         try:
             while True:
                 if self._stop_requested and not self._stopping:
@@ -127,6 +131,8 @@ class Server:
                     break
                 events = ep.poll(self._poll_timeout(now), MAX_EVENTS)
                 now = time.monotonic()
+                if now >= date_due:  # a new wall-clock second: a new Date
+                    date_due = self.date.tick(now)
                 for fd, mask in events:
                     conn = conns.get(fd)
                     if conn is not None:
@@ -344,3 +350,12 @@ class Server:
         self.ep.close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+def server_class(bug: str | None) -> type[Server]:
+    """``Server``, or for a zoo variant that is a server mixin, the mixin in front of it."""
+    bugs = Bugs(bug)
+    mixin = bugs.variant.server if bugs.variant is not None else None
+    if mixin is None:
+        return Server
+    return type(f"{mixin.__name__.lstrip('_')}Server", (mixin, Server), {})

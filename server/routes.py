@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Final
 
 from server.http import response
+from server.http.date import HttpDate
 from server.http.parser import Request
 
 HELLO: Final = b"hello, epoll\n"
@@ -50,10 +51,12 @@ class Reply:
 
 
 class Router:
-    def __init__(self, stats_json: Callable[[], bytes]) -> None:
+    def __init__(self, stats_json: Callable[[], bytes], date: HttpDate | None = None) -> None:
         self._stats_json = stats_json
-        # Replies for "/" depend only on these four fields: built once each (at most 9 × 2 × 2).
-        self._root: dict[tuple[str, bool, str], Reply] = {}
+        # Every reply carries this Date; the loop ticks it (pass the Settings' own, so one tick refreshes all).
+        self.date = date or HttpDate()
+        # Replies for "/" depend only on these four fields and the date: built once each per second.
+        self._root: dict[tuple[str, bool, str], Reply] = self.date.memo()
 
     def wants_body(self, request: Request) -> bool:
         """Only /echo keeps the body; other routes let the connection drop it as it arrives."""
@@ -93,26 +96,24 @@ class Router:
             return self._status(405, keep_alive, http10, head_only, (("Allow", allowed),))
         return self._status(404, keep_alive, http10, head_only)
 
-    @staticmethod
     def _ok(
-        body: bytes, keep_alive: bool, http10: bool, head_only: bool, content_type: str = "text/plain"
+        self, body: bytes, keep_alive: bool, http10: bool, head_only: bool, content_type: str = "text/plain"
     ) -> Reply:
-        head = response.head(200, len(body), content_type, keep_alive, http10)
+        head = response.head(200, len(body), content_type, keep_alive, http10, date=self.date.value)
         return Reply(head, b"" if head_only else body)
 
-    @staticmethod
     def _status(
-        status: int, keep_alive: bool, http10: bool, head_only: bool, extra: tuple[tuple[str, str], ...] = ()
+        self, status: int, keep_alive: bool, http10: bool, head_only: bool, extra: tuple[tuple[str, str], ...] = ()
     ) -> Reply:
         body = f"{status} {response.REASONS[status]}\n".encode("ascii")
-        head = response.head(status, len(body), "text/plain", keep_alive, http10, extra)
+        head = response.head(status, len(body), "text/plain", keep_alive, http10, extra, date=self.date.value)
         return Reply(head, b"" if head_only else body)
 
     def _bytes(self, arg: str, keep_alive: bool, http10: bool, head_only: bool) -> Reply:
         if not arg.isdigit() or not arg.isascii() or len(arg) > 14 or int(arg) > MAX_BYTES_N:
             return self._status(400, keep_alive, http10, head_only)
         n = int(arg)
-        head = response.head(200, n, "application/octet-stream", keep_alive, http10)
+        head = response.head(200, n, "application/octet-stream", keep_alive, http10, date=self.date.value)
         if head_only:
             return Reply(head)
         if n <= _CHUNK:

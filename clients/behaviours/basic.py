@@ -8,6 +8,7 @@ from clients.behaviours.common import (
     body_attribute,
     check_expect_body,
     check_path,
+    echo_path_attribute,
     expect_body_attribute,
     path_attribute,
     route_request,
@@ -23,6 +24,7 @@ class WellBehaved(Behaviour):
     attributes = (
         Attribute("requests", "count", 3, "requests on each connection", minimum=1, maximum=10_000),
         path_attribute(),
+        echo_path_attribute(),
         body_attribute(),
         expect_body_attribute(),
         Attribute("pause_ms", "milliseconds", 0, "pause after each response", minimum=0, maximum=60_000),
@@ -31,6 +33,7 @@ class WellBehaved(Behaviour):
 
     def validate(self) -> None:
         check_path(self.text("path"))
+        check_path(self.text("echo_path"))
         check_expect_body(self.text("expect_body"))
 
     def expected_responses(self) -> int:
@@ -39,7 +42,8 @@ class WellBehaved(Behaviour):
     def plan(self, context: PlanContext) -> Iterator[Step]:
         for _ in range(self.int("requests")):
             request, expect = route_request(
-                self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body")
+                self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body"),
+                self.text("echo_path"),
             )
             if expect is not None:
                 yield expect
@@ -57,6 +61,7 @@ class Pipelined(Behaviour):
     attributes = (
         Attribute("requests", "count", 5, "requests in the single write", minimum=1, maximum=10_000),
         path_attribute(),
+        echo_path_attribute(),
         body_attribute(),
         expect_body_attribute(),
         max_duration(10),
@@ -64,6 +69,7 @@ class Pipelined(Behaviour):
 
     def validate(self) -> None:
         check_path(self.text("path"))
+        check_path(self.text("echo_path"))
         check_expect_body(self.text("expect_body"))
 
     def expected_responses(self) -> int:
@@ -73,7 +79,8 @@ class Pipelined(Behaviour):
         requests = []
         for _ in range(self.int("requests")):
             request, expect = route_request(
-                self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body")
+                self.text("path"), context.host, context.rng, self.int("body_bytes"), self.text("expect_body"),
+                self.text("echo_path"),
             )
             requests.append(request)
             if expect is not None:

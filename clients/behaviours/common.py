@@ -14,8 +14,27 @@ from clients.steps import Expect
 HELLO = b"hello, epoll\n"
 
 
+BUNDLED_ECHO = "/echo"
+
+
 def path_attribute(default: str = "/") -> Attribute:
-    return Attribute("path", "text", default, "request path: /, /echo (POST of body_bytes) or /bytes/N")
+    return Attribute(
+        "path", "text", default, "request path: /, the echo route (a POST of body_bytes) or /bytes/N"
+    )
+
+
+def echo_path_attribute() -> Attribute:
+    return Attribute(
+        "echo_path",
+        "text",
+        BUNDLED_ECHO,
+        "the target's echo route: a request to it is a POST of body_bytes, answered with that body",
+    )
+
+
+def post_path_attribute() -> Attribute:
+    """The route a behaviour that always POSTs (a seeded body, echoed back) sends to."""
+    return Attribute("path", "text", BUNDLED_ECHO, "the echo route the POST goes to (answered with its body)")
 
 
 def body_attribute(default: int = 64) -> Attribute:
@@ -23,7 +42,7 @@ def body_attribute(default: int = 64) -> Attribute:
         "body_bytes",
         "bytes",
         default,
-        "size of the seeded random body sent to /echo",
+        "size of the seeded random body sent to the echo route",
         minimum=0,
         maximum=1 << 26,
     )
@@ -31,7 +50,7 @@ def body_attribute(default: int = 64) -> Attribute:
 
 EXPECT_BODY_DOC = (
     "the body each response must have: empty for the bundled server's body for the path "
-    "(/ its hello, /echo the body sent, /bytes/N the i % 251 pattern), 'status' to check the status only, "
+    "(/ its hello, the echo route the body sent, /bytes/N the i % 251 pattern), 'status' to check the status only, "
     "or LENGTH:SHA256 (the byte count and the body's sha256 in hex)"
 )
 
@@ -45,10 +64,10 @@ def check_expect_body(text: str) -> None:
     parse_expect_body(text, "/", b"")
 
 
-def parse_expect_body(text: str, path: str, body: bytes) -> Expect | None:
+def parse_expect_body(text: str, path: str, body: bytes, echo_path: str = BUNDLED_ECHO) -> Expect | None:
     """The expectation ``text`` gives for a request to ``path`` with ``body`` (None: only the status)."""
     if text == "":
-        want = expected_body(path, body)
+        want = expected_body(path, body, echo_path)
         return None if want is None else Expect(len(want), sha256_hex(want))
     if text == "status":
         return None
@@ -63,12 +82,12 @@ def check_path(path: str) -> None:
         raise BadArgument(f"attribute path: {path!r} must start with / and contain no spaces or line breaks")
 
 
-def expected_body(path: str, body: bytes) -> bytes | None:
+def expected_body(path: str, body: bytes, echo_path: str = BUNDLED_ECHO) -> bytes | None:
     """The body the bundled server answers with, or None when the client cannot know it."""
+    if path == echo_path:
+        return body
     if path == "/":
         return HELLO
-    if path == "/echo":
-        return body
     count = path.removeprefix("/bytes/")
     if path.startswith("/bytes/") and count.isdigit():
         return byte_pattern(int(count))
@@ -76,13 +95,15 @@ def expected_body(path: str, body: bytes) -> bytes | None:
 
 
 def route_request(path: str, host: str, rng: random.Random, body_bytes: int,
-                  expect_body: str = "") -> tuple[bytes, Expect | None]:
-    """The request for ``path`` (POST with a seeded body for /echo, else GET) and its expectation.
+                  expect_body: str = "", echo_path: str = BUNDLED_ECHO) -> tuple[bytes, Expect | None]:
+    """The request for ``path`` (POST with a seeded body to the echo route, else GET) and its expectation.
 
-    ``expect_body`` is the attribute of that name: "" for the bundled server's routes.
+    ``expect_body`` is the attribute of that name: "" for the bundled server's routes (an echo answers
+    with the body sent).
     """
-    body = rng.randbytes(body_bytes) if path == "/echo" else b""
-    method = "POST" if path == "/echo" else "GET"
-    headers = [("Content-Length", "0")] if method == "POST" and not body else []
+    post = path == echo_path
+    body = rng.randbytes(body_bytes) if post else b""
+    method = "POST" if post else "GET"
+    headers = [("Content-Length", "0")] if post and not body else []
     request = build_request(method, path, host, body=body, headers=headers)
-    return request, parse_expect_body(expect_body, path, body)
+    return request, parse_expect_body(expect_body, path, body, echo_path)

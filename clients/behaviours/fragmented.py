@@ -1,11 +1,11 @@
-"""One POST /echo request split across many sends with pauses (TCP_NODELAY keeps the splits)."""
+"""One POST to the echo route (/echo by default) split across many sends with pauses (TCP_NODELAY keeps the splits)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
 
-from clients.behaviours.common import route_request
+from clients.behaviours.common import check_path, post_path_attribute, route_request
 from clients.registry import Attribute, BadArgument, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, Pause, ReadResponses, Send, Step
 
@@ -19,13 +19,14 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 class Fragmented(Behaviour):
     name = "fragmented"
     summary = (
-        "one POST /echo split into sends separated by pauses: random (seeded cut points and pauses), "
+        "one POST to the echo route split into sends separated by pauses: random (seeded cut points and pauses), "
         "byte_by_byte, crlf (every header line split between \\r and \\n), body (cuts inside the body)"
     )
     attributes = (
         Attribute(
             "mode", "choice", "random", "where to cut", choices=("random", "byte_by_byte", "crlf", "body")
         ),
+        post_path_attribute(),
         Attribute("fragments", "count", 8, "pieces for random and body modes", minimum=2, maximum=100_000),
         Attribute("body_bytes", "bytes", 64, "size of the seeded random body", minimum=2, maximum=1 << 24),
         Attribute(
@@ -40,6 +41,7 @@ class Fragmented(Behaviour):
     )
 
     def validate(self) -> None:
+        check_path(self.text("path"))
         if self.text("mode") == "body" and self.int("fragments") > self.int("body_bytes"):
             raise BadArgument("attribute fragments: body mode needs fragments <= body_bytes")
 
@@ -61,7 +63,8 @@ class Fragmented(Behaviour):
         return 1
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
-        request, expect = route_request("/echo", context.host, context.rng, self.int("body_bytes"))
+        path = self.text("path")
+        request, expect = route_request(path, context.host, context.rng, self.int("body_bytes"), echo_path=path)
         assert expect is not None
         yield expect
         pieces = self.pieces(request, context)

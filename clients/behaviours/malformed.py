@@ -10,7 +10,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 
-from clients.behaviours.common import HELLO
+from clients.behaviours.common import (
+    BUNDLED_ECHO,
+    HELLO,
+    check_expect_body,
+    check_path,
+    expect_body_attribute,
+    parse_expect_body,
+)
 from clients.behaviours.slow import endless_header_lines
 from clients.http import byte_pattern, sha256_hex
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
@@ -19,11 +26,11 @@ from clients.steps import Close, Expect, Pause, ReadResponses, Send, Step
 BAD_VERSIONS = ("HTTP/9.9", "HTTP/1.1x", "HTTP/", "HTTQ/1.1", "http/1.1", "HTTP/1.1 extra")
 
 
-def _garbage(host: str, rng: random.Random, size: int) -> bytes:
+def _garbage(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return rng.randbytes(size) + b"\r\n\r\n"
 
 
-def _non_utf8(host: str, rng: random.Random, size: int) -> bytes:
+def _non_utf8(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return (
         b"GET /\xff\xfe\xc3\x28 HTTP/1.1\r\nHost: "
         + host.encode()
@@ -31,43 +38,43 @@ def _non_utf8(host: str, rng: random.Random, size: int) -> bytes:
     )
 
 
-def _nul_bytes(host: str, rng: random.Random, size: int) -> bytes:
+def _nul_bytes(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return b"GET /\x00nul HTTP/1.1\r\nHost: " + host.encode() + b"\r\nX-N\x00ul: a\x00b\r\n\r\n"
 
 
-def _huge_header(host: str, rng: random.Random, size: int) -> bytes:
+def _huge_header(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return f"GET / HTTP/1.1\r\nHost: {host}\r\nX-Huge: {'a' * size}\r\n\r\n".encode()
 
 
-def _cl_and_te(host: str, rng: random.Random, size: int) -> bytes:
+def _cl_and_te(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return (
-        f"POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
         "5\r\nhello\r\n0\r\n\r\n"
     ).encode()
 
 
-def _negative_cl(host: str, rng: random.Random, size: int) -> bytes:
-    return f"POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: -1\r\n\r\nhello".encode()
+def _negative_cl(host: str, rng: random.Random, size: int, path: str) -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: -1\r\n\r\nhello".encode()
 
 
-def _conflicting_cl(host: str, rng: random.Random, size: int) -> bytes:
+def _conflicting_cl(host: str, rng: random.Random, size: int, path: str) -> bytes:
     lengths = "Content-Length: 5\r\nContent-Length: 6"
-    return f"POST /echo HTTP/1.1\r\nHost: {host}\r\n{lengths}\r\n\r\nhello!".encode()
+    return f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{lengths}\r\n\r\nhello!".encode()
 
 
-def _bad_version(host: str, rng: random.Random, size: int) -> bytes:
+def _bad_version(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return f"GET / {rng.choice(BAD_VERSIONS)}\r\nHost: {host}\r\n\r\n".encode()
 
 
 # -- RFC 9112 probes that a server must reject -----------------------------------------------------
 
 
-def _missing_host(host: str, rng: random.Random, size: int) -> bytes:
+def _missing_host(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """3.2: an HTTP/1.1 request without Host: 400."""
     return b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
 
-def _duplicate_host(host: str, rng: random.Random, size: int) -> bytes:
+def _duplicate_host(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """3.2: two Host field lines: 400."""
     return f"GET / HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\n\r\n".encode()
 
@@ -75,27 +82,27 @@ def _duplicate_host(host: str, rng: random.Random, size: int) -> bytes:
 INVALID_HOSTS = ("exa mple", "user@example", "example/path", "example:80x", "example:1:2", "[::1", "ex%zzample")
 
 
-def _invalid_host(host: str, rng: random.Random, size: int) -> bytes:
+def _invalid_host(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """3.2: a Host that is no uri-host[:port] (seeded: a space, userinfo, a path, a bad port...): 400."""
     return f"GET / HTTP/1.1\r\nHost: {rng.choice(INVALID_HOSTS)}\r\n\r\n".encode()
 
 
-def _http10_te(host: str, rng: random.Random, size: int) -> bytes:
+def _http10_te(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing: 400 and close (nginx: 400)."""
     return (
-        f"POST /echo HTTP/1.0\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        f"POST {path} HTTP/1.0\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
         "5\r\nhello\r\n0\r\n\r\n"
     ).encode()
 
 
-def _te_not_final(host: str, rng: random.Random, size: int) -> bytes:
+def _te_not_final(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """6.3: chunked not the final transfer coding leaves the length unknown: 400 and close."""
     codings = rng.choice(("chunked, identity", "identity", "chunked, gzip"))
-    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: {codings}\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: {codings}\r\n\r\n"
     return head.encode() + b"5\r\nhello\r\n0\r\n\r\n"
 
 
-def _head_error(host: str, rng: random.Random, size: int) -> bytes:
+def _head_error(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """RFC 9110 9.3.2: HEAD with a malformed field line gets a 400 with no body (a body shows as a
     protocol error: bytes after the response)."""
     return f"HEAD / HTTP/1.1\r\nHost: {host}\r\nBad Field Line\r\n\r\n".encode()
@@ -104,37 +111,37 @@ def _head_error(host: str, rng: random.Random, size: int) -> bytes:
 DECLARED_BODY_BYTES = 64 << 20  # over any sane body limit (the lab's server: 8 MiB; nginx: 1 MiB)
 
 
-def _body_after_error(host: str, rng: random.Random, size: int) -> bytes:
+def _body_after_error(host: str, rng: random.Random, size: int, path: str) -> bytes:
     """POST /echo declaring a 64 MiB body, then size_bytes of it: the 413 is sent while the body still
     arrives, so a server that closes at once (no lingering close) resets it away."""
-    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: {DECLARED_BODY_BYTES}\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {DECLARED_BODY_BYTES}\r\n\r\n"
     return head.encode() + rng.randbytes(size)
 
 
 # -- RFC 9112 probes that a server must accept: (request, the body it must answer with) -----------------
 
 
-def _absolute_form(host: str, rng: random.Random, size: int) -> tuple[bytes, bytes]:
+def _absolute_form(host: str, rng: random.Random, size: int, path: str) -> tuple[bytes, bytes]:
     """3.2.2: an absolute-form target is accepted; the route is its path."""
-    return f"GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode(), HELLO
+    return f"GET http://{host}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode(), HELLO
 
 
-def _query_string(host: str, rng: random.Random, size: int) -> tuple[bytes, bytes]:
+def _query_string(host: str, rng: random.Random, size: int, path: str) -> tuple[bytes, bytes]:
     """A query string does not change the route: GET /bytes/N?q is GET /bytes/N."""
-    request = f"GET /bytes/{size}?x={rng.randrange(1000)}&y HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    request = f"GET {path}?x={rng.randrange(1000)}&y HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     return request.encode(), byte_pattern(size)
 
 
-def _tiny_chunks(host: str, rng: random.Random, size: int) -> tuple[bytes, bytes]:
-    """A chunked POST /echo of size_bytes in 2-byte chunks (7 wire bytes per 2 body bytes)."""
+def _tiny_chunks(host: str, rng: random.Random, size: int, path: str) -> tuple[bytes, bytes]:
+    """A chunked POST to the echo route of size_bytes in 2-byte chunks (7 wire bytes per 2 body bytes)."""
     body = rng.randbytes(size)
     chunks = b"".join(b"%x\r\n%b\r\n" % (len(body[i : i + 2]), body[i : i + 2]) for i in range(0, size, 2))
-    head = f"POST /echo HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     return head.encode() + chunks + b"0\r\n\r\n", body
 
 
-# Each builder gets the Host value, the connection's random source and the size attribute.
-BUILDERS: dict[str, Callable[[str, random.Random, int], bytes]] = {
+# Each builder gets the Host value, the connection's random source, the size attribute and the route.
+BUILDERS: dict[str, Callable[[str, random.Random, int, str], bytes]] = {
     "garbage": _garbage,
     "non_utf8": _non_utf8,
     "nul_bytes": _nul_bytes,
@@ -152,12 +159,23 @@ BUILDERS: dict[str, Callable[[str, random.Random, int], bytes]] = {
     "body_after_error": _body_after_error,
 }
 # Well-formed probes: the request and the body a correct server answers with (checked byte for byte).
-ACCEPTED: dict[str, Callable[[str, random.Random, int], tuple[bytes, bytes]]] = {
+ACCEPTED: dict[str, Callable[[str, random.Random, int, str], tuple[bytes, bytes]]] = {
     "absolute_form": _absolute_form,
     "query_string": _query_string,
     "tiny_chunks": _tiny_chunks,
 }
 VARIANTS = (*BUILDERS, *ACCEPTED, "endless_headers")
+# The bundled server's route each variant asks (the `path` attribute names the target's): the POSTs go to
+# its echo route; every other variant asks GET /.
+POST_VARIANTS = frozenset({"cl_and_te", "negative_cl", "conflicting_cl", "http10_te", "te_not_final",
+                           "body_after_error", "tiny_chunks"})
+
+
+def default_path(variant: str, size: int) -> str:
+    if variant in POST_VARIANTS:
+        return BUNDLED_ECHO
+    return f"/bytes/{size}" if variant == "query_string" else "/"
+
 # What "random" picks from: the original malformations only, so a seed picks what it always picked.
 RANDOM_VARIANTS = (
     "garbage", "non_utf8", "nul_bytes", "huge_header", "cl_and_te", "negative_cl", "conflicting_cl", "bad_version",
@@ -202,8 +220,24 @@ class Malformed(Behaviour):
             minimum=0,
             maximum=600_000,
         ),
+        Attribute(
+            "path",
+            "text",
+            "",
+            "the route the probe asks; empty: the bundled server's (the echo route /echo for the POST "
+            "variants, /bytes/{size_bytes} for query_string, / for the others)",
+        ),
+        expect_body_attribute(),
         max_duration(30),
     )
+
+    def validate(self) -> None:
+        if self.text("path"):
+            check_path(self.text("path"))
+        check_expect_body(self.text("expect_body"))
+
+    def path(self, variant: str) -> str:
+        return self.text("path") or default_path(variant, self.int("size_bytes"))
 
     def variant(self, context: PlanContext) -> str:
         chosen = self.text("variant")
@@ -220,10 +254,14 @@ class Malformed(Behaviour):
                 yield Send(line)
                 yield Pause(self.seconds("interval_ms"))
         if variant in ACCEPTED:
-            request, body = ACCEPTED[variant](context.host, context.rng, self.int("size_bytes"))
-            yield Expect(len(body), sha256_hex(body))
+            request, body = ACCEPTED[variant](context.host, context.rng, self.int("size_bytes"), self.path(variant))
+            # An echo answers with the body sent; another target's body is the expect_body attribute.
+            declared = None if variant == "tiny_chunks" else self.text("expect_body")
+            expect = Expect(len(body), sha256_hex(body)) if not declared else parse_expect_body(declared, "/", b"")
+            if expect is not None:
+                yield expect
             yield Send(request)
         else:
-            yield Send(BUILDERS[variant](context.host, context.rng, self.int("size_bytes")))
+            yield Send(BUILDERS[variant](context.host, context.rng, self.int("size_bytes"), self.path(variant)))
         yield ReadResponses(1)
         yield Close()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from clients.behaviours.common import check_expect_body, check_path, expect_body_attribute, route_request
+from clients.behaviours.common import (
+    check_expect_body,
+    check_path,
+    expect_body_attribute,
+    post_path_attribute,
+    route_request,
+)
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, ConnectOptions, Pause, ReadOnce, ReadResponses, Send, Stall, Step
 
@@ -56,19 +62,24 @@ class Slowloris(Behaviour):
 @register
 class SlowBody(Behaviour):
     name = "slow_body"
-    summary = "POST /echo: the header at once, then the body trickled; then the response is read"
+    summary = "POST to the echo route: the header at once, then the body trickled; then the response is read"
     attributes = (
+        post_path_attribute(),
         Attribute("body_bytes", "bytes", 1024, "size of the seeded random body", minimum=1, maximum=1 << 24),
         chunk_bytes(16),
         interval(200),
         max_duration(60),
     )
 
+    def validate(self) -> None:
+        check_path(self.text("path"))
+
     def expected_responses(self) -> int:
         return 1
 
     def plan(self, context: PlanContext) -> Iterator[Step]:
-        request, expect = route_request("/echo", context.host, context.rng, self.int("body_bytes"))
+        path = self.text("path")
+        request, expect = route_request(path, context.host, context.rng, self.int("body_bytes"), echo_path=path)
         assert expect is not None
         header_end = request.index(b"\r\n\r\n") + 4
         yield expect

@@ -13,6 +13,7 @@ from lab.chaos.scenario import (
     IDLE_TIMEOUT_S,
     OK,
     REJECTED,
+    ROUND_QUIET_SLACK_S,
     WRITE_TIMEOUT_S,
     Blackhole,
     DisconnectClients,
@@ -155,6 +156,18 @@ CATALOG: tuple[Scenario, ...] = (
              # A correct server answers them all in 2-4 s here; a stuck backlog is judged after 8 s.
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=8),),
              canary=True),
+    # A leak per connection: the same storm four times, RSS read once each round's connections are gone. Round 1
+    # warms the allocator up; rounds 2-4 make 3,000 connections, so a server that keeps 1 KiB of each shows 3 MiB,
+    # twice the 1.5 MiB allowed (Limits.rss_per_gone_connection_bytes). Each round is connect_storm's load without
+    # its canary; the clients close right after their response, so the prompt cleanup bound applies. The bundled
+    # server keeps a closed connection in its timer wheel until the deadlines it set come due (up to 5 s): here
+    # they are 1 s, and each reading waits that and ROUND_QUIET_SLACK_S after the round (a profile's target waits
+    # out its own declared deadlines: lab.chaos.adapt). 10 s a variant here alone (4 storms of ~1 s, 4 waits of
+    # ~1.5 s), 18 s on a loaded machine.
+    Scenario("connection_rounds", "4 rounds of 1,000 connects with one GET / each: RSS flat after the first round",
+             (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=8),),
+             rounds=4, round_quiet_s=1 + ROUND_QUIET_SLACK_S, target_header_timeout_s=1, target_idle_timeout_s=1,
+             limits=PROMPT),
     # The target can hold ~55 of them (64 fds less its own); the rest wait in the backlog or are refused.
     Scenario("fd_exhaustion", "300 idle connections against a target limited to 64 fds; CPU measured meanwhile",
              (client("flood", connections=300, concurrency=300, hold_s=4, idle=True, max_duration_s=20,

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from lab import settings
 from lab.chaos import catalog, coverage, targets
 from lab.chaos.adapt import adapt
+from lab.chaos.preflight import fetch_references, http_fetch, needs_preflight
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab
@@ -71,7 +72,6 @@ def request(url: str, method: str, path: str, body: bytes) -> tuple[int, bytes]:
 def cmd_check(args: argparse.Namespace) -> int:
     started = time.monotonic()
     profile = find_profile(args.profile)
-    scenarios = [adapt(scenario, profile) for scenario in catalog.CATALOG]
     targets.build_image(profile)
     config = settings.LabConfig.from_env(project=settings.unique_project("epl-check"),
                                          **targets.config_overrides(profile))
@@ -88,7 +88,17 @@ def cmd_check(args: argparse.Namespace) -> int:
                       + (f": {problem}" if problem else ""))
                 if problem:
                     problems.append(f"{method} {path} {way}: {problem}")
-    covered = coverage.of_adapted(scenarios)
+        if needs_preflight(profile) and not problems:
+            try:
+                profile = fetch_references(profile, http_fetch(endpoints.direct_url))
+            except LabError as error:
+                problems.append(str(error))
+            else:
+                assert profile.routes.large is not None
+                for size, digest in profile.routes.large.references:
+                    print(f"  ref  {'large (' + str(size) + ' bytes)':22} GET {profile.routes.large.url_path(size)}: "
+                          f"sha256 {digest}, the reference the cases check it against")
+    covered = coverage.of_adapted(adapt(scenario, profile) for scenario in catalog.CATALOG)
     print(f"\n{profile.name}: {covered.text()}")
     print(f"runs: {', '.join(covered.ran)}")
     print(f"\nchecked in {time.monotonic() - started:.1f} s")

@@ -9,8 +9,9 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab.chaos import memory
 from lab.chaos.history import CaseHistory, CpuWindow
-from lab.chaos.scenario import ERROR_STATUSES, Scenario, StopTarget
+from lab.chaos.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Scenario, StopTarget
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
                "wrong_response", "stall", "slow_canary", "no_timeout")
@@ -157,24 +158,35 @@ def peak_held_connections(history: CaseHistory) -> int:
 
 
 def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
-    readings = [sample.rss_bytes for sample in history.samples]
-    if history.settled is not None:
-        readings.append(history.settled.rss_bytes)
-    if not readings:
-        return _na("memory_growth", "no reading of the target's memory during the case")
-    growth = max(readings) - history.baseline.rss_bytes
+    """The case's peak RSS within a constant, a per-connection allowance and one response per connection in
+    flight; in a case played in rounds, no growth between the later rounds either."""
+    peak = memory.case_peak(history)
+    if peak is None:
+        return missing("memory_growth", "no reading of the target's memory during the case")
+    growth = peak.bytes - history.baseline.rss_bytes
     held = max(0, peak_held_connections(history))
     limits = scenario.limits
-    limit = limits.max_rss_growth(held)
+    responses, responses_text = memory.response_allowance(scenario, held)
+    limit = limits.max_rss_growth(held) + responses
+    response_rule = f" + one response per connection in flight: {responses_text}" if responses_text else ""
     rule = (f"{limits.max_rss_growth_bytes / MiB:g} MiB + {limits.rss_per_connection_bytes / 1024:g} KiB × "
-            f"{held} connections held at the peak = {limit / MiB:.1f} MiB")
+            f"{held} connections held at the peak{response_rule} = {limit / MiB:.1f} MiB")
     per_connection = f", {growth / held / 1024:.1f} KiB per held connection" if held else ""
-    if growth <= limit:
-        return Verdict("memory_growth", ok=True,
-                       message=f"peak RSS growth {growth / MiB:.1f} MiB{per_connection} (limit {rule})")
-    return _fail("memory_growth", history,
-                 f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {max(readings) / MiB:.0f} MiB "
-                 f"(+{growth / MiB:.1f} MiB{per_connection}; expected at most {rule}) during {_what_ran(scenario)}")
+    rounds = memory.round_growth(scenario, history)
+    if growth > limit:
+        also = f"; also {rounds.message}" if rounds is not None else ""
+        return _fail("memory_growth", history,
+                     f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {peak.bytes / MiB:.0f} MiB "
+                     f"(+{growth / MiB:.1f} MiB{per_connection}, peak from {peak.source}; expected at most {rule}) "
+                     f"during {_what_ran(scenario)}{also}")
+    peak_text = f"peak RSS growth {growth / MiB:.1f} MiB{per_connection} (from {peak.source}; limit {rule})"
+    if rounds is not None and rounds.missing:
+        return missing("memory_growth", f"{rounds.message}; {peak_text}")
+    if rounds is not None and not rounds.ok:
+        return _fail("memory_growth", history,
+                     f"memory grows with every connection: {rounds.message} during {_what_ran(scenario)}")
+    return Verdict("memory_growth", ok=True,
+                   message=peak_text + (f"; {rounds.message}" if rounds is not None else ""))
 
 
 def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -290,11 +302,19 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
         return _na("no_timeout", "no client in this case must be cut off")
     problems: list[str] = []
     for outcome in bounded:
-        limit = outcome.run.expect.cut_off_s
+        expect = outcome.run.expect
+        limit = expect.cut_off_s
         assert limit is not None
         for connection in outcome.connections():
             by_server = connection.closed_by_server
-            if not by_server or connection.elapsed_s > limit:
+            if not by_server and expect.undeclared and expect.deadline is not None:
+                # The profile declares no such deadline: the case runs anyway, and says what that costs.
+                problems.append(
+                    f"no {expect.deadline} deadline: {WITHOUT_DEADLINE[expect.deadline]} "
+                    f"({outcome.run.behaviour} #{connection.index} still connected after {connection.elapsed_s:.1f} s, "
+                    f"the client's whole bounded run; the profile declares no [deadlines] {expect.deadline}_s, "
+                    f"the lab's ceiling is {limit - GRACE_S:g} s)")
+            elif not by_server or connection.elapsed_s > limit:
                 problems.append(
                     f"{outcome.run.behaviour} #{connection.index} was "
                     f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from clients.history import RunHistory
 from lab import engine, settings
 from lab.chaos import bundle, catalog, coverage, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
@@ -20,6 +21,7 @@ from lab.chaos.check_command import add_check_command
 from lab.chaos.checks import judge
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
+from lab.chaos.preflight import needs_preflight
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant
 from lab.chaos.zoo import BY_BUG
@@ -53,10 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     warn_adhoc(args)
     if profile is not None:
         fitted = adapt(scenario, profile)
-        if isinstance(fitted, Skip):
+        if isinstance(fitted, Skip) and not needs_preflight(profile):
             print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
             return 0
-        scenario = fitted
         targets.build_image(profile)
         overrides = targets.config_overrides(profile)
     base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
@@ -66,6 +67,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         variant = Variant(profile.trigger, args.bug)
     session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture, profile=profile)
     try:
+        if profile is not None:  # adapted once the preflight has fetched what the profile leaves to it
+            fitted = adapt(scenario, session.referenced(profile))
+            if isinstance(fitted, Skip):
+                print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
+                return 0
+            scenario = fitted
         echo(f"case {scenario.id}: {scenario.describe()}")
         try:
             history = _run_recorded(session, scenario, variant, args.seed)
@@ -137,14 +144,18 @@ def _print_history(history: CaseHistory, variant: Variant) -> None:
 
 
 def _print_ops(path: Path) -> None:
-    recorded = json.loads(path.read_text())
-    print(f"\nhistory {path.name} ({recorded.get('behaviour')}, seed {recorded.get('seed')}):")
-    for connection in recorded.get("connections", [])[:5]:
-        ops = connection.get("ops", [])
-        print(f"  connection {connection.get('index')}: {len(ops)} operations")
+    try:
+        recorded = RunHistory.load(path)
+    except (ValueError, KeyError, TypeError) as error:
+        print(f"\nhistory {path.name}: unreadable ({error})")
+        return
+    print(f"\nhistory {path.name} ({recorded.behaviour}, seed {recorded.seed}):")
+    for connection in recorded.connections[:5]:
+        ops = connection.ops
+        print(f"  connection {connection.index}: {len(ops)} operations")
         for op in ops[:OP_LINES_PER_CONNECTION]:
-            details = {key: _short(key, value) for key, value in op.items() if key not in ("t", "op")}
-            print(f"    {op.get('t', 0):8.4f}s {op.get('op'):9} " + " ".join(f"{k}={v}" for k, v in details.items()))
+            details = {key: _short(key, value) for key, value in op.to_json().items() if key not in ("t", "op")}
+            print(f"    {op.t:8.4f}s {op.kind:9} " + " ".join(f"{k}={v}" for k, v in details.items()))
         if len(ops) > OP_LINES_PER_CONNECTION:
             print(f"    ... {len(ops) - OP_LINES_PER_CONNECTION} more in {path}")
 

@@ -88,6 +88,7 @@ class CaseHistory:
     events: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what the runner did)
     settled: Snapshot | None = None  # the reading the settle checks judge (lab.chaos.settle)
     settle_elapsed_s: float = 0.0  # when that reading was taken, after the settle wait began
+    rounds: list[Snapshot] = field(default_factory=list)  # Scenario.rounds: the settled reading after each round
     idle_cpu: CpuWindow | None = None
     held_cpu: CpuWindow | None = None  # while the clients held their connections (Scenario.held_cpu)
     held_error: str | None = None  # why no held window was measured (the target never held them)
@@ -125,6 +126,7 @@ class CaseHistory:
             "events": [{"t": t, "event": text} for t, text in self.events],
             "settled": self.settled.to_json() if self.settled else None,
             "settle_elapsed_s": self.settle_elapsed_s,
+            "rounds": [reading.to_json() for reading in self.rounds],
             "idle_cpu": window(self.idle_cpu), "held_cpu": window(self.held_cpu), "held_error": self.held_error,
             "target_before": self.target_before.__dict__,
             "target_after": self.target_after.__dict__ if self.target_after else None,

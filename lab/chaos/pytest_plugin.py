@@ -138,7 +138,7 @@ def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *
     """Run one case (adapted to the run's profile), judge it, write its result and timeline; returns the verdicts."""
     profile = current_profile()
     if profile is not None:
-        fitted = adapt(scenario, profile)
+        fitted = adapt(scenario, session.referenced(profile))  # the preflight fetches large bodies once
         if isinstance(fitted, Skip):
             record_skip(scenario, variant, fitted.reason)  # raises pytest's Skipped
         assert isinstance(fitted, Scenario)

@@ -56,13 +56,16 @@ class CaseResult:
     plan: str = ""  # e.g. "1000×4 pipelined; 1×1 well_behaved"
     server: str = ""  # the target profile's name (the board's row); "" for the bundled server by default
     phases: dict[str, float] = field(default_factory=dict)  # where its seconds went (lab.chaos.timing)
+    baseline_rss_bytes: int | None = None  # the target's RSS before the case (the scorecard's growth across cases)
+    target_started: int | None = None  # the target process's start time (clock ticks since boot): which process
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "variant": self.variant, "target": self.target, "outcome": self.outcome,
                 "failed_checks": list(self.failed_checks), "messages": list(self.messages), "seed": self.seed,
                 "duration_s": round(self.duration_s, 2), "bug": self.bug, "responses_got": self.responses_got,
                 "responses_owed": self.responses_owed, "plan": self.plan, "engine": self.engine,
-                "server": self.server, "phases": {phase: round(s, 2) for phase, s in self.phases.items()}}
+                "server": self.server, "phases": {phase: round(s, 2) for phase, s in self.phases.items()},
+                "baseline_rss_bytes": self.baseline_rss_bytes, "target_started": self.target_started}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CaseResult:
@@ -71,7 +74,8 @@ class CaseResult:
                    seed=data["seed"], duration_s=data["duration_s"], bug=data.get("bug"),
                    responses_got=data.get("responses_got"), responses_owed=data.get("responses_owed"),
                    plan=data.get("plan", ""), engine=data.get("engine", ""), server=data.get("server", ""),
-                   phases=dict(data.get("phases") or {}))
+                   phases=dict(data.get("phases") or {}), baseline_rss_bytes=data.get("baseline_rss_bytes"),
+                   target_started=data.get("target_started"))
 
     @property
     def counts(self) -> str:
@@ -89,7 +93,8 @@ def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], durat
                       duration_s=duration_s, bug=bug, responses_got=sum(c.responses_got() for c in clients),
                       responses_owed=sum(c.responses_owed() for c in clients),
                       plan="; ".join(c.run.plan_text() for c in clients),
-                      engine=engine.describe(engine.current()), server=server, phases=dict(history.phases))
+                      engine=engine.describe(engine.current()), server=server, phases=dict(history.phases),
+                      baseline_rss_bytes=history.baseline.rss_bytes, target_started=history.baseline.start_ticks)
 
 
 def append_result(result: CaseResult, directory: Path | None = None) -> None:

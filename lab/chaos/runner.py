@@ -166,7 +166,10 @@ class CaseRunner:
                  (Canary(endpoints.direct_url, path=scenario.canary_path, expect_body=scenario.canary_body)
                   if scenario.canary
                   else contextlib.nullcontext()) as canary:
-                self._run_clients(scenario, seed, history, start)
+                for number in range(1, scenario.rounds + 1):
+                    self._run_clients(scenario, seed, history, start)
+                    if scenario.rounds > 1:
+                        self._after_round(scenario, history, timeline, number, start)
             if canary is not None:
                 history.canary = canary.samples
             toxiproxy.reset()
@@ -270,8 +273,8 @@ class CaseRunner:
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
         faults.after_clients()
-        history.clients = [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting", replica)
-                           for (_, replica, run), outcome in zip(plays, outcomes, strict=True)]
+        history.clients += [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting", replica)
+                            for (_, replica, run), outcome in zip(plays, outcomes, strict=True)]
 
     def _held_cpu_guarded(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
         try:
@@ -366,6 +369,27 @@ class CaseRunner:
             with contextlib.suppress(Exception):
                 history.settled = self.lab.probe().snapshot()
         history.settle_elapsed_s = (history.settled.t if history.settled else time.monotonic()) - began
+
+    def _after_round(self, scenario: Scenario, history: CaseHistory, timeline: Timeline, number: int,
+                     start: float) -> None:
+        """Once a round's connections are gone (judged as the settle checks judge them, within the case's settle
+        bound) and then `Scenario.round_quiet_s` has passed, keep a reading: the RSS after each round is where a
+        leak per connection shows."""
+        baseline, bound = history.baseline, scenario.limits.settle_s
+        began = time.monotonic()
+        timeline.wait_for(lambda readings: settle_decided(baseline, readings, began, bound),
+                          timeout=bound + READINGS_LATE_S)
+        settled = settle_reading(baseline, timeline.samples, began, bound)
+        quiet_from = settled.t if settled is not None else time.monotonic()
+        reading, error = self._await_reading(lambda r: r.t >= quiet_from + scenario.round_quiet_s,
+                                             timeout=scenario.round_quiet_s + READINGS_LATE_S,
+                                             what=f"a reading after round {number}")
+        if error or reading is None:  # memory_growth says the round's reading is missing
+            history.probe_errors.append(error or f"no probe reading after round {number}")
+            return
+        history.rounds.append(reading)
+        history.event(time.monotonic() - start, f"round {number} of {scenario.rounds} done: "
+                                                f"RSS {reading.rss_bytes / (1 << 20):.2f} MiB, {reading.fds} fds")
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:
         """The CPU the target uses over `seconds`, between two of the timeline's readings: one asked for at once

@@ -21,6 +21,22 @@ Route = Literal["direct", "proxied"]
 Deadline = Literal["header", "idle", "write"]
 
 GRACE_S = 2.5  # checks allow this on top of a deadline
+# A round's reading waits this long past the target's connection deadlines (Scenario.round_quiet_s): a timer slot
+# (the bundled server's is 1/32 s) and two of the probe's 0.25 s reading periods.
+ROUND_QUIET_SLACK_S = 0.5
+
+# The lab's ceilings on a target's deadlines: a deadline past one is judged at the ceiling, and a profile that
+# declares none is judged as having none. A legitimate client sends its request head (a few KiB) in one round
+# trip: 30 s covers it on any link a person uses, and Apache's default (20-40 s) is about it. An idle keep-alive
+# connection costs the server a socket: 60 s is where common defaults end (Node 5 s, Apache 5 s, nginx 75 s
+# with 60 s for its other timeouts), and a write may stall as long (nginx send_timeout 60 s).
+DEADLINE_CEILINGS_S: dict[Deadline, float] = {"header": 30.0, "idle": 60.0, "write": 60.0}
+# What a server without the deadline lets any client do (the no_timeout message says it).
+WITHOUT_DEADLINE: dict[Deadline, str] = {
+    "header": "a client that sends one byte a second holds a connection forever",
+    "idle": "a client that connects and sends nothing holds a connection forever",
+    "write": "a client that stops reading holds a connection and its response forever",
+}
 
 ERROR_STATUSES = frozenset({*range(400, 500), 501, 505})
 
@@ -36,6 +52,9 @@ class Expect:
     cut_off_s: float | None = None  # the server must close the connection within this, else `no_timeout`
     # Which of the server's deadlines makes the cut-off (lab.chaos.adapt derives cut_off_s from a profile's).
     deadline: Deadline | None = None
+    # The target's profile declares no such deadline: cut_off_s is the lab's ceiling, and a connection still
+    # open when the client's bounded run ends fails no_timeout as "no deadline" (lab.chaos.adapt).
+    undeclared: bool = False
 
 
 OK = Expect()
@@ -189,6 +208,10 @@ class Limits:
     # a Python asyncio server in a few KiB (transport, protocol, buffers). 16 KiB leaves a Python server
     # room and still fails a server that leaks 32 KiB per connection (2,000 of them: 62.5 MiB > 39 MiB).
     rss_per_connection_bytes: int = 16 << 10
+    # A case played in rounds (Scenario.rounds): RSS growth allowed between the later rounds, per connection they
+    # made. Half the 1 KiB a leak must be caught at: the judged rounds' 3,000 connections allow 1.5 MiB, more than
+    # a pymalloc arena (1 MiB) kept or freed by chance, and a 1 KiB leak shows 3 MiB, 1.5 MiB clear of it too.
+    rss_per_gone_connection_bytes: int = 512
     # Canary: GET / from the host through Docker's published port takes ~2 ms here (p50 under slowloris).
     # With both test workers busy on this 2-core machine the suite saw p50 up to 12 ms, and a single request
     # of a correct server up to 532 ms while 2,000 connections arrived at once (idle_connections_2000, edge):
@@ -231,6 +254,12 @@ class Scenario:
     limits: Limits = field(default_factory=Limits)
     # Minutes of load that would crowd the other cases of `make test` off 2 cores: `make flood` runs these alone.
     heavy: bool = False
+    # The clients phase played this many times, the settled reading after each kept (CaseHistory.rounds): from 3
+    # on, memory_growth judges the RSS growth between the rounds after the first (a leak per connection).
+    rounds: int = 1
+    # How long after a round's connections are gone its reading is taken: a server may keep a closed connection
+    # (a timer entry that is dropped when it comes due) until the deadlines it had set, and that is not a leak.
+    round_quiet_s: float = 0.0
 
     @property
     def fleet(self) -> int:
@@ -252,4 +281,6 @@ class Scenario:
             parts.append(f"target header timeout {self.target_header_timeout_s:g} s")
         if self.target_backlog:
             parts.append(f"target backlog {self.target_backlog}")
+        if self.rounds > 1:
+            parts.append(f"{self.rounds} rounds")
         return "; ".join(parts)

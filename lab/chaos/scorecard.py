@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lab.chaos import catalog, coverage
@@ -11,6 +12,7 @@ from lab.chaos.report import CaseResult
 from lab.chaos.zoo import ZOO
 
 CELL = 30
+MiB = 1 << 20
 
 
 def catalog_order(case_id: str) -> int:
@@ -34,7 +36,55 @@ def scorecard_json(results: list[CaseResult]) -> dict[str, Any]:
                        "messages": list(r.messages), "seed": r.seed, "plan": r.plan, "engine": r.engine,
                        "responses": None if r.responses_owed is None else {"got": r.responses_got,
                                                                            "owed": r.responses_owed}}
-                      for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))]}
+                      for r in sorted(results, key=lambda r: (catalog_order(r.id), r.variant))],
+            "memory_across_cases": [memory.to_json() for memory in memory_across_cases(results)]}
+
+
+@dataclass(frozen=True)
+class TargetMemory:
+    """One target process's RSS across the cases it served, each case's baseline in the order they ran."""
+
+    label: str  # the variant (and the server, for a profile's), numbered when several processes ran it
+    cases: tuple[tuple[str, int], ...]  # (case id, baseline RSS bytes)
+
+    @property
+    def growth_bytes(self) -> int:
+        return self.cases[-1][1] - self.cases[0][1]
+
+    def largest_step(self) -> tuple[str, int]:
+        """The case after which the next baseline rose the most, and by how much."""
+        steps = [(case, after[1] - rss) for (case, rss), after in zip(self.cases, self.cases[1:], strict=False)]
+        return max(steps, key=lambda step: step[1])
+
+    def to_json(self) -> dict[str, Any]:
+        after, step = self.largest_step()
+        return {"target": self.label, "cases": len(self.cases), "first_rss_bytes": self.cases[0][1],
+                "last_rss_bytes": self.cases[-1][1], "growth_bytes": self.growth_bytes,
+                "largest_step": {"after": after, "bytes": step}}
+
+    def text(self) -> str:
+        after, step = self.largest_step()
+        return (f"{self.label}: {self.cases[0][1] / MiB:.1f} → {self.cases[-1][1] / MiB:.1f} MiB over "
+                f"{len(self.cases)} cases ({self.growth_bytes / MiB:+.1f} MiB; the largest step "
+                f"{step / MiB:+.1f} MiB, after {after})")
+
+
+def memory_across_cases(results: list[CaseResult]) -> list[TargetMemory]:
+    """Per target process that served two cases or more (a fresh target per case shows nothing): its baseline
+    RSS from the first case to the last, in the order they ran (results are written as cases finish)."""
+    runs: dict[tuple[str, str, str, int], list[tuple[str, int]]] = {}
+    for result in results:
+        if result.baseline_rss_bytes is not None and result.target_started is not None:
+            key = (result.server, result.variant, result.engine, result.target_started)
+            runs.setdefault(key, []).append((result.id, result.baseline_rss_bytes))
+    found: list[TargetMemory] = []
+    per_label: dict[str, int] = {}
+    for (server, variant, _, _), cases in runs.items():
+        name = f"{server} {variant}" if server else variant
+        per_label[name] = per_label.get(name, 0) + 1
+        if len(cases) > 1:
+            found.append(TargetMemory(f"{name} #{per_label[name]}", tuple(cases)))
+    return found
 
 
 def cell_text(result: CaseResult | None) -> str:
@@ -60,8 +110,10 @@ def scorecard_table(results: list[CaseResult]) -> str:
     rows = sorted({r.id for r in results}, key=catalog_order)
     data = scorecard_json(results)
     counts = ", ".join(f"{count} {outcome}" for outcome, count in data["summary"].items())
+    memory = [f"  {target.text()}" for target in memory_across_cases(results)]
+    across = "\n".join(["target RSS across cases (each case's baseline, first → last):", *memory]) if memory else ""
     return (f"scorecard: {data['target']}\n{_matrix(results, lambda r: r.id, rows)}\n{counts}\n"
-            f"{coverage.of_results(results).text()}")
+            f"{coverage.of_results(results).text()}" + (f"\n{across}" if across else ""))
 
 
 def checks_caught(results: list[CaseResult]) -> dict[str, list[str]]:

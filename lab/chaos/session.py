@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lab.chaos import targets
 from lab.chaos.history import CaseHistory
+from lab.chaos.preflight import fetch_references, http_fetch, needs_preflight
 from lab.chaos.report import reports_dir
 from lab.chaos.runner import CaseRunner
 from lab.chaos.scenario import Scenario
@@ -58,6 +59,7 @@ class LabSession:
         self._record_dir = record_dir  # in the clients container: keep each client's operation history
         self.lab: Lab | None = None
         self._fresh_target = False  # the target was (re)created since the last case
+        self._referenced: Profile | None = None  # the profile with its preflight's references
 
     def config_for(self, scenario: Scenario, variant: Variant) -> LabConfig:
         return replace(self.base, trigger=variant.trigger or self.base.trigger, bug=variant.bug,
@@ -67,14 +69,27 @@ class LabSession:
                                                 or self.base.target_header_timeout_s),
                        target_backlog=scenario.target_backlog or self.base.target_backlog)
 
+    def referenced(self, profile: Profile) -> Profile:
+        """`profile` with its large resources' references: the preflight, once per session, from its target."""
+        if not needs_preflight(profile):
+            return profile
+        if self._referenced is None:
+            lab = self._up(self.base)
+            self._referenced = fetch_references(profile, http_fetch(lab.endpoints().direct_url))
+        return self._referenced
+
+    def _up(self, config: LabConfig) -> Lab:
+        if self.lab is None:
+            self.lab = Lab(config, log=self._log)
+            self.lab.up()
+            self._fresh_target = True
+        return self.lab
+
     def run(self, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False) -> CaseHistory:
         config = self.config_for(scenario, variant)
         bringing_up = time.monotonic()
         if self.lab is None:
-            lab = Lab(config, log=self._log)
-            self.lab = lab
-            lab.up()
-            self._fresh_target = True
+            self.lab = self._up(config)
         elif self.lab.config != config:
             self.lab.reconfigure(config)
             self._fresh_target = True

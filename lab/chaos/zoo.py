@@ -60,6 +60,16 @@ ZOO: tuple[ZooEntry, ...] = (
              "requests without Host, with two, or with an invalid one are served with 200"),
     ZooEntry("head_error_body", "edge", ("rfc_head_error",), frozenset({"wrong_response"}),
              "the 400 to a HEAD request carries a body: bytes where no response may be"),
+    # -- the third zoo (issue 21): loop-level mistakes that only the whole-case checks see ----------------------
+    ZooEntry("floored_timeout", "level", ("slowloris", "connect_and_idle"), frozenset({"cpu_spin"}),
+             "the epoll timeout floored to whole seconds: the loop spins through the last second before each "
+             "deadline of the held connections, idle between"),
+    ZooEntry("poll_1ms", "level", ("connect_and_idle",), frozenset({"cpu_spin"}),
+             "the loop polls every 1 ms: ~1000 wakeups/s and a few % of a core with nothing to do"),
+    ZooEntry("periodic_stall", "level", ("slowloris", "slow_body"), frozenset({"slow_canary"}),
+             "the loop blocks 0.5 s every 2 s: closed-loop canary samples stay short, open-loop ones wait"),
+    ZooEntry("fin_waits_for_idle_timer", "level", ("well_behaved", "pipelined"), frozenset({"close_wait", "fd_leak"}),
+             "a FIN between requests waits for the 5 s idle timer: CLOSE_WAIT outlives the prompt (1 s) bound"),
 )
 
 BY_BUG = {entry.bug: entry for entry in ZOO}

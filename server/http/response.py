@@ -1,4 +1,4 @@
-"""Response serialisation. Heads are built once per distinct shape and cached."""
+"""Response serialisation. Heads are built once per distinct shape and Date second, and cached."""
 
 from __future__ import annotations
 
@@ -33,15 +33,19 @@ def head(
     keep_alive: bool = True,
     http10: bool = False,
     extra: tuple[tuple[str, str], ...] = (),
+    *,
+    date: str,
 ) -> bytes:
     """Status line and headers, ending with the blank line.
 
     HTTP/1.1 keeps the connection open by default, HTTP/1.0 only when told so, so the
-    Connection header is written only where it changes the default.
+    Connection header is written only where it changes the default. ``date`` is the current
+    ``HttpDate.value``: part of the cache key, so a new second makes new heads.
     """
     lines = [
         f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
         "Server: epoll-lab",
+        f"Date: {date}",
         f"Content-Type: {content_type}",
         f"Content-Length: {content_length}",
     ]
@@ -53,7 +57,7 @@ def head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def error(status: int, head_only: bool = False) -> bytes:
-    """A complete error response that closes the connection."""
+def error(status: int, date: str, head_only: bool = False) -> bytes:
+    """A complete error response that closes the connection; ``date`` is the current ``HttpDate.value``."""
     body = f"{status} {REASONS.get(status, 'Error')}\n".encode("ascii")
-    return head(status, len(body), keep_alive=False) + (b"" if head_only else body)
+    return head(status, len(body), keep_alive=False, date=date) + (b"" if head_only else body)

@@ -609,3 +609,70 @@ def test_a_bad_expect_body_is_one_line_naming_the_attribute() -> None:
     behaviour = get_behaviour("slow_reader")
     with pytest.raises(BadArgument, match="attribute expect_body"):
         behaviour(behaviour.resolve({"expect_body": "12:nothex"})).validate()
+
+
+def mirror(connection: Any) -> None:
+    """A server whose echo route is /mirror (and nothing at /echo): one request, then a close."""
+    while not isinstance(parsed := parse_request(connection.received()), tuple):
+        if parsed == "bad" or not connection.read(10.0):
+            return
+    path, body, _ = parsed
+    payload = body if path == "/mirror" else b""
+    status = b"200 OK" if path == "/mirror" else b"404 Not Found"
+    connection.write(b"HTTP/1.1 %b\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%b" % (status, len(payload),
+                                                                                           payload))
+
+
+@pytest.mark.parametrize(("behaviour", "attributes"), [
+    ("well_behaved", {"requests": 1, "path": "/mirror", "echo_path": "/mirror", "body_bytes": 300}),
+    ("half_close", {"path": "/mirror", "echo_path": "/mirror", "body_bytes": 300}),
+    ("fragmented", {"path": "/mirror", "mode": "crlf", "pause_ms": 1, "body_bytes": 300}),
+    ("slow_body", {"path": "/mirror", "interval_ms": 1, "chunk_bytes": 100, "body_bytes": 300}),
+    ("malformed", {"variant": "tiny_chunks", "path": "/mirror", "size_bytes": 300}),
+])
+def test_a_post_goes_to_the_echo_route_the_target_declares(behaviour: str, attributes: dict[str, Any]) -> None:
+    with RecordingServer(mirror_chunked if behaviour == "malformed" else mirror) as server:
+        history, result = run_against(server, behaviour, **attributes)
+        server.wait_closed(1)
+    assert b"".join(sends(history)).startswith(b"POST /mirror HTTP/1.1\r\n")
+    (response,) = only(result)["responses"]
+    assert (response["status"], response["body_len"], response["expected_ok"]) == (200, 300, True)
+
+
+def mirror_chunked(connection: Any) -> None:
+    """/mirror echoes a chunked body."""
+    while not connection.received().endswith(b"0\r\n\r\n"):
+        if not connection.read(10.0):
+            return
+    head, _, rest = connection.received().partition(b"\r\n\r\n")
+    body = _dechunk(rest) if head.startswith(b"POST /mirror ") else b""
+    connection.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(body), body))
+
+
+@pytest.mark.parametrize(("variant", "path", "line"), [
+    ("absolute_form", "/hi", b"GET http://{host}/hi HTTP/1.1"), ("query_string", "/blob", b"GET /blob?"),
+])
+def test_the_accepted_probes_ask_the_targets_route_and_expect_its_body(variant: str, path: str, line: bytes) -> None:
+    body = b"the target's own body\n"
+
+    def answer(connection: Any) -> None:
+        while b"\r\n\r\n" not in connection.received():
+            if not connection.read(10.0):
+                return
+        connection.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(body), body))
+
+    expect_body = f"{len(body)}:{hashlib.sha256(body).hexdigest()}"
+    with RecordingServer(answer) as server:
+        history, result = run_against(server, "malformed", variant=variant, path=path, expect_body=expect_body)
+        server.wait_closed(1)
+    (request,) = sends(history)
+    host = request.split(b"Host: ")[1].split(b"\r\n")[0]
+    assert request.startswith(line.replace(b"{host}", host))
+    assert [r["expected_ok"] for r in only(result)["responses"]] == [True]
+
+
+@pytest.mark.parametrize("behaviour", ["reset_mid_response", "close_after_partial_response"])
+def test_a_partial_reader_asks_the_targets_large_route(behaviour: str) -> None:
+    with RecordingServer(record_only()) as server:
+        history, _ = run_against(server, behaviour, path="/blob", after_bytes=1, max_duration_s=0.5)
+    assert sends(history)[0].startswith(b"GET /blob HTTP/1.1\r\n")

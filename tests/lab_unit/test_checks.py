@@ -193,6 +193,19 @@ def test_no_timeout_wants_the_server_to_cut_the_client_off_in_time(closed_by: st
     assert ("no_timeout" in failed(scenario, history)) is caught
 
 
+def test_no_timeout_says_what_an_undeclared_deadline_costs() -> None:
+    run = client("slowloris", expect=Expect(responses=0, statuses=None, cut_off_s=32.5, deadline="header",
+                                            undeclared=True))
+    scenario = Scenario("some_case", "test", (run,))
+    held = healthy(clients=[outcome(run, connection(closed_by="deadline", elapsed_s=10.0))])
+    assert failed(scenario, held)["no_timeout"].startswith(
+        "no header deadline: a client that sends one byte a second holds a connection forever (slowloris #0 still "
+        "connected after 10.0 s, the client's whole bounded run; the profile declares no [deadlines] header_s, "
+        "the lab's ceiling is 30 s)")
+    cut = healthy(clients=[outcome(run, connection(closed_by="server_fin", elapsed_s=8.0))])
+    assert "no_timeout" not in failed(scenario, cut)  # a deadline it has, though undeclared, is within the ceiling
+
+
 def test_stale_connection_also_asks_the_bundled_servers_registry() -> None:
     scenario = replace(SCENARIO, requires=frozenset({"stats"}))
     forgotten = healthy(stats_before={"open_connections": 1}, stats_after={"open_connections": 1})

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from clients.history import ConnectionHistory, Op, RunHistory, summarize
+from clients.history import ConnectionHistory, Op, RunHistory, summarize, summarize_run
 from clients.http import sha256_hex
 from lab.chaos.client_result import ClientResultError, RunResult
 
@@ -35,6 +35,19 @@ def test_reads_what_the_clients_print_and_writes_it_back() -> None:
     assert connection.closed_by == "client" and connection.protocol_error is None
     assert result.to_json()["connections"] == data["connections"]
     assert dict(result.summary) == data["summary"]
+
+
+def test_writer_and_reader_share_one_schema() -> None:
+    """The clients build the very type the lab reads back: printing and reading it changes nothing."""
+    ops = [Op(0.0, "connect"), Op(0.01, "send", b"GET / HTTP/1.1\r\n\r\n"), Op(0.02, "recv", HELLO_RESPONSE),
+           Op(0.03, "close")]
+    history = RunHistory("well_behaved", 7, "target:8080", {"requests": 1}, 1, 0.05, [ConnectionHistory(0, ops)],
+                         replayed_from="h.json")
+    written = summarize_run(history)
+    read = RunResult.from_json(json.loads(json.dumps(summarize(history))))
+    assert read == written
+    assert read.to_json() == summarize(history)
+    assert (read.target, read.replayed_from) == ("target:8080", "h.json")
 
 
 def test_a_wrong_body_and_a_protocol_error_are_kept() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import signal
 from pathlib import Path
@@ -218,6 +219,13 @@ def test_a_missing_key_is_named(path: str, expected: str) -> None:
     assert expected in error_of(changed(path, DELETE))
 
 
+def test_the_graceful_stop_is_declared_or_docker_stops_default() -> None:
+    assert parse(GOOD).stop_s == 10.0
+    assert parse(changed("target.stop_s", 12.5)).stop_s == 12.5
+    assert "key target.stop_s: expected seconds" in error_of(changed("target.stop_s", 0))
+    assert "key target.stop_s: expected a number, got a string" in error_of(changed("target.stop_s", "10 s"))
+
+
 def test_image_and_build_are_one_or_the_other() -> None:
     assert "key target.image: give exactly one of image and build" in error_of(changed("target.image", DELETE))
     assert "key target.image: give exactly one of" in error_of(changed("target.build", "lab/images/nginx"))
@@ -238,9 +246,14 @@ def test_a_route_is_declared_or_missing_with_a_reason_never_neither_nor_both() -
     assert "key routes.missing.small: expected large or echo" in error_of(unknown)
 
 
-def test_a_large_route_gives_pattern_or_sha256_and_sizes_or_size() -> None:
-    neither = changed("routes.large.pattern", DELETE)
-    assert "key routes.large.pattern: give exactly one of" in error_of(neither)
+def test_a_large_route_gives_pattern_or_sha256_or_nothing_and_sizes_or_size() -> None:
+    anything = parse(changed("routes.large.pattern", DELETE)).routes.large  # any content: fetched by the preflight
+    assert anything is not None and anything.needs_preflight and anything.matches(1024, b"\xff" * 1024)
+    assert not anything.matches(1024, b"short")
+    fetched = dataclasses.replace(anything, references=((1024, hashlib.sha256(b"a" * 1024).hexdigest()),))
+    assert not fetched.needs_preflight and fetched.matches(1024, b"a" * 1024) and not fetched.matches(1024, b"b" * 1024)
+    both = changed("routes.large.sha256", "0" * 64)
+    assert "key routes.large.pattern: give at most one of" in error_of(both)
     both = changed("routes.large.size", 1024)
     assert "key routes.large.sizes: give exactly one of sizes" in error_of(both)
     digest_of_many = changed("routes.large", {"path": "/bytes/{size}", "sizes": [1], "sha256": "0" * 64})

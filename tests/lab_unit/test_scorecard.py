@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lab.chaos.checks import CHECK_NAMES
-from lab.chaos.report import CaseResult
+from lab.chaos.report import CaseResult, result_of
 from lab.chaos.scorecard import cell_text, checks_caught, scorecard_json, scorecard_table, zoo_json, zoo_table
+from tests.lab_unit.histories import healthy, snap
 
 
 def result(case: str, outcome: str = "pass", *checks: str, bug: str | None = None, got: int | None = 40,
@@ -52,3 +53,41 @@ def test_results_round_trip_with_their_counts() -> None:
     assert CaseResult.from_json(original.to_json()) == original
     older = {k: v for k, v in original.to_json().items() if k not in ("responses_got", "responses_owed", "plan")}
     assert CaseResult.from_json(older).counts == ""  # results written before the counts still read
+
+
+def served(case: str, rss_mib: float, *, started: int | None = 100, variant: str = "level") -> CaseResult:
+    return CaseResult(id=case, variant=variant, target="bundled", outcome="pass", baseline_rss_bytes=None
+                      if started is None else int(rss_mib * (1 << 20)), target_started=started)
+
+
+def test_the_scorecard_reports_the_target_s_growth_across_cases() -> None:
+    results = [served("well_behaved", 14.0), served("header_flood", 14.5), served("slowloris", 20.5),
+               served("pipelined", 21.0),
+               served("well_behaved", 15.0, started=200),  # a restarted target: a process of its own
+               served("slowloris", 15.5, started=200),
+               served("pipelined", 30.0, started=300),  # one case on a fresh process: nothing to compare
+               served("fd_exhaustion", 0, started=None, variant="edge")]  # older results: no baseline RSS
+    table = scorecard_table(results)
+    assert "target RSS across cases (each case's baseline, first → last):" in table
+    assert "level #1: 14.0 → 21.0 MiB over 4 cases (+7.0 MiB; the largest step +6.0 MiB, after header_flood)" \
+        in table
+    assert "level #2: 15.0 → 15.5 MiB over 2 cases (+0.5 MiB; the largest step +0.5 MiB, after well_behaved)" \
+        in table
+    assert "level #3" not in table and "edge" not in table.split("target RSS")[1]
+    (first, second) = scorecard_json(results)["memory_across_cases"]
+    assert first == {"target": "level #1", "cases": 4, "first_rss_bytes": 14 << 20, "last_rss_bytes": 21 << 20,
+                     "growth_bytes": 7 << 20, "largest_step": {"after": "header_flood", "bytes": 6 << 20}}
+    assert second["target"] == "level #2"
+
+
+def test_results_carry_the_baseline_rss_and_older_ones_still_read() -> None:
+    original = served("slowloris", 14.0)
+    assert CaseResult.from_json(original.to_json()) == original
+    older = {k: v for k, v in original.to_json().items() if k not in ("baseline_rss_bytes", "target_started")}
+    assert CaseResult.from_json(older).baseline_rss_bytes is None
+    assert "target RSS across cases" not in scorecard_table(RESULTS)
+
+
+def test_a_case_result_keeps_its_baseline_rss_and_target_process() -> None:
+    made = result_of(healthy(baseline=snap(rss_mib=14.5)), "level", [], 1.0, None)
+    assert (made.baseline_rss_bytes, made.target_started) == (int(14.5 * (1 << 20)), 5)

@@ -1,8 +1,8 @@
 """The real server in a subprocess on 127.0.0.1, and what the tests read about it from /proc.
 
-Every wait polls a condition with a deadline (``wait_until``). The exceptions are ``cpu_fraction``
-and ``runnable_fraction``: measuring CPU use needs a window of time to pass, and that window is the
-measurement.
+Every wait polls a condition with a deadline (``wait_until``). The exceptions are ``cpu_fraction``,
+``runnable_fraction`` and ``wakeups``: measuring CPU use or a rate needs a window of time to pass, and
+that window is the measurement.
 """
 
 from __future__ import annotations
@@ -157,6 +157,18 @@ class ServerProcess:
         before, start = runnable_ns(), time.monotonic_ns()
         time.sleep(window)
         return (runnable_ns() - before) / (time.monotonic_ns() - start)
+
+    def wakeups(self, window: float = 0.4) -> int:
+        """Times the (single-threaded) server went to sleep and was woken over ``window`` seconds (the window
+        is the measurement): its voluntary context switches, each a blocking wait that ended."""
+
+        def switches() -> int:
+            with open(f"/proc/{self.pid}/status") as f:
+                return next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches:"))
+
+        before = switches()
+        time.sleep(window)
+        return switches() - before
 
     def rss(self) -> int:
         with open(f"/proc/{self.pid}/statm") as f:

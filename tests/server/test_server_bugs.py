@@ -294,6 +294,54 @@ def head_error_body(server: ServerProcess) -> str | None:
     return f"the 400 to a HEAD request carried a {len(body)}-byte body" if body else None
 
 
+# -- the third zoo (issue 21): loop-level mistakes ---------------------------------------------------------
+
+
+def floored_timeout(server: ServerProcess) -> str | None:
+    # Header timeout 0.9 s: from the first byte on, the one deadline is under a second away, so a loop that floors
+    # its epoll timeout to whole seconds polls with 0 until it; a correct one sleeps until it.
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost")
+        server.wait_consumed(sock)
+        busy = server.runnable_fraction(0.4)  # inside the 0.9 s
+    return f"runnable {busy:.0%} of the time with one deadline 0.9 s away" if busy > 0.3 else None
+
+
+def poll_1ms(server: ServerProcess) -> str | None:
+    # No connection, so no deadline: a correct loop blocks in epoll_wait and is never woken. A 1 ms poll wakes
+    # ~1000 times a second; 250/s (100 in the 0.4 s window) is a quarter of that, and far above 0.
+    woken = server.wakeups(0.4)
+    return f"woken {woken} times in 0.4 s with nothing to do" if woken >= 100 else None
+
+
+def periodic_stall(server: ServerProcess) -> str | None:
+    # A stall of 0.5 s comes every 2 s: requests back to back for 2.6 s meet one. A correct server answers
+    # GET / on loopback in about a millisecond; 0.3 s is a scheduler hiccup far beyond the machine's usual.
+    with connect(server.address) as sock:
+        reader = Reader(sock)
+        end = time.monotonic() + 2.6
+        worst = 0.0
+        while time.monotonic() < end and worst < 0.3:
+            started = time.monotonic()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            reader.response(timeout=2.0)
+            worst = max(worst, time.monotonic() - started)
+    return f"a GET / took {worst:.2f} s on loopback" if worst >= 0.3 else None
+
+
+def fin_waits_for_idle_timer(server: ServerProcess) -> str | None:
+    # Idle timeout 3 s: after an answered request the client closes. A correct server closes its side on that
+    # FIN within a wakeup; a second (the lab's prompt settle bound) is far more than that, and far less than 3 s.
+    with connect(server.address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        Reader(sock).response()
+    deadline = time.monotonic() + 1.0
+    while server.close_wait() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stuck = server.close_wait()
+    return f"{stuck} socket in CLOSE_WAIT 1 s after the client's FIN (idle timeout 3 s)" if stuck else None
+
+
 # bug, trigger, extra server arguments, symptom check
 CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("no_eof_check", "level", ("--header-timeout", "5"), no_eof_check),
@@ -319,6 +367,11 @@ CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("chunk_list", "edge", (), chunk_list),
     ("no_host_check", "level", (), no_host_check),
     ("head_error_body", "edge", (), head_error_body),
+    ("floored_timeout", "level", ("--header-timeout", "0.9"), floored_timeout),
+    ("poll_1ms", "level", (), poll_1ms),
+    ("periodic_stall", "level", (), periodic_stall),
+    ("fin_waits_for_idle_timer", "level", ("--idle-timeout", "3"), fin_waits_for_idle_timer),
+    ("fin_waits_for_idle_timer", "edge", ("--idle-timeout", "3"), fin_waits_for_idle_timer),
 ]
 
 

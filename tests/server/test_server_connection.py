@@ -22,13 +22,15 @@ from server.connection import (
     Settings,
 )
 from server.http import response
+from server.http.date import HttpDate
 from server.http.parser import Limits
 from server.routes import Router, pattern
 from server.stats import Stats
 
 EAGAIN = BlockingIOError(errno.EAGAIN, "try again")
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
-HELLO_RESPONSE = response.head(200, 13) + b"hello, epoll\n"
+DATE = HttpDate(lambda: 784111777.0)  # a stopped clock (RFC 9110's example date): responses compare byte for byte
+HELLO_RESPONSE = response.head(200, 13, date=DATE.value) + b"hello, epoll\n"
 
 
 class FakeSocket:
@@ -107,9 +109,9 @@ def make(
     stats = Stats("edge" if kwargs.get("edge") else "level", None)
     settings = Settings(
         header_timeout=2.0, idle_timeout=5.0, write_timeout=5.0,
-        limits=Limits(max_body_bytes=max_body_bytes), **kwargs,  # type: ignore[arg-type]
+        limits=Limits(max_body_bytes=max_body_bytes), date=DATE, **kwargs,  # type: ignore[arg-type]
     )
-    return Connection(sock, settings, Router(stats.to_json), stats, now), stats
+    return Connection(sock, settings, Router(stats.to_json, DATE), stats, now), stats
 
 
 def responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:

@@ -10,7 +10,7 @@ from server.http import response
 from server.http.parser import Limits, RequestParser
 from server.routes import Router
 from server.stats import Stats
-from tests.server.test_server_connection import GET, HELLO_RESPONSE, FakeSocket
+from tests.server.test_server_connection import DATE, GET, HELLO_RESPONSE, FakeSocket
 from tests.server.test_server_fast_path import quiet_after_one_request
 
 
@@ -54,7 +54,7 @@ def test_an_error_answer_to_head_has_no_body_on_the_fast_path_too() -> None:
     sock, conn, _ = quiet_after_one_request()
     sock.incoming.append(b"HEAD / HTTP/1.1\r\nHost: a b\r\n\r\n")
     assert conn.handle_event(EPOLLIN, 2.0) is False
-    assert bytes(sock.sent) == response.error(400, True)
+    assert bytes(sock.sent) == response.error(400, DATE.value, True)
 
 
 def test_every_zoo_variant_stays_off_the_fast_path() -> None:
@@ -65,8 +65,8 @@ def test_every_zoo_variant_stays_off_the_fast_path() -> None:
 
 def variant_connection(name: str, sock: FakeSocket, now: float = 0.0) -> Connection:
     stats = Stats("level", None)
-    settings = Settings(header_timeout=2.0, idle_timeout=5.0, write_timeout=5.0, bugs=Bugs(name))
-    return connection_class(settings.bugs)(sock, settings, Router(stats.to_json), stats, now)
+    settings = Settings(header_timeout=2.0, idle_timeout=5.0, write_timeout=5.0, bugs=Bugs(name), date=DATE)
+    return connection_class(settings.bugs)(sock, settings, Router(stats.to_json, DATE), stats, now)
 
 
 @pytest.mark.parametrize(("name", "parser_class"), [
@@ -75,8 +75,8 @@ def variant_connection(name: str, sock: FakeSocket, now: float = 0.0) -> Connect
 def test_the_parser_made_on_demand_is_the_variants_own(name: str | None, parser_class: type) -> None:
     sock = FakeSocket([GET, GET[:5]])
     stats = Stats("level", None)
-    settings = Settings(bugs=Bugs(name), limits=Limits())
-    conn = connection_class(settings.bugs)(sock, settings, Router(stats.to_json), stats, 0.0)
+    settings = Settings(bugs=Bugs(name), limits=Limits(), date=DATE)
+    conn = connection_class(settings.bugs)(sock, settings, Router(stats.to_json, DATE), stats, 0.0)
     conn.handle_event(EPOLLIN, 1.0)
     parser = conn._parser
     assert type(parser) is parser_class  # half a request is buffered in it

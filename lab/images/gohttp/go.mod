@@ -1,3 +1,3 @@
 module epoll-lab/board/gohttp
 
-go 1.22
+go 1.26

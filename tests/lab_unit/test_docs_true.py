@@ -1,0 +1,61 @@
+"""docs/architecture.md stays true: every path and dotted name it mentions exists."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from lab.settings import REPO_ROOT
+
+DOCS = ("docs/architecture.md",)
+# A path as the docs write one: a top-level folder of the repository, then more of it.
+PATH = re.compile(r"(?<![\w./-])((?:server|clients|lab|tests|bench|board|docs|findings)/[\w./{}-]*)")
+# A dotted name inside backticks: a module, maybe followed by a class, function or attribute.
+DOTTED = re.compile(r"`((?:lab|server|clients|bench)(?:\.\w+)+)")
+
+
+def mentioned(pattern: re.Pattern[str], text: str) -> list[str]:
+    return sorted({match.rstrip(".,:;") for match in pattern.findall(text)})
+
+
+def resolves(dotted: str) -> bool:
+    """`lab.probe.Timeline` exists: the longest importable module, then attributes."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        names = parts[split:]
+        for number, name in enumerate(names, 1):
+            if not hasattr(target, name):
+                # A dataclass field without a default is not a class attribute: the last name may be one.
+                return number == len(names) and name in getattr(target, "__dataclass_fields__", {})
+            target = getattr(target, name)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_path_in_the_docs_exists(doc: str) -> None:
+    text = (REPO_ROOT / doc).read_text()
+    missing = [path for path in mentioned(PATH, text)
+               if "{" not in path and not (REPO_ROOT / path).exists()]
+    assert not missing, f"{doc} names paths that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_dotted_name_in_the_docs_exists(doc: str) -> None:
+    text = (REPO_ROOT / doc).read_text()
+    missing = [name for name in mentioned(DOTTED, text) if not resolves(name)]
+    assert not missing, f"{doc} names modules or attributes that do not exist: {missing}"
+
+
+def test_the_checker_sees_drift(tmp_path: Path) -> None:
+    text = "see `lab/probe_agent.py` and `lab.compose.Lab`, and lab/chaos/checks.py"
+    assert mentioned(PATH, text) == ["lab/chaos/checks.py", "lab/probe_agent.py"]
+    assert not (REPO_ROOT / "lab/probe_agent.py").exists()
+    assert not resolves("lab.compose.Lab") and resolves("lab.instance.Lab") and resolves("lab.chaos.checks.judge")
