@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from lab.chaos.runner import fresh_request_error
 from tests.lab_unit import careful
 
 cs = careful.module()
@@ -95,3 +96,11 @@ def test_a_graceful_stop_finishes_the_request_in_flight() -> None:
             sock.sendall(b"\r\n")
             answer = sock.recv(65536)
         assert answer.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in answer
+
+
+def test_the_fresh_request_after_a_case_asks_the_profiles_small_route() -> None:
+    """A server whose / is not a route (this one's small route is /health) is not judged stalled for it."""
+    with careful.running(blob_size=1024) as (_, port):
+        url = f"http://127.0.0.1:{port}"
+        assert fresh_request_error(url, "/health") is None
+        assert fresh_request_error(url, "/") == "GET /: status 404"
