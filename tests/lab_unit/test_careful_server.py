@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 import time
 
 import pytest
@@ -104,3 +105,30 @@ def test_the_fresh_request_after_a_case_asks_the_profiles_small_route() -> None:
         url = f"http://127.0.0.1:{port}"
         assert fresh_request_error(url, "/health") is None
         assert fresh_request_error(url, "/") == "GET /: status 404"
+
+
+def test_a_stopping_server_stays_until_the_kernel_has_delivered_the_end_of_a_response() -> None:
+    """The process exits, and the container's network with it, once the loop ends: a response whose end is still
+    in the kernel's send queue would be lost. The loop ends only after the client has got nearly all of it."""
+    size = 16 << 20
+    with careful.running(stop_s=10) as (server, port):
+        thread = next(t for t in threading.enumerate() if getattr(t, "_target", None) == server.serve_forever)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(10)
+        with sock:
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(head(f"GET /blob/{size} HTTP/1.1\nHost: h\n\n"))
+            time.sleep(0.3)  # the server fills the kernel's queues, then waits for the reader
+            server.request_stop()
+            received, at_exit = 0, None
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if at_exit is None and not thread.is_alive():
+                    at_exit = received
+                time.sleep(0.0005)  # a reader slower than the loopback
+        assert received > size  # the head and the whole body
+        assert at_exit is None or at_exit > size - (1 << 20), f"the loop ended with {size + 200 - at_exit} bytes unsent"
