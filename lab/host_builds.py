@@ -74,8 +74,10 @@ def build_go(context: Path, log: Log) -> None:
         raise LabError(f"building {context.name} needs Go on the host: install golang-go")
     target = context / HOST_DIR / "server"
     target.parent.mkdir(exist_ok=True)
-    log(f"building {context.name}'s Go binary on the host (CGO_ENABLED=0)")
-    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64"}
+    log(f"building {context.name}'s Go binary on the host (CGO_ENABLED=0, the toolchain its go.mod names)")
+    # GOTOOLCHAIN=auto: a go.mod's `toolchain` line newer than the host's Go is fetched from the module proxy, so a
+    # board server is built with the release its go.mod pins, not whatever Go this machine happens to have.
+    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64", "GOTOOLCHAIN": "auto"}
     _run([go, "build", "-trimpath", "-o", str(target), "."], cwd=context, env=env, what=f"go build of {context.name}")
 
 

@@ -10,9 +10,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from server.bugs import BY_NAME
 from server.config import Config, parse_config
 from server.log import EventLog
 from server.loop import create_listener, server_class
+from server.respawn import supervise_respawning
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -78,6 +80,10 @@ def _supervise(config: Config, first: socket.socket) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     first = create_listener(config.host, config.port, config.backlog, reuse_port=config.workers > 1)
+    variant = BY_NAME.get(config.bug) if config.bug else None
+    if config.workers == 1 and variant is not None and variant.supervised:  # BUG ZOO: worker_respawn
+        return supervise_respawning(first, lambda listener: _serve(config, listener, announce=False),
+                                    lambda: print(_banner(config, first.getsockname()[1]), flush=True))
     if config.workers == 1:
         return _serve(config, first, announce=True)
     return _supervise(config, first)

@@ -7,7 +7,9 @@ the same mistake, and how it is put into the server. A variant is one of:
 - a connection mixin (``connection``), put in front of ``Connection`` by ``connection_class``,
   so the clean connection's hot path carries no check for it;
 - a server mixin (``server``), put in front of ``Server`` by ``server.loop.server_class``, for a
-  mistake in how the loop waits (its epoll timeout, a blocking call between waits);
+  mistake in how the loop waits (its epoll timeout, a blocking call between waits) or in its own
+  bookkeeping (which connection a timer fires on, what it keeps per accept);
+- a process layout (``supervised``): ``python -m server`` runs a supervisor that respawns its worker;
 - a flag checked where the mistake lives (``bugs.<name>``, commented ``# BUG ZOO: <name>``), for
   the few that sit inside a loop no method boundary separates.
 
@@ -19,12 +21,14 @@ makes when a request's bytes arrive (``Bugs.parser``).
 
 from __future__ import annotations
 
+import errno
 import select
+import socket
 from dataclasses import dataclass
 from time import monotonic, sleep
 from typing import TYPE_CHECKING, Final
 
-from server.http.parser import Limits, RequestParser
+from server.http.parser import DONE, IDLE, Event, Limits, ProtocolError, RequestParser
 
 if TYPE_CHECKING:
     from server.connection import Connection, Settings, Transport
@@ -40,6 +44,8 @@ else:
 
 _EPOLLOUT: Final = select.EPOLLOUT
 _HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_BETWEEN_REQUESTS: Final = (IDLE, DONE)
+_RESET_ERRNOS: Final = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED})
 
 
 # -- parser variants --------------------------------------------------------------------------------
@@ -197,6 +203,74 @@ class _FinWaitsForIdleTimer(_Mixin):
         super()._received(data, now)
 
 
+# -- the third zoo (issue 21) -------------------------------------------------------------------------
+
+
+class HeadFirstParser(RequestParser):
+    """transient_peak: the read path drains everything into one buffer until the head is complete (or the input
+    ends), and only then parses it: a fast sender's 64 MiB header is held whole before the 431, then freed."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        super().__init__(limits)
+        self._held: list[bytes] = []  # the reads so far, joined once the head is complete
+
+    def receive_data(self, data: bytes) -> None:
+        held = self._held
+        if data and not held and not (self.state in _BETWEEN_REQUESTS and not self.buffered):
+            super().receive_data(data)  # a body, or behind a pipelined request: parsed as it comes
+            return
+        if data:
+            seam = held[-1][-3:] if held else b""  # the terminator may straddle two reads
+            held.append(data)
+            if (seam + data).find(b"\r\n\r\n") < 0:
+                return  # no limit checked while the head is incomplete
+        self._held = []
+        if held:
+            super().receive_data(b"".join(held))
+        if not data:
+            super().receive_data(b"")
+
+    def next_event(self) -> Event | None:
+        try:
+            return super().next_event()
+        except ProtocolError as err:
+            self._buf = b""  # the rejected head is dropped at once: the peak is transient
+            self._pos = self._scan = 0
+            raise err.with_traceback(None) from None  # (the kept error's frames would hold the head)
+
+    @property
+    def in_progress(self) -> bool:
+        return bool(self._held) or super().in_progress
+
+    @property
+    def at_rest(self) -> bool:
+        return not self._held and super().at_rest
+
+
+class _TimerKeptOnClose(_Mixin):
+    """stale_timer, the connection's half: closing leaves its deadline armed (the timer entry is not cancelled)."""
+
+    __slots__ = ()
+
+    def _abort(self, reason: str) -> None:
+        deadline = self.deadline
+        super()._abort(reason)
+        self.deadline = deadline
+
+
+class _FdKeyedTimers(_ServerMixin):
+    """stale_timer, the loop's half: a timer names its connection by fd, so a stale one fires on whichever
+    connection holds that fd now."""
+
+    def _fire(self, owner: Connection, now: float) -> None:
+        conn = self.conns.get(owner.fd)
+        if conn is not None and conn.close_reason is None:
+            conn.on_timeout(now)
+            self._after(conn)
+
+
 # -- server variants (mixins in front of the loop's Server) -------------------------------------------
 
 POLL_S: Final = 0.001  # poll_1ms: the loop's wakeup period
@@ -232,6 +306,31 @@ class _PeriodicStall(_ServerMixin):
         return due - now if timeout < 0 else min(timeout, due - now)  # woken for the next one, as by a timer
 
 
+ACCEPT_RECORD_BYTES: Final = 1024
+
+
+class _AcceptHistory(_ServerMixin):
+    """leak_per_connection: a 1 KiB record of every connection ever accepted (peer, time), never trimmed."""
+
+    accept_history: list[bytes]
+
+    def _add(self, accepted: socket.socket, addr: object, now: float) -> None:
+        super()._add(accepted, addr, now)
+        history = self.__dict__.setdefault("accept_history", [])
+        history.append(f"{now:.6f} accepted {addr!r}".encode().ljust(ACCEPT_RECORD_BYTES, b" "))
+
+
+class _UnguardedIo(_Mixin):
+    """worker_respawn's worker: ECONNRESET, EPIPE or ENOTCONN escapes the loop (as unguarded_io) and kills it."""
+
+    __slots__ = ()
+
+    def _io_failed(self, err: OSError, reason: str | None = None) -> None:
+        if err.errno in _RESET_ERRNOS:
+            raise err
+        super()._io_failed(err, reason)
+
+
 # The first zoo (issue 6) was built from the textbook list of epoll mistakes; a source is given where
 # one was checked, else ORIGINAL says so.
 ORIGINAL: Final = "first zoo (issue 6): textbook epoll mistake, no single source checked"
@@ -247,6 +346,9 @@ class Variant:
     parser: type[RequestParser] | None = None
     connection: type | None = None  # a mixin put in front of Connection
     server: type | None = None  # a mixin put in front of Server (server.loop.server_class)
+
+
+    supervised: bool = False  # python -m server forks one worker and respawns it whenever it dies
 
 
 TABLE: Final = (
@@ -332,6 +434,29 @@ TABLE: Final = (
             "idle keep-alive connection); http-kit/http-kit#325 (a kept-alive connection's FIN answered only "
             "when its timeout elapses)",
             connection=_FinWaitsForIdleTimer),
+
+
+    # -- the third zoo (issue 21) -------------------------------------------------------------------
+    Variant("stale_timer", "a closed connection's deadline is not cancelled and timers name connections by fd: "
+            "it fires on the next connection that gets the same fd",
+            "vert-x3/vertx-web#2727 (timeout timer not cleared when the connection closes); zeromq/jeromq#534 "
+            "(a closed socket's timer still fires); housleyjk/ws-rs#242 (a timeout left active after close)",
+            connection=_TimerKeptOnClose, server=_FdKeyedTimers),
+    Variant("leak_per_connection", "a 1 KiB record of every connection ever accepted is kept: memory grows with "
+            "connections served, not held",
+            "programatik29/axum-server#13 (a list of connections grows on every accept and is never cleared: "
+            "~1 GB after 500,000 requests)",
+            server=_AcceptHistory),
+    Variant("worker_respawn", "a supervisor forks one worker; a client's reset kills the worker (as unguarded_io) "
+            "and the supervisor respawns it, so the container stays up",
+            "uqee/sticky-cluster#20 (read ECONNRESET kills the spawned worker, which is restarted); "
+            "eventbrite/pysoa#179 (crashed workers respawned, as uWSGI and Apache do)",
+            connection=_UnguardedIo, supervised=True),
+    Variant("transient_peak", "the head is buffered whole before it is parsed: a 64 MiB header is held, then "
+            "rejected and freed within a fraction of a second",
+            "hyperium/hyper#256 (many headers consume memory before the request can be rejected); "
+            "openwrt/uhttpd#33 (header bytes appended to a buffer with no cumulative cap)",
+            parser=HeadFirstParser),
 )
 BY_NAME: Final = {variant.name: variant for variant in TABLE}
 BUGS: Final = {variant.name: variant.summary for variant in TABLE}

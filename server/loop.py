@@ -149,14 +149,18 @@ class Server:
                 deadline = timers.next_deadline()
                 if deadline is not None and deadline <= now:
                     for conn in timers.pop_expired(now):
-                        if conn.close_reason is None and conns.get(conn.fd) is conn:
-                            conn.on_timeout(now)
-                            self._after(conn)
+                        self._fire(conn, now)
                 if self._accept_paused_until is not None and now >= self._accept_paused_until:
                     self._resume_accept()
         finally:
             self._close_all()
         return 0
+
+    def _fire(self, owner: Connection, now: float) -> None:
+        """A deadline came: time out its owner, unless that connection is already closed and forgotten."""
+        if owner.close_reason is None and self.conns.get(owner.fd) is owner:
+            owner.on_timeout(now)
+            self._after(owner)
 
     def _poll_timeout(self, now: float) -> float:
         if self.ready or self._listener_ready:

@@ -21,6 +21,7 @@ from lab.chaos.check_command import add_check_command
 from lab.chaos.checks import judge
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
+from lab.chaos.judge_command import add_judge_command
 from lab.chaos.preflight import needs_preflight
 from lab.chaos.scenario import Scenario
 from lab.chaos.session import LabSession, Variant
@@ -261,6 +262,7 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     run.add_argument("--capture", action="store_true",
                      help="record a packet capture (tcpdump) and a syscall trace (strace) of the target")
     run.set_defaults(project=None)  # its own lab, never the one `make lab-up` started
+    add_judge_command(command)
     show = command("show", cmd_show, "print a repro bundle written by `make repro` (or `lab run --bundle`)")
     show.add_argument("bundle", help="the .tar.gz")
     card = command("scorecard", cmd_scorecard, "run the catalog (or the zoo) and print case × target outcomes")

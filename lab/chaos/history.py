@@ -8,7 +8,7 @@ from typing import Any
 
 from lab.chaos.client_result import ConnectionResult, RunResult
 from lab.chaos.evidence import Evidence
-from lab.chaos.scenario import ClientRun
+from lab.chaos.scenario import ClientRun, Scenario
 from lab.probe import Snapshot
 
 
@@ -38,13 +38,50 @@ class ClientOutcome:
         """The counts for people, e.g. "40/40 responses (20×2 pipelined)"."""
         return f"{self.responses_got()}/{self.responses_owed()} responses ({self.run.plan_text()})"
 
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.run.describe(), "client_run": self.run.to_json(), "route": self.run.route,
+                "command": self.command, "exit_code": self.exit_code,
+                "result": self.result.to_json() if self.result else None, "stderr": self.stderr[-2000:],
+                "replica": self.replica}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], run: ClientRun | None = None) -> ClientOutcome:
+        """`run`: the case's own client run, for histories written before they carried it (`client_run`)."""
+        if "client_run" in data:
+            run = ClientRun.from_json(data["client_run"])
+        if run is None:
+            raise ValueError(f"client {data.get('run')!r}: the history does not say how it ran (no client_run)")
+        result = data.get("result")
+        return cls(run=run, command=list(data.get("command", [])), exit_code=data.get("exit_code"),
+                   result=None if result is None else RunResult.from_json(result), stderr=str(data.get("stderr", "")),
+                   replica=int(data.get("replica", 1)))
+
 
 @dataclass(frozen=True)
 class CanarySample:
-    t: float
-    latency_s: float | None  # None: the request failed (error says how)
+    """One canary request, timed open-loop (lab.chaos.canary): from when its schedule made it due, not from when
+    it went out, so a stall delays every request due during it (no coordinated omission)."""
+
+    t: float  # monotonic time the request was due (its slot in the schedule)
+    latency_s: float | None  # answered - t; None: the request failed or was never answered (error says how)
     error: str | None = None
     keep_alive: bool = False  # a request after the first on one connection (else a fresh connection)
+    sent_after_s: float = 0.0  # how long after t it went out (an earlier answer on its connection, a full pool)
+
+    @property
+    def answered(self) -> float | None:
+        return None if self.latency_s is None else self.t + self.latency_s
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "latency_s": self.latency_s, "error": self.error, "keep_alive": self.keep_alive,
+                "sent_after_s": self.sent_after_s}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CanarySample:
+        """Also reads histories from before the open-loop canary (no sent_after_s: sent when due)."""
+        latency = data.get("latency_s")
+        return cls(float(data["t"]), None if latency is None else float(latency), data.get("error"),
+                   bool(data.get("keep_alive", False)), float(data.get("sent_after_s", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,13 @@ class CpuWindow:
         """Share of one core: 1.0 is a core spinning flat out."""
         return (self.end.cpu_ticks - self.start.cpu_ticks) / self.end.clk_tck / self.seconds
 
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start.to_json(), "end": self.end.to_json(), "cpu_share": round(self.cpu_share, 4)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> CpuWindow | None:
+        return None if data is None else cls(Snapshot.from_json(data["start"]), Snapshot.from_json(data["end"]))
+
 
 @dataclass(frozen=True)
 class TargetState:
@@ -72,6 +116,11 @@ class TargetState:
     started_at: str
     exit_code: int | None = None
     oom_killed: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> TargetState | None:
+        return None if data is None else cls(bool(data["running"]), str(data["started_at"]), data.get("exit_code"),
+                                             bool(data.get("oom_killed", False)))
 
 
 @dataclass
@@ -110,19 +159,14 @@ class CaseHistory:
 
     def to_json(self) -> dict[str, Any]:
         def window(w: CpuWindow | None) -> dict[str, Any] | None:
-            return None if w is None else {"start": w.start.to_json(), "end": w.end.to_json(),
-                                           "cpu_share": round(w.cpu_share, 4)}
+            return None if w is None else w.to_json()
 
         return {
             "case": self.case_id, "seed": self.seed, "target": self.target, "repro": self.repro,
             "baseline": self.baseline.to_json(),
             "samples": [sample.to_json() for sample in self.samples],
-            "clients": [{"run": client.run.describe(), "route": client.run.route, "command": client.command,
-                         "exit_code": client.exit_code, "result": client.result.to_json() if client.result else None,
-                         "stderr": client.stderr[-2000:], "replica": client.replica}
-                        for client in self.clients],
-            "canary": [{"t": s.t, "latency_s": s.latency_s, "error": s.error, "keep_alive": s.keep_alive}
-                       for s in self.canary],
+            "clients": [client.to_json() for client in self.clients],
+            "canary": [sample.to_json() for sample in self.canary],
             "events": [{"t": t, "event": text} for t, text in self.events],
             "settled": self.settled.to_json() if self.settled else None,
             "settle_elapsed_s": self.settle_elapsed_s,
@@ -136,3 +180,34 @@ class CaseHistory:
             "started": self.started, "evidence": self.evidence.to_json() if self.evidence else None,
             "phases": {phase: round(seconds, 3) for phase, seconds in self.phases.items()},
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], scenario: Scenario | None = None) -> CaseHistory:
+        """A history as `to_json` wrote it, to judge again (`python -m lab judge`).
+
+        `scenario`: the case as it ran, for histories written before they carried each client's run: their
+        clients are matched to its client runs in the order the runner plays them (each fleet's replicas in turn).
+        """
+        plays = [share for run in scenario.clients for share in run.shares()] if scenario is not None else []
+        clients = [ClientOutcome.from_json(client, plays[number] if number < len(plays) else None)
+                   for number, client in enumerate(data.get("clients", []))]
+        settled = data.get("settled")
+        before = TargetState.from_json(data["target_before"])
+        assert before is not None
+        return cls(
+            case_id=str(data["case"]), seed=int(data["seed"]), target=str(data["target"]), repro=str(data["repro"]),
+            baseline=Snapshot.from_json(data["baseline"]), target_before=before,
+            samples=[Snapshot.from_json(sample) for sample in data.get("samples", [])], clients=clients,
+            canary=[CanarySample.from_json(sample) for sample in data.get("canary", [])],
+            events=[(float(event["t"]), str(event["event"])) for event in data.get("events", [])],
+            settled=None if settled is None else Snapshot.from_json(settled),
+            settle_elapsed_s=float(data.get("settle_elapsed_s", 0.0)),
+            rounds=[Snapshot.from_json(reading) for reading in data.get("rounds", [])],
+            idle_cpu=CpuWindow.from_json(data.get("idle_cpu")), held_cpu=CpuWindow.from_json(data.get("held_cpu")),
+            held_error=data.get("held_error"), target_after=TargetState.from_json(data.get("target_after")),
+            stop_elapsed_s=data.get("stop_elapsed_s"), after_request_error=data.get("after_request_error"),
+            probe_errors=list(data.get("probe_errors", [])), stats_before=data.get("stats_before"),
+            stats_after=data.get("stats_after"), started=data.get("started"),
+            evidence=None if data.get("evidence") is None else Evidence.from_json(data["evidence"]),
+            phases=dict(data.get("phases") or {}),
+        )

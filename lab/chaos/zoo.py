@@ -70,6 +70,17 @@ ZOO: tuple[ZooEntry, ...] = (
              "the loop blocks 0.5 s every 2 s: closed-loop canary samples stay short, open-loop ones wait"),
     ZooEntry("fin_waits_for_idle_timer", "level", ("well_behaved", "pipelined"), frozenset({"close_wait", "fd_leak"}),
              "a FIN between requests waits for the 5 s idle timer: CLOSE_WAIT outlives the prompt (1 s) bound"),
+    ZooEntry("stale_timer", "level", ("busy_connection",), frozenset({"stall"}),
+             "a closed connection's deadline stays armed and timers name connections by fd: it fires on the next "
+             "connection with that fd, which is cut off mid-sequence"),
+    ZooEntry("leak_per_connection", "level", ("connection_rounds",), frozenset({"memory_growth"}),
+             "1 KiB kept for every connection ever accepted: memory grows round after round of the same storm"),
+    ZooEntry("worker_respawn", "level", ("reset_mid_response", "reset_mid_request"), frozenset({"crash"}),
+             "a client's RST kills the worker and its supervisor forks a new one: the container stays up, the "
+             "listening process's pid and start time change"),
+    ZooEntry("transient_peak", "level", ("header_flood",), frozenset({"memory_growth"}),
+             "the head is buffered whole before parsing: a 64 MiB header peaks at 64 MiB or more, freed within "
+             "a fraction of a second (only the peak, VmHWM, shows it)"),
 )
 
 BY_BUG = {entry.bug: entry for entry in ZOO}

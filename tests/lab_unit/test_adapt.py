@@ -70,7 +70,10 @@ def skipped(case: str, target: Profile) -> str:
 def test_the_bundled_servers_profiles_leave_every_case_as_it_is(name: str) -> None:
     bundled = load_profiles()[name]
     for scenario in catalog.CATALOG:
-        assert adapt(scenario, bundled) == scenario, scenario.id
+        if bundled.trigger in scenario.triggers:
+            assert adapt(scenario, bundled) == scenario, scenario.id
+        else:  # a case whose mistake shows the same in both modes runs in one (busy_connection: level)
+            assert "mode only" in skipped(scenario.id, bundled), scenario.id
 
 
 def test_every_shipped_profile_runs_or_skips_every_case_with_a_reason() -> None:
@@ -115,7 +118,7 @@ def test_cut_offs_and_settle_times_follow_the_declared_deadlines() -> None:
     assert slowloris.clients[0].max_duration_s() >= 6 + 2 * GRACE_S  # outlasts the cut-off it watches for
     assert adapted("connect_and_idle", slow).clients[0].expect.cut_off_s == 9 + GRACE_S
     assert adapted("stopped_reader", slow).clients[0].expect.cut_off_s == 4 + GRACE_S
-    assert adapted("well_behaved", slow).limits.settle_s == 9 + GRACE_S
+    assert adapted("slow_close", slow).limits.settle_s == 9 + GRACE_S
     assert adapted("connect_and_close", slow).limits.settle_s == 1.0  # prompt cases keep their own bound
 
 
@@ -345,7 +348,7 @@ def test_a_declared_deadline_past_the_ceiling_is_judged_at_the_ceiling() -> None
     slowloris = adapted("slowloris", lax).clients[0]
     assert slowloris.expect.cut_off_s == 30 + GRACE_S and not slowloris.expect.undeclared
     assert adapted("connect_and_idle", lax).clients[0].expect.cut_off_s == 60 + GRACE_S
-    assert adapted("well_behaved", lax).limits.settle_s == 60 + GRACE_S
+    assert adapted("slow_close", lax).limits.settle_s == 60 + GRACE_S  # a case on the default bound
 
 
 def test_the_stop_deadline_is_the_profiles() -> None:

@@ -1,4 +1,4 @@
-"""The canary against small local servers: it checks the body and keeps connections alive."""
+"""The canary against small local servers: it checks the body, keeps connections alive, and is open-loop."""
 
 from __future__ import annotations
 
@@ -6,20 +6,44 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from lab.chaos.canary import Canary
+import pytest
+
+from lab.chaos import canary as canary_module
+from lab.chaos.canary import INTERVAL_S, Canary
+from lab.chaos.checks import Verdict, slow_canary
+from tests.lab_unit.histories import SCENARIO, healthy
 
 HELLO = b"hello, epoll\n"
 
 
-def handler(body: bytes, *, drop_kept_alive: bool = False) -> type[BaseHTTPRequestHandler]:
+class Freezes:
+    """A loop that blocks `for_s` every `every_s` (from `offset_s` after its start): an answer due meanwhile waits."""
+
+    def __init__(self, every_s: float, for_s: float, offset_s: float) -> None:
+        self.every_s, self.for_s, self.offset_s = every_s, for_s, offset_s
+        self.started = time.monotonic()
+
+    def wait(self) -> None:
+        phase = (time.monotonic() - self.started - self.offset_s) % self.every_s
+        if phase < self.for_s:
+            time.sleep(self.for_s - phase)
+
+
+def handler(body: bytes, *, drop_kept_alive: bool = False, freezes: Freezes | None = None
+            ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: Nagle would hold the body for an ACK
         served = 0
 
         def do_GET(self) -> None:
             self.served += 1
+            if freezes is not None:
+                freezes.wait()
             if drop_kept_alive and self.served > 1:  # a broken server: silently drops kept-alive requests
                 self.close_connection = True
                 return
@@ -35,7 +59,7 @@ def handler(body: bytes, *, drop_kept_alive: bool = False) -> type[BaseHTTPReque
 
 
 @contextmanager
-def serving(body: bytes, **options: bool) -> Iterator[str]:
+def serving(body: bytes, **options: Any) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler(body, **options))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -76,3 +100,40 @@ def test_a_server_that_breaks_kept_alive_connections_is_caught() -> None:
     kept = [s for s in canary.samples if s.keep_alive]
     assert all(s.error is None for s in fresh)
     assert kept and all(s.error is not None for s in kept)
+
+
+def judged_after(url: str, seconds: float) -> tuple[Verdict, Canary]:
+    """The canary beside a case of `seconds`, judged with the default bounds."""
+    with Canary(url, expect_body=HELLO) as canary:
+        started = time.monotonic()
+        time.sleep(seconds)  # the case's length: the canary's own threads do the work meanwhile
+    return slow_canary(replace(SCENARIO, canary=True), healthy(canary=canary.samples, started=started)), canary
+
+
+def test_a_server_that_freezes_half_a_second_every_two_seconds_fails() -> None:
+    freezes = Freezes(every_s=2.0, for_s=0.5, offset_s=0.3)
+    with serving(HELLO, freezes=freezes) as url:
+        verdict, canary = judged_after(url, 2.5)  # two freezes: 0.3-0.8 s and 2.3-2.8 s
+    assert not verdict.ok and "expected p99 ≤ 250 ms" in verdict.message, verdict.message
+    # Open loop: the slots due during the first freeze went out on time, each waiting for its end.
+    start = canary.samples[0].t
+    frozen = [s for s in canary.samples if 0.35 <= s.t - start <= 0.7 and not s.keep_alive]
+    assert len(frozen) >= 0.2 / INTERVAL_S, [round(s.t - start, 2) for s in canary.samples]
+    assert all(s.sent_after_s < 0.2 and s.latency_s is not None and s.latency_s > 0.05 for s in frozen)
+
+
+def test_a_server_that_keeps_answering_passes() -> None:
+    with serving(HELLO) as url:
+        verdict, canary = judged_after(url, 2.0)
+    assert verdict.ok, verdict.message
+    assert len(canary.samples) >= 1.0 / INTERVAL_S  # a slot every 50 ms, 2 requests a slot on average
+
+
+def test_requests_still_unanswered_when_the_case_ends_are_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(canary_module, "FINISH_S", 0.3)  # how long the end waits for answers still due
+    with serving(HELLO, freezes=Freezes(every_s=10.0, for_s=2.0, offset_s=0.0)) as url:
+        verdict, canary = judged_after(url, 0.5)  # a loop frozen for the whole case
+    assert canary.samples and all(s.latency_s is None for s in canary.samples)
+    assert "no answer when the canary stopped" in str(canary.samples[0].error)
+    count = len(canary.samples)
+    assert not verdict.ok and f"{count} of {count} canary requests failed" in verdict.message

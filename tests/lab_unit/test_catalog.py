@@ -7,9 +7,12 @@ import pytest
 from clients.registry import get_behaviour
 from lab.chaos import catalog
 from lab.chaos.runner import client_command
-from lab.chaos.scenario import Scenario, client
+from lab.chaos.scenario import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, WRITE_TIMEOUT_S, Scenario, client
+from lab.chaos.settle import settle_reading
 from lab.chaos.zoo import ZOO
+from lab.toxics import SlowClose
 from server.bugs import BUGS
+from tests.lab_unit.histories import answered, connection, failed, healthy, outcome, response, snap
 
 
 @pytest.mark.parametrize("scenario", catalog.CATALOG, ids=lambda s: s.id)
@@ -83,3 +86,74 @@ def test_a_case_s_own_target_deadlines_reach_the_compose_file_and_others_keep_th
                                                                                                    "no_eof_check")
     assert session.config_for(catalog.BY_ID["slowloris"], Variant("level")).compose_env()[
         "LAB_TARGET_HEADER_TIMEOUT"] == "2"
+
+
+# -- prompt close on FIN (issue 21 item 4) ------------------------------------------------------------------------
+# Behaviours whose connections close by themselves right after their last complete response (or, for
+# half_close, once the server's response is whole): nothing is left for a deadline to clean up.
+CLOSE_AFTER_RESPONSES = frozenset({"well_behaved", "pipelined", "fragmented", "half_close", "slow_body",
+                                   "slow_reader", "malformed", "connect_storm"})
+
+
+def _closes_right_after_responses(scenario: Scenario) -> bool:
+    """Every client closes right after complete responses, and nothing between them delays or drops the close."""
+    return (scenario.fault is None and not scenario.heavy
+            and not any(isinstance(toxic, SlowClose) for toxic in scenario.toxics)
+            and all(run.behaviour in CLOSE_AFTER_RESPONSES and run.expect.cut_off_s is None
+                    and run.expect.statuses is not None for run in scenario.clients))
+
+
+@pytest.mark.parametrize("scenario", catalog.CATALOG, ids=lambda s: s.id)
+def test_cases_whose_clients_close_right_after_their_responses_use_the_prompt_bound(scenario: Scenario) -> None:
+    if _closes_right_after_responses(scenario):
+        assert scenario.limits.settle_s == catalog.PROMPT.settle_s < HEADER_TIMEOUT_S
+
+
+def test_both_shapes_of_prompt_close_are_judged_on_the_direct_route() -> None:
+    prompt = [case for case in catalog.CATALOG if _closes_right_after_responses(case)]
+    direct = [run for case in prompt for run in case.clients if run.route == "direct"]
+    assert any(run.behaviour == "well_behaved" and run.must_get() == 1 for run in direct)  # one request
+    assert any(run.behaviour in ("well_behaved", "pipelined") and run.must_get() > 1 for run in direct)  # a sequence
+
+
+@pytest.mark.parametrize("case_id", ["well_behaved", "pipelined", "post_body", "keepalive_pauses"])
+def test_a_fin_left_to_the_idle_timer_fails(case_id: str) -> None:
+    # The clients closed (FIN) on idle kept-alive connections; the server noticed only when its 5 s idle timer
+    # reaped them: CLOSE_WAIT until 4.8 s into the settle wait, read every 0.25 s.
+    scenario = catalog.get(case_id)
+    baseline = snap(0.0)
+    began = 10.0
+    readings = [snap(began + 0.25 * i, fds=12, close_wait=4) for i in range(20)]
+    readings += [snap(began + 5.0 + 0.25 * i) for i in range(12)]
+    settled = settle_reading(baseline, readings, began, scenario.limits.settle_s)
+    assert settled is not None and settled.t <= began + 1.0
+    history = healthy(baseline=baseline, settled=settled, settle_elapsed_s=settled.t - began,
+                      clients=[answered(run) for run in scenario.clients])
+    found = failed(scenario, history)
+    assert {"close_wait", "fd_leak"} <= set(found), found
+
+
+# -- a busy connection outlives every deadline (issue 21 item 7) --------------------------------------------------
+def test_the_busy_connection_outlives_every_deadline_beside_short_ones_that_reuse_its_fds() -> None:
+    case = catalog.get("busy_connection")
+    busy, short = case.clients
+    longest = max(HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, WRITE_TIMEOUT_S)
+    busy_s = busy.must_get() * float(busy.resolved_attributes()["pause_ms"]) / 1000  # type: ignore[arg-type]
+    assert busy.connections == 1 and busy_s >= 2 * longest and busy.max_duration_s() > busy_s
+    assert busy.plan_text() == f"{busy.must_get()}×1 well_behaved"  # every request answered, else stall
+    # Each short connection is done well inside any deadline of its own, and they come and go, a few at a time,
+    # for longer than the idle deadline after the first ones closed: a deadline left armed by one fires on another.
+    short_s = short.must_get() * float(short.resolved_attributes()["pause_ms"]) / 1000  # type: ignore[arg-type]
+    assert short.concurrency is not None and short.concurrency < short.connections
+    assert short_s < HEADER_TIMEOUT_S
+    assert (short.connections // short.concurrency - 1) * short_s > IDLE_TIMEOUT_S
+    assert short.must_get() > 1  # a connection cut off between its requests misses a response
+    assert case.triggers == ("level",) and case.limits.settle_s == catalog.PROMPT.settle_s
+
+
+def test_a_busy_connection_cut_off_by_a_deadline_stalls() -> None:
+    case = catalog.get("busy_connection")
+    busy, short = case.clients
+    cut = outcome(busy, connection(*[response()] * 5, closed_by="server_fin", elapsed_s=5.0))
+    found = failed(case, healthy(clients=[cut, answered(short)]))
+    assert f"5 of {busy.must_get()} responses complete" in found["stall"]

@@ -1,3 +1,5 @@
 module epoll-lab/board/gohttp
 
-go 1.26
+go 1.27
+
+toolchain go1.27.4

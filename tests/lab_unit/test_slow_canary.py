@@ -1,0 +1,114 @@
+"""slow_canary on open-loop samples made by hand: a loop that stalls now and then fails, a hiccup passes.
+
+The samples are what lab.chaos.canary records: a connection due every 50 ms, alternately one fresh request
+and a kept-alive sequence of 3 (the first due at the slot, each later one when the one before is answered).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+
+from lab.chaos.canary import INTERVAL_S, KEEP_ALIVE_REQUESTS
+from lab.chaos.checks import slow_canary
+from lab.chaos.history import CanarySample
+from lab.chaos.latency import longest_silence, percentile
+from tests.lab_unit.histories import SCENARIO, healthy
+
+CANARY = replace(SCENARIO, canary=True)
+SERVICE_S = 0.002  # a correct server's answer to GET / here
+
+
+def open_loop(seconds: float, ready: Callable[[float], float]) -> list[CanarySample]:
+    """The canary's samples against a server that can next answer at `ready(t)` for a request sent at t."""
+    samples: list[CanarySample] = []
+    for slot in range(round(seconds / INTERVAL_S)):
+        due = slot * INTERVAL_S
+        for position in range(KEEP_ALIVE_REQUESTS if slot % 2 else 1):
+            answered = ready(due) + SERVICE_S
+            samples.append(CanarySample(due, answered - due, keep_alive=position > 0))
+            due = answered
+    return samples
+
+
+def blocked(stalls: list[tuple[float, float]]) -> Callable[[float], float]:
+    """A loop that answers nothing during each (start, end) stall, then answers what waited."""
+    def ready(t: float) -> float:
+        return next((end for start, end in stalls if start <= t < end), t)
+    return ready
+
+
+def judged(samples: list[CanarySample]) -> tuple[bool, str]:
+    verdict = slow_canary(CANARY, healthy(canary=samples, started=0.0))
+    return verdict.ok, verdict.message
+
+
+def test_a_loop_blocked_half_a_second_every_two_seconds_fails() -> None:
+    stalls = [(start + 0.7, start + 1.2) for start in range(0, 20, 2)]
+    ok, message = judged(open_loop(20, blocked(stalls)))
+    assert not ok
+    assert "expected p99 ≤ 250 ms" in message, message
+    # ~7 % of the requests wait over 250 ms: far over the 1 % the p99 allows, whatever the case's length.
+    latencies = [s.latency_s for s in open_loop(20, blocked(stalls)) if s.latency_s is not None]
+    assert percentile(latencies, 0.99) > 0.45 and percentile(latencies, 0.5) < 0.01
+
+
+def test_the_same_loop_freezing_for_09_s_is_a_fail_on_every_count_but_the_max() -> None:
+    stalls = [(start + 0.7, start + 1.6) for start in range(0, 10, 2)]
+    ok, message = judged(open_loop(10, blocked(stalls)))
+    assert not ok and "expected p99 ≤ 250 ms, longest without an answer ≤ 500 ms)" in message, message
+    assert "longest without an answer 902 ms from 0.7 s" in message
+
+
+def test_one_scheduler_hiccup_of_a_correct_server_passes() -> None:
+    ok, message = judged(open_loop(20, blocked([(5.0, 5.4)])))  # 0.4 s once in 20 s
+    assert ok, message
+    assert "longest without an answer 402 ms from 5.0 s" in message
+
+
+def test_a_single_long_stall_fails_on_the_time_without_an_answer() -> None:
+    ok, message = judged(open_loop(60, blocked([(30.0, 30.7)])))  # under 1 % of a minute's requests: p99 passes
+    assert not ok
+    assert "(expected longest without an answer ≤ 500 ms)" in message, message
+
+
+def test_one_starved_connection_fails_on_the_max_while_the_rest_are_answered() -> None:
+    samples = open_loop(10, blocked([]))
+    starved = replace(samples[41], latency_s=1.2)  # one request held 1.2 s; others answered meanwhile
+    ok, message = judged([*samples[:41], starved, *samples[42:]])
+    assert not ok and "(expected max ≤ 1000 ms)" in message, message
+
+
+def test_longest_silence_counts_from_the_oldest_owed_request_or_the_last_answer() -> None:
+    # Due at 0, 1 and 2; answered at 0.1, 3.0 and 2.1: a request answered out of order still breaks the silence.
+    samples = [CanarySample(0.0, 0.1), CanarySample(1.0, 2.0), CanarySample(2.0, 0.1)]
+    silence = longest_silence(samples)
+    assert (round(silence.seconds, 6), silence.start) == (1.1, 1.0)  # from 1.0 (owed) to 2.1 (an answer)
+    # Nothing owed between answers: no silence, however far apart the requests are.
+    assert longest_silence([CanarySample(0.0, 0.01), CanarySample(5.0, 0.01)]).seconds == 0.01
+    # A request never answered stays owed: the gap between two answers counts although none was due in it.
+    never = [CanarySample(0.0, None, "TimeoutError"), CanarySample(0.5, 0.01), CanarySample(2.0, 0.01)]
+    silence = longest_silence(never)
+    assert (round(silence.seconds, 6), silence.start) == (1.5, 0.51)
+    assert longest_silence([]).seconds == 0.0
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    values = [float(i) for i in range(1, 201)]
+    assert (percentile(values, 0.99), percentile(values, 0.5), percentile([3.0], 0.99)) == (198.0, 100.0, 3.0)
+
+
+def test_samples_keep_their_due_time_in_json_and_old_histories_still_read() -> None:
+    sample = CanarySample(1.5, 0.25, None, keep_alive=True, sent_after_s=0.2)
+    assert CanarySample.from_json(json.loads(json.dumps(sample.to_json()))) == sample
+    assert healthy(canary=[sample]).to_json()["canary"] == [sample.to_json()]
+    old = {"t": 2.0, "latency_s": None, "error": "status 500", "keep_alive": False}  # a closed-loop history
+    assert CanarySample.from_json(old) == CanarySample(2.0, None, "status 500")
+
+
+def test_requests_the_canary_itself_sent_late_are_named() -> None:
+    samples = open_loop(20, blocked([(a + 0.7, a + 1.2) for a in range(0, 20, 2)]))
+    late = [replace(s, sent_after_s=0.3) if 5 <= s.t < 5.2 and not s.keep_alive else s for s in samples]
+    assert "; 4 went out over 100 ms after they were due" in judged(late)[1]  # the 4 slots' first requests
+    assert "went out" not in judged(samples)[1]
