@@ -16,11 +16,12 @@ import docker.errors
 import requests
 
 from lab import engine, findings, images, settings
-from lab.chaos import targets
+from lab.chaos import coverage, targets
 from lab.chaos.commands import add_commands as add_chaos_commands
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab, labs_everywhere, leftovers, remove_labelled_everywhere
+from lab.profile_command import add_profile_command
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -47,6 +48,9 @@ def load_config(project: str) -> settings.LabConfig:
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
     overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
     profile = targets.active_profile(args.profile, args.target_image, args.target_port) if args.profile else None
+    adhoc = coverage.adhoc_image(args.target_image, args.profile)
+    if adhoc is not None:
+        echo(coverage.adhoc_note(adhoc, args.target_port))
     if profile is not None:
         targets.build_image(profile)
         overrides = targets.config_overrides(profile)
@@ -186,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "reproducer, and that a server without the defect is not affected")
     found.add_argument("slugs", nargs="*", metavar="SLUG", help="only these findings (findings/<slug>.py)")
     add_chaos_commands(command, add_target_options)
+    add_profile_command(command)
     return parser
 
 

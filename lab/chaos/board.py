@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.chaos import coverage
 from lab.chaos.report import CaseResult
 
 Cell = tuple[str, str]  # (server, case)
@@ -82,9 +83,14 @@ def summary(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
 
 
 def summary_table(results: list[CaseResult]) -> str:
-    lines = [f"{'server':14} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5}"]
+    """One row per server with its coverage, then each server's "ran N of M" and skip reasons grouped."""
+    covered = coverage.by_server(results)
+    lines = [f"{'server':14} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5}  coverage"]
     for server, row in summary(results).items():
-        lines.append(f"{server:14} {row['pass']:5} {row['fail']:5} {row['skip']:5} {row['error']:5}")
+        lines.append(f"{server:14} {row['pass']:5} {row['fail']:5} {row['skip']:5} {row['error']:5}  "
+                     f"{covered[server].cell()}")
+    for server, found in covered.items():
+        lines.append(f"{server}: {found.text()}")
     return "\n".join(lines)
 
 
@@ -96,6 +102,7 @@ table.matrix th, table.matrix td { border: 1px solid #ccc; padding: 2px 6px; tex
 table.matrix th.case { text-align: left; font-weight: normal; font-family: monospace; }
 td.pass { background: #cfc; } td.fail { background: #f99; } td.skip { background: #eee; color: #666; }
 td.error { background: #fc6; } td.none { background: #fff; }
+table#coverage td { text-align: left; } table#coverage ul { margin: 0; padding-left: 1.2em; }
 td a { color: inherit; text-decoration: none; display: block; }
 section.evidence { border-top: 1px solid #ccc; margin-top: 1em; padding-top: .5em; }
 section.evidence:target { background: #ffd; }
@@ -138,8 +145,10 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
     for result in results:
         by_cell.setdefault((result.server or "bundled", result.id), []).append(result)
     counts = summary(results)
+    covered = coverage.by_server(results)
     head = "".join(f"<th class=server>{html.escape(server)}<br><small>{counts[server]['pass']}/"
-                   f"{counts[server]['fail']}/{counts[server]['skip']}</small></th>" for server in servers)
+                   f"{counts[server]['fail']}/{counts[server]['skip']}<br>ran {covered[server].cell()}"
+                   "</small></th>" for server in servers)
     rows = []
     for case in cases:
         tds = []
@@ -159,8 +168,24 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p>{len(servers)} servers × {len(cases)} cases; under each server: pass/fail/skip. "
             "Every cell links to its evidence below.</p>"
+            f"{_coverage_table(counts, covered)}"
             f"<table class=matrix id=matrix><thead><tr><th>case</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>{''.join(sections)}</body></html>\n")
+
+
+def _coverage_table(counts: dict[str, dict[str, int]], covered: dict[str, coverage.Coverage]) -> str:
+    """Per server: its outcomes, its coverage, and why the cases it skipped were skipped (grouped)."""
+    rows = []
+    for server, row in counts.items():
+        found = covered[server]
+        reasons = "".join(f"<li>{len(cases)}: {html.escape(reason)} <small>({html.escape(', '.join(cases))})</small>"
+                          "</li>" for reason, cases in sorted(found.skipped.items(), key=lambda i: -len(i[1])))
+        rows.append(f"<tr class=server><th class=case>{html.escape(server)}</th>"
+                    + "".join(f"<td>{row[outcome]}</td>" for outcome in OUTCOMES)
+                    + f"<td class=coverage>{html.escape(found.line())}</td><td><ul>{reasons}</ul></td></tr>")
+    return ("<table class=matrix id=coverage><thead><tr class=server><th>server</th>"
+            + "".join(f"<th>{outcome}</th>" for outcome in OUTCOMES)
+            + f"<th>coverage</th><th>skip reasons</th></tr></thead><tbody>{''.join(rows)}</tbody></table><p></p>")
 
 
 def _evidence_section(result: CaseResult, root: Path) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from lab import settings
-from lab.chaos import catalog, targets
-from lab.chaos.adapt import Skip, adapt
+from lab.chaos import catalog, coverage, targets
+from lab.chaos.adapt import adapt
 from lab.chaos.preflight import fetch_references, http_fetch, needs_preflight
 from lab.compose import echo
 from lab.errors import LabError
@@ -98,13 +98,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 for size, digest in profile.routes.large.references:
                     print(f"  ref  {'large (' + str(size) + ' bytes)':22} GET {profile.routes.large.url_path(size)}: "
                           f"sha256 {digest}, the reference the cases check it against")
-    scenarios = [adapt(scenario, profile) for scenario in catalog.CATALOG]
-    runs = [s for s in scenarios if not isinstance(s, Skip)]
-    skips = [s for s in scenarios if isinstance(s, Skip)]
-    print(f"\n{len(runs)} cases run against {profile.name}: {', '.join(s.id for s in runs)}")
-    print(f"{len(skips)} skipped:")
-    for skip in skips:
-        print(f"  {skip.case:30} {skip.reason}")
+    covered = coverage.of_adapted(adapt(scenario, profile) for scenario in catalog.CATALOG)
+    print(f"\n{profile.name}: {covered.text()}")
+    print(f"runs: {', '.join(covered.ran)}")
     print(f"\nchecked in {time.monotonic() - started:.1f} s")
     if problems:
         raise LabError(f"{profile.source}: {problems[0]}")

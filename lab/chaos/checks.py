@@ -297,7 +297,7 @@ def stall(scenario: Scenario, history: CaseHistory) -> Verdict:
     after = history.target_after
     if history.after_request_error is not None and (after is None or after.running):
         # A target that exited is crash's finding: whether it was still up for this GET is a race.
-        problems.append(f"a fresh GET / after the case failed: {history.after_request_error}")
+        problems.append(f"a fresh request after the case failed: {history.after_request_error}")
     if not problems:
         return missing("stall", _first(unreported)) if unreported else Verdict("stall", ok=True,
                                                                               message="; ".join(counts))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from clients.history import RunHistory
 from lab import engine, settings
-from lab.chaos import bundle, catalog, report, scorecard, targets
+from lab.chaos import bundle, catalog, coverage, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.board_command import add_board_command
 from lab.chaos.bundle import verdict_mark
@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "so name a free project (or none)")
     profile = targets.active_profile(args.profile, args.target_image, args.target_port)
     overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
+    warn_adhoc(args)
     if profile is not None:
         fitted = adapt(scenario, profile)
         if isinstance(fitted, Skip) and not needs_preflight(profile):
@@ -175,6 +176,9 @@ def _short(key: str, value: object) -> str:
 
 def cmd_scorecard(args: argparse.Namespace) -> int:
     directory = Path(args.results) if args.results else None
+    if not 0 <= args.min_coverage <= 100:
+        raise LabError(f"--min-coverage {args.min_coverage:g}: a percentage, 0 to 100")
+    warn_adhoc(args)
     if directory is None:
         directory = report.reports_dir() / f"scorecard-{time.strftime('%Y%m%d-%H%M%S')}"
         _run_suite(args, directory)
@@ -183,10 +187,20 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
         raise LabError(f"no case results in {directory}: did the suite run?")
     if args.zoo:
         print(json.dumps(scorecard.zoo_json(results), indent=1) if args.json else scorecard.zoo_table(results))
-    else:
-        print(json.dumps(scorecard.scorecard_json(results), indent=1) if args.json
-              else scorecard.scorecard_table(results))
+        return 0
+    print(json.dumps(scorecard.scorecard_json(results), indent=1) if args.json
+          else scorecard.scorecard_table(results))
+    too_little = coverage.of_results(results).below(args.min_coverage)
+    if too_little is not None:
+        raise LabError(too_little)
     return 0
+
+
+def warn_adhoc(args: argparse.Namespace) -> None:
+    """--target-image without a profile: say in one line how little can run, and how to declare more."""
+    image = coverage.adhoc_image(args.target_image, args.profile)
+    if image is not None:
+        echo(coverage.adhoc_note(image, args.target_port))
 
 
 def _run_suite(args: argparse.Namespace, directory: Path) -> None:
@@ -270,5 +284,8 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     card.add_argument("--results", help="only print the results already in this folder")
     card.add_argument("--cases", help="only these catalog cases (comma-separated ids)")
     card.add_argument("--trigger", choices=settings.TRIGGERS, help="with --cases: only this trigger mode")
+    card.add_argument("--min-coverage", type=float, default=coverage.DEFAULT_MIN_COVERAGE, metavar="PERCENT",
+                      help="exit non-zero when fewer than this share of the cases ran (default: "
+                           f"{coverage.DEFAULT_MIN_COVERAGE:g}); ignored with --zoo")
     add_board_command(command)
     add_check_command(command)

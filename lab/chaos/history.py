@@ -143,7 +143,7 @@ class CaseHistory:
     held_error: str | None = None  # why no held window was measured (the target never held them)
     target_after: TargetState | None = None
     stop_elapsed_s: float | None = None  # StopTarget: how long `docker stop` took
-    after_request_error: str | None = None  # a fresh GET / once the case is over; None: it worked
+    after_request_error: str | None = None  # a fresh GET of the small route once the case is over; None: it worked
     probe_errors: list[str] = field(default_factory=list)
     peak_reset_error: str | None = None  # why the target's VmHWM could not be reset before the baseline
     stats_before: dict[str, Any] | None = None  # the bundled server's /__lab/stats, for cases that need it

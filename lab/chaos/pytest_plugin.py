@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lab import engine
-from lab.chaos import report, targets
+from lab.chaos import coverage, report, targets
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.checks import Verdict, judge, outcome
 from lab.chaos.faults import FaultUnavailable
@@ -57,10 +57,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["LAB_REPORTS_DIR"] = str(report.new_run_dir())  # workers inherit it
 
 
-def pytest_report_header() -> str:
+def pytest_report_header() -> list[str]:
     profile = f" (profile {os.environ['LAB_PROFILE']})" if os.environ.get("LAB_PROFILE") else ""
-    return (f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
-            f"{profile}, reports in {os.environ.get('LAB_REPORTS_DIR')}")
+    adhoc = coverage.adhoc_image()
+    return [f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
+            f"{profile}, reports in {os.environ.get('LAB_REPORTS_DIR')}",
+            *([f"epoll-lab: {coverage.adhoc_note(adhoc, None)}"] if adhoc is not None else [])]
 
 
 def variant_key(item: pytest.Item) -> tuple[str, ...]:
@@ -258,9 +260,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     the run's folder by then)."""
     if hasattr(config, "workerinput"):
         return
-    line = split_line((result.duration_s, result.phases) for result in report.read_results() if result.phases)
+    results = report.read_results() if os.environ.get("LAB_REPORTS_DIR") else []
+    line = split_line((result.duration_s, result.phases) for result in results if result.phases)
     if line:
         terminalreporter.write_line(f"epoll-lab: {line}")
+    for text in coverage_lines(results):
+        terminalreporter.write_line(text)
+
+
+def coverage_lines(results: list[report.CaseResult]) -> list[str]:
+    """The run's coverage per target, "ran N of M cases (K skipped)" and the skip reasons grouped; none without
+    case results (a unit-test run)."""
+    return [f"epoll-lab: {server}: {found.text()}" for server, found in coverage.by_server(results).items()]
 
 
 def failure_text(verdicts: list[Verdict]) -> str:

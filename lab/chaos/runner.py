@@ -198,7 +198,7 @@ class CaseRunner:
                     # The window ran untraced; cpu_spin will fail: trace as long a stretch right after it.
                     time.sleep(scenario.limits.idle_window_s)
                     clock.lap("capture")
-                history.after_request_error = self._fresh_request_error()
+                history.after_request_error = self._fresh_request_error(scenario.canary_path)
                 if "stats" in scenario.requires:
                     history.stats_after = self._stats()
                 history.target_after = target_state(self.lab)
@@ -428,9 +428,15 @@ class CaseRunner:
         except Exception:  # a missing or broken stats page is the check's finding
             return None
 
-    def _fresh_request_error(self) -> str | None:
-        try:
-            result = http_get(self.lab.endpoints().direct_url, timeout=5)
-        except Exception as error:  # the check reports it; the lab goes on
-            return f"{type(error).__name__}: {error}"
-        return None if result.status == 200 else f"status {result.status}"
+    def _fresh_request_error(self, path: str) -> str | None:
+        return fresh_request_error(self.lab.endpoints().direct_url, path)
+
+
+def fresh_request_error(url: str, path: str) -> str | None:
+    """A fresh GET of the target's small route (the canary's: a profile's, not the lab's /) once the case is
+    over: why it failed, or None."""
+    try:
+        result = http_get(url, path, timeout=5)
+    except Exception as error:  # the check reports it; the lab goes on
+        return f"GET {path}: {type(error).__name__}: {error}"
+    return None if result.status == 200 else f"GET {path}: status {result.status}"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lab.chaos import catalog
+from lab.chaos import catalog, coverage
 from lab.chaos.checks import CHECK_NAMES
 from lab.chaos.report import CaseResult
 from lab.chaos.zoo import ZOO
@@ -20,10 +20,18 @@ def catalog_order(case_id: str) -> int:
     return ids.index(case_id) if case_id in ids else len(ids)
 
 
+def coverage_json(covered: coverage.Coverage) -> dict[str, Any]:
+    return {"ran": len(covered.ran), "cases": covered.total, "skipped": covered.skipped_count,
+            "percent": round(covered.percent, 1), "text": covered.line(),
+            "skip_reasons": [{"reason": reason, "count": len(cases), "cases": list(cases)}
+                             for reason, cases in covered.skipped.items()]}
+
+
 def scorecard_json(results: list[CaseResult]) -> dict[str, Any]:
     return {"target": next((r.target for r in results if r.target), ""),
             "summary": {outcome: sum(1 for r in results if r.outcome == outcome)
                         for outcome in ("pass", "fail", "skip", "error")},
+            "coverage": coverage_json(coverage.of_results(results)),
             "cases": [{"id": r.id, "variant": r.variant, "outcome": r.outcome, "failed_checks": list(r.failed_checks),
                        "messages": list(r.messages), "seed": r.seed, "plan": r.plan, "engine": r.engine,
                        "responses": None if r.responses_owed is None else {"got": r.responses_got,
@@ -107,8 +115,8 @@ def scorecard_table(results: list[CaseResult]) -> str:
     counts = ", ".join(f"{count} {outcome}" for outcome, count in data["summary"].items())
     memory = [f"  {target.text()}" for target in memory_across_cases(results)]
     across = "\n".join(["target RSS across cases (each case's baseline, first → last):", *memory]) if memory else ""
-    return f"scorecard: {data['target']}\n{_matrix(results, lambda r: r.id, rows)}\n{counts}" + \
-        (f"\n{across}" if across else "")
+    return (f"scorecard: {data['target']}\n{_matrix(results, lambda r: r.id, rows)}\n{counts}\n"
+            f"{coverage.of_results(results).text()}" + (f"\n{across}" if across else ""))
 
 
 def checks_caught(results: list[CaseResult]) -> dict[str, list[str]]:

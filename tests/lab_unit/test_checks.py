@@ -114,7 +114,7 @@ def test_stall_when_responses_are_missing_or_the_client_never_finished() -> None
     hung = healthy(clients=[outcome(run, exit_code=None)])  # no result: missing, not failed (test_missing_data)
     assert "did not finish within its deadline" in {v.check: v.message for v in judge(scenario, hung)}["stall"]
     after = healthy(after_request_error="ConnectionRefusedError: refused")
-    assert "a fresh GET / after the case failed" in failed(SCENARIO, after)["stall"]
+    assert "a fresh request after the case failed" in failed(SCENARIO, after)["stall"]
 
 
 def test_a_fresh_get_that_failed_because_the_target_exited_is_left_to_crash() -> None:
