@@ -209,8 +209,9 @@ class CaseHistory:
             idle_cpu=CpuWindow.from_json(data.get("idle_cpu")), held_cpu=CpuWindow.from_json(data.get("held_cpu")),
             held_error=data.get("held_error"), target_after=TargetState.from_json(data.get("target_after")),
             stop_elapsed_s=data.get("stop_elapsed_s"), after_request_error=data.get("after_request_error"),
-            probe_errors=list(data.get("probe_errors", [])), stats_before=data.get("stats_before"),
-            stats_after=data.get("stats_after"), started=data.get("started"),
+            probe_errors=list(data.get("probe_errors", [])), peak_reset_error=data.get("peak_reset_error"),
+            stats_before=data.get("stats_before"), stats_after=data.get("stats_after"), started=data.get("started"),
+            observed_until=data.get("observed_until"),
             evidence=None if data.get("evidence") is None else Evidence.from_json(data["evidence"]),
             phases=dict(data.get("phases") or {}),
         )

@@ -29,7 +29,8 @@ def full_history() -> CaseHistory:
                       events=[(0.0, "baseline"), (1.0, "clients started")], held_cpu=window(1.0, 0.02),
                       held_error=None, rounds=[snap(4.0), snap(5.0)], probe_errors=["a late reading"],
                       stats_before={"open_connections": 0}, stats_after={"open_connections": 0}, started=100.0,
-                      phases={"clients": 1.5}, stop_elapsed_s=0.4, after_request_error="status 503")
+                      phases={"clients": 1.5}, stop_elapsed_s=0.4, after_request_error="status 503",
+                      peak_reset_error="clear_refs: permission denied", observed_until=6.0)
     history.clients.append(answered(client("malformed", variant="garbage", expect=Expect(
         responses=1, statuses=ERROR_STATUSES, cut_off_s=4.5, deadline="header", undeclared=True))))
     return history
@@ -39,6 +40,7 @@ def test_a_history_reads_back_what_it_writes() -> None:
     history = full_history()
     again = CaseHistory.from_json(through_json(history))
     assert again.to_json() == history.to_json()
+    assert again == history  # every field, not only what to_json shows
     assert again.clients[1].run == history.clients[1].run  # the client run itself, expectations and all
     assert judge(SCENARIO, again) == judge(SCENARIO, history)
 
