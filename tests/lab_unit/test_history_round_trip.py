@@ -15,6 +15,7 @@ from lab.chaos.history import CanarySample, CaseHistory
 from lab.chaos.judge_command import changes, load_saved, rejudge
 from lab.chaos.scenario import ERROR_STATUSES, Expect, client
 from lab.errors import LabError
+from lab.settings import REPO_ROOT
 from tests.lab_unit.histories import RUN, SCENARIO, answered, healthy, snap, window
 
 
@@ -85,3 +86,13 @@ def test_judge_refuses_what_holds_no_history(tmp_path: Path) -> None:
         load_saved(other)
     with pytest.raises(LabError, match="no such file"):
         load_saved(tmp_path / "none.tar.gz")
+
+
+def test_a_bundle_made_before_histories_read_back_is_judged_again() -> None:
+    """tests/fixtures/histories/slowloris-ca27677.tar.gz: `make repro CASE=slowloris SEED=5` on ca27677, the last
+    commit before histories carried their client runs (and before the open-loop canary and the stream's CPU)."""
+    bundle = REPO_ROOT / "tests" / "fixtures" / "histories" / "slowloris-ca27677.tar.gz"
+    saved, today, _ = rejudge(load_saved(bundle))
+    assert {verdict["check"] for verdict in saved} == {verdict.check for verdict in today}
+    assert [verdict.check for verdict in today if verdict.failed or verdict.missing] == []
+    assert changes(saved, today) == []  # the same verdicts, judged by today's checks
