@@ -57,7 +57,7 @@ class Canary:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="canary")
-        self._futures: list[Future[None]] = []
+        self._futures: list[tuple[Future[None], list[int]]] = []  # each slot's sequence and its request ids
         self._scheduler = threading.Thread(target=self._schedule, name="canary-schedule", daemon=True)
 
     def __enter__(self) -> Canary:
@@ -67,8 +67,15 @@ class Canary:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._scheduler.join(timeout=FINISH_S)
-        self._pool.shutdown(wait=False, cancel_futures=True)  # slots queued behind a full pool were never sent
-        wait_for_futures(self._futures, timeout=FINISH_S)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        # A slot still queued (behind a full pool, or due just before the end) was cancelled, never sent: it is
+        # neither answered nor owed. (`wait` would also never see it done: only a worker marks it so.)
+        with self._lock:
+            for future, ids in self._futures:
+                if future.cancelled():
+                    for request in ids:
+                        self._owed.pop(request, None)
+        wait_for_futures([future for future, _ in self._futures if not future.cancelled()], timeout=FINISH_S)
         stopped = time.monotonic()
         with self._lock:
             for due, keep_alive in self._owed.values():
@@ -88,7 +95,7 @@ class Canary:
             with self._lock:
                 ids = [next(self._ids) for _ in range(KEEP_ALIVE_REQUESTS if keep_alive else 1)]
                 self._owed.update((request, (due, position > 0)) for position, request in enumerate(ids))
-            self._futures.append(self._pool.submit(self._sequence, due, ids, close=not keep_alive))
+            self._futures.append((self._pool.submit(self._sequence, due, ids, close=not keep_alive), ids))
 
     def _sequence(self, due: float, ids: list[int], *, close: bool) -> None:
         """The slot's requests on one connection; the first failure ends the sequence."""

@@ -138,3 +138,18 @@ def test_requests_still_unanswered_when_the_case_ends_are_failures(monkeypatch: 
     assert "no answer when the canary stopped" in str(canary.samples[0].error)
     count = len(canary.samples)
     assert not verdict.ok and f"{count} of {count} canary requests failed" in verdict.message
+
+
+def test_slots_never_sent_when_the_case_ends_are_neither_answered_nor_waited_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot still queued at the end (the pool full of requests waiting on a frozen loop) was never sent: it
+    is no failure, and the end does not wait FINISH_S for it (a cancelled future is never marked done)."""
+    monkeypatch.setattr(canary_module, "REQUEST_TIMEOUT_S", 0.5)  # each request in flight gives up after this
+    with serving(HELLO, freezes=Freezes(every_s=60.0, for_s=30.0, offset_s=0.0)) as url:
+        with Canary(url, expect_body=HELLO) as canary:
+            time.sleep(0.6)  # 12 slots due: MAX_IN_FLIGHT sent and waiting, the rest queued behind them
+        ended = time.monotonic()
+    sent_and_failed = [s for s in canary.samples if s.latency_s is None]
+    assert ended - canary.samples[-1].t < canary_module.FINISH_S / 2, "the end waited for slots never sent"
+    assert sent_and_failed and all("timed out" in str(s.error) for s in sent_and_failed), canary.samples
+    assert len({s.t for s in canary.samples}) <= canary_module.MAX_IN_FLIGHT + 1
