@@ -183,7 +183,9 @@ def test_the_profiles_echo_route_is_where_every_post_goes() -> None:
     framing = adapted("malformed_framing", mirrored).clients
     assert {dict(run.attributes)["variant"]: dict(run.attributes).get("path") for run in framing} == {
         "nul_bytes": None, "cl_and_te": "/mirror", "negative_cl": "/mirror", "conflicting_cl": "/mirror",
-        "bad_version": None}
+        **{variant: None for variant in catalog.BAD_VERSION_VARIANTS}}
+    te = adapted("rfc_te_not_final_identity", mirrored).clients[0]
+    assert dict(te.attributes)["path"] == "/mirror"
 
 
 def test_the_rfc_probes_use_the_profiles_routes_and_bodies() -> None:
