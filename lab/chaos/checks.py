@@ -219,7 +219,8 @@ def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
     for outcome in history.clients:
         allowed = outcome.run.expect.statuses
         for connection in outcome.connections():
-            where = f"{outcome.run.behaviour} #{connection.index}"
+            variant = dict(outcome.run.attributes).get("variant")  # which of a case's probes, where it has several
+            where = f"{outcome.run.behaviour}{f' {variant}' if variant else ''} #{connection.index}"
             # A case that allows any status (a fault may cut the stream anywhere) does not judge framing.
             if connection.protocol_error is not None and allowed is not None:
                 problems.append(f"{where}: bytes that are not a valid HTTP response ({connection.protocol_error}) "

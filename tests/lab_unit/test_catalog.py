@@ -68,7 +68,7 @@ def test_every_bug_of_the_server_is_in_the_zoo_with_cases_from_the_catalog() -> 
             catalog.get(case_id)
 
 
-RFC_FAMILIES = {"rfc_host_": 10, "rfc_te_": 4}
+RFC_FAMILIES = {"rfc_host_": 10, "rfc_te_": 4, "rfc_cl_and_te": 1}
 
 
 @pytest.mark.parametrize(("prefix", "count"), RFC_FAMILIES.items())
