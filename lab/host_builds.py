@@ -75,7 +75,9 @@ def build_go(context: Path, log: Log) -> None:
     target = context / HOST_DIR / "server"
     target.parent.mkdir(exist_ok=True)
     log(f"building {context.name}'s Go binary on the host (CGO_ENABLED=0)")
-    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64"}
+    # GOTOOLCHAIN=auto: go.mod's toolchain line names the Go release to build with; the go command fetches it
+    # from the module proxy (once, into the module cache) when the host's own Go is older.
+    env = {**os.environ, "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": "amd64", "GOTOOLCHAIN": "auto"}
     _run([go, "build", "-trimpath", "-o", str(target), "."], cwd=context, env=env, what=f"go build of {context.name}")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.chaos.report import CaseResult
+from lab.profiles import server_version
 
 Cell = tuple[str, str]  # (server, case)
 OUTCOMES = ("pass", "fail", "skip", "error")
@@ -82,9 +83,10 @@ def summary(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
 
 
 def summary_table(results: list[CaseResult]) -> str:
-    lines = [f"{'server':14} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5}"]
+    lines = [f"{'server':14} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5}  version"]
     for server, row in summary(results).items():
-        lines.append(f"{server:14} {row['pass']:5} {row['fail']:5} {row['skip']:5} {row['error']:5}")
+        lines.append(f"{server:14} {row['pass']:5} {row['fail']:5} {row['skip']:5} {row['error']:5}  "
+                     f"{version_line(server)}".rstrip())
     return "\n".join(lines)
 
 
@@ -139,7 +141,8 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
         by_cell.setdefault((result.server or "bundled", result.id), []).append(result)
     counts = summary(results)
     head = "".join(f"<th class=server>{html.escape(server)}<br><small>{counts[server]['pass']}/"
-                   f"{counts[server]['fail']}/{counts[server]['skip']}</small></th>" for server in servers)
+                   f"{counts[server]['fail']}/{counts[server]['skip']}</small>{_version_html(server)}</th>"
+                   for server in servers)
     rows = []
     for case in cases:
         tds = []
@@ -161,6 +164,22 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
             "Every cell links to its evidence below.</p>"
             f"<table class=matrix id=matrix><thead><tr><th>case</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>{''.join(sections)}</body></html>\n")
+
+
+def version_line(server: str) -> str:
+    """What the server runs and that version's release date, from its profile ("" without one)."""
+    software, released = server_version(server)
+    return f"{software}; released {released}" if released else software
+
+
+def _version_html(server: str) -> str:
+    """Under the server's name: its software up to the first parenthesis, and the release date (all on hover)."""
+    software, released = server_version(server)
+    if not software:
+        return ""
+    short = html.escape(software.split(" (")[0])
+    return (f"<br><small class=version title='{html.escape(version_line(server))}'>{short}"
+            f"{'<br>' + html.escape(released) if released else ''}</small>")
 
 
 def _evidence_section(result: CaseResult, root: Path) -> str:
