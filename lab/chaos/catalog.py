@@ -48,9 +48,11 @@ TE_NOT_FINAL = {"chunked_identity": "chunked, identity", "identity": "identity",
 # either way (6.1 for HTTP/1.0 with Transfer-Encoding; 6.3 for Content-Length with chunked: "A server MAY reject a
 # request that contains both Content-Length and Transfer-Encoding or process such a request in accordance with
 # the Transfer-Encoding alone. Regardless, the server MUST close the connection after responding to such a
-# request"). Processed, the echo answers 200. Exactly one response (a second is the body read as a request), and
-# the server's close seen within the probe's 1 s wait after it (CLOSE_WAIT_S in the behaviour) plus its answer.
-CLOSE_AFTER_RESPONSE_S = 2.0
+# request"). Processed, the echo answers 200. Exactly one response (a second is the body read as a request), then
+# the server's close: the probe waits 1 s after the response (CLOSE_WAIT_S in the behaviour) and then closes
+# itself, so a kept connection shows as closed by the client. Who closed is what is judged; the bound, from the
+# connect, only keeps a slow answer on a loaded machine from failing a server that did close.
+CLOSE_AFTER_RESPONSE_S = 10.0
 FRAMING_CONFLICT = Expect(responses=1, statuses=frozenset({400, 200}), cut_off_s=CLOSE_AFTER_RESPONSE_S, exact=True)
 NOT_FINAL_CODING = Expect(responses=1, statuses=frozenset({400, 501}), cut_off_s=CLOSE_AFTER_RESPONSE_S, exact=True)
 
