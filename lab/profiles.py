@@ -9,6 +9,7 @@ a whole profile. Any unknown key or wrong type is a ProfileError naming the key,
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import tomllib
 from collections.abc import Callable, Iterator
@@ -121,6 +122,7 @@ class Profile:
     source: Path
     language: str
     software: str  # what runs and its version, e.g. "nginx 1.22.1 (Debian bookworm nginx-light)"
+    released: str  # that version's upstream release date (YYYY-MM-DD); "" where none applies (the bundled server)
     image: str
     build: Path | None  # the build context (relative to the repository), when the lab builds the image
     port: int
@@ -194,6 +196,7 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
     exclusions = tuple(_exclusion(table) for table in top.tables("exclude"))
     profile = Profile(
         name=name, source=source, language=top.required("language", str), software=top.required("software", str),
+        released=_released(top),
         image=image, build=Path(build) if build is not None else None, port=port,
         stop_signal=signal.Signals[stop_signal], stop_s=DEFAULT_STOP_S if stop_s is None else stop_s,
         keep_alive=True if keep_alive is None else keep_alive,
@@ -202,6 +205,22 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
     )
     top.done()
     return profile
+
+
+def _released(top: _Table) -> str:
+    released = top.optional("released", str) or ""
+    if released and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", released):
+        raise top.error("released", f"expected a date as YYYY-MM-DD, got {released!r}")
+    return released
+
+
+def server_version(name_or_path: str) -> tuple[str, str]:
+    """(software, release date) of a server for the board; empty strings if it has no profile."""
+    try:
+        profile = find_profile(name_or_path)
+    except ProfileError:
+        return "", ""
+    return profile.software, profile.released
 
 
 def _routes(table: _Table) -> Routes:

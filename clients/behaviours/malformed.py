@@ -23,7 +23,11 @@ from clients.http import byte_pattern, sha256_hex
 from clients.registry import Attribute, Behaviour, PlanContext, max_duration, register
 from clients.steps import Close, Expect, Pause, ReadResponses, Send, Step
 
-BAD_VERSIONS = ("HTTP/9.9", "HTTP/1.1x", "HTTP/", "HTTQ/1.1", "http/1.1", "HTTP/1.1 extra")
+# Each bad version by name, so every one can be its own probe (bad_version_<name>); bad_version alone picks
+# one from the connection's random source (the "random" mix's choice, kept as it was).
+BAD_VERSION_BY_NAME = {"major_9": "HTTP/9.9", "trailing_x": "HTTP/1.1x", "no_digits": "HTTP/", "wrong_name": "HTTQ/1.1",
+                       "lowercase": "http/1.1", "extra_word": "HTTP/1.1 extra"}
+BAD_VERSIONS = tuple(BAD_VERSION_BY_NAME.values())
 
 
 def _garbage(host: str, rng: random.Random, size: int, path: str) -> bytes:
@@ -66,6 +70,12 @@ def _bad_version(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return f"GET / {rng.choice(BAD_VERSIONS)}\r\nHost: {host}\r\n\r\n".encode()
 
 
+def _one_bad_version(version: str) -> Callable[[str, random.Random, int, str], bytes]:
+    def build(host: str, rng: random.Random, size: int, path: str) -> bytes:
+        return f"GET / {version}\r\nHost: {host}\r\n\r\n".encode()
+    return build
+
+
 # -- RFC 9112 probes that a server must reject -----------------------------------------------------
 
 
@@ -74,17 +84,26 @@ def _missing_host(host: str, rng: random.Random, size: int, path: str) -> bytes:
     return b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
 
-def _duplicate_host(host: str, rng: random.Random, size: int, path: str) -> bytes:
-    """3.2: two Host field lines: 400."""
+def _duplicate_host_identical(host: str, rng: random.Random, size: int, path: str) -> bytes:
+    """3.2: two Host field lines, the same value twice: 400 (lighttpd ignores this form on purpose)."""
     return f"GET / HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\n\r\n".encode()
 
 
-INVALID_HOSTS = ("exa mple", "user@example", "example/path", "example:80x", "example:1:2", "[::1", "ex%zzample")
+def _duplicate_host_differing(host: str, rng: random.Random, size: int, path: str) -> bytes:
+    """3.2: two Host field lines naming different hosts: 400."""
+    return f"GET / HTTP/1.1\r\nHost: {host}\r\nHost: other.{host}\r\n\r\n".encode()
 
 
-def _invalid_host(host: str, rng: random.Random, size: int, path: str) -> bytes:
-    """3.2: a Host that is no uri-host[:port] (seeded: a space, userinfo, a path, a bad port...): 400."""
-    return f"GET / HTTP/1.1\r\nHost: {rng.choice(INVALID_HOSTS)}\r\n\r\n".encode()
+# Host values that are no uri-host[:port] (RFC 3986 3.2.2, 3.2.3), each its own probe (invalid_host_<name>).
+INVALID_HOSTS = {"space": "exa mple", "userinfo": "user@example", "path": "example/path", "port_letters": "example:80x",
+                 "two_ports": "example:1:2", "open_bracket": "[::1", "bad_percent": "ex%zzample"}
+
+
+def _invalid_host(value: str) -> Callable[[str, random.Random, int, str], bytes]:
+    def build(host: str, rng: random.Random, size: int, path: str) -> bytes:
+        """3.2: a Host with an invalid field value: 400."""
+        return f"GET / HTTP/1.1\r\nHost: {value}\r\n\r\n".encode()
+    return build
 
 
 def _http10_te(host: str, rng: random.Random, size: int, path: str) -> bytes:
@@ -95,11 +114,16 @@ def _http10_te(host: str, rng: random.Random, size: int, path: str) -> bytes:
     ).encode()
 
 
-def _te_not_final(host: str, rng: random.Random, size: int, path: str) -> bytes:
-    """6.3: chunked not the final transfer coding leaves the length unknown: 400 and close."""
-    codings = rng.choice(("chunked, identity", "identity", "chunked, gzip"))
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: {codings}\r\n\r\n"
-    return head.encode() + b"5\r\nhello\r\n0\r\n\r\n"
+# Transfer-Encoding values whose final coding is not chunked, each its own probe (te_not_final_<name>).
+TE_NOT_FINAL = {"chunked_identity": "chunked, identity", "identity": "identity", "chunked_gzip": "chunked, gzip"}
+
+
+def _te_not_final(codings: str) -> Callable[[str, random.Random, int, str], bytes]:
+    def build(host: str, rng: random.Random, size: int, path: str) -> bytes:
+        """6.3: chunked not the final transfer coding leaves the length unknown: 400 and close."""
+        head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: {codings}\r\n\r\n"
+        return head.encode() + b"5\r\nhello\r\n0\r\n\r\n"
+    return build
 
 
 def _head_error(host: str, rng: random.Random, size: int, path: str) -> bytes:
@@ -150,11 +174,13 @@ BUILDERS: dict[str, Callable[[str, random.Random, int, str], bytes]] = {
     "negative_cl": _negative_cl,
     "conflicting_cl": _conflicting_cl,
     "bad_version": _bad_version,
+    **{f"bad_version_{name}": _one_bad_version(version) for name, version in BAD_VERSION_BY_NAME.items()},
     "missing_host": _missing_host,
-    "duplicate_host": _duplicate_host,
-    "invalid_host": _invalid_host,
+    "duplicate_host_identical": _duplicate_host_identical,
+    "duplicate_host_differing": _duplicate_host_differing,
+    **{f"invalid_host_{name}": _invalid_host(value) for name, value in INVALID_HOSTS.items()},
     "http10_te": _http10_te,
-    "te_not_final": _te_not_final,
+    **{f"te_not_final_{name}": _te_not_final(codings) for name, codings in TE_NOT_FINAL.items()},
     "head_error": _head_error,
     "body_after_error": _body_after_error,
 }
@@ -167,8 +193,15 @@ ACCEPTED: dict[str, Callable[[str, random.Random, int, str], tuple[bytes, bytes]
 VARIANTS = (*BUILDERS, *ACCEPTED, "endless_headers")
 # The bundled server's route each variant asks (the `path` attribute names the target's): the POSTs go to
 # its echo route; every other variant asks GET /.
-POST_VARIANTS = frozenset({"cl_and_te", "negative_cl", "conflicting_cl", "http10_te", "te_not_final",
+TE_NOT_FINAL_VARIANTS = frozenset(f"te_not_final_{name}" for name in TE_NOT_FINAL)
+POST_VARIANTS = frozenset({"cl_and_te", "negative_cl", "conflicting_cl", "http10_te", *TE_NOT_FINAL_VARIANTS,
                            "body_after_error", "tiny_chunks"})
+# Framing the RFC answers with "close the connection after responding" (RFC 9112 6.1, 6.3): after its response
+# the probe keeps reading for CLOSE_WAIT_S, so the result shows who closed, and any second response (the body
+# read as a request) is seen. A correct server closes as it finishes the response; one that keeps the
+# connection waits for the next request until its header or idle deadline, 2 s at the least in the lab.
+CLOSE_OWED = frozenset({"cl_and_te", "http10_te", *TE_NOT_FINAL_VARIANTS})
+CLOSE_WAIT_S = 1.0
 
 
 def default_path(variant: str, size: int) -> str:
@@ -190,9 +223,10 @@ class Malformed(Behaviour):
         "one malformed request (garbage, non-UTF-8 or NUL bytes, a huge header, a header section that "
         "never ends, Content-Length with Transfer-Encoding, negative or conflicting Content-Length, a bad "
         "version; RFC 9112 probes: missing, duplicate or invalid Host, HTTP/1.0 with Transfer-Encoding, "
-        "chunked not final, HEAD of an error; a body still arriving after its 413) or an RFC 9112 probe "
-        "a server must accept (absolute-form target, query string, a chunked body in 2-byte chunks: "
-        "answer checked byte for byte), then the response read"
+        "chunked not final, HEAD of an error; a body still arriving after its 413; every Host, version and "
+        "coding by name) or an RFC 9112 probe a server must accept (absolute-form target, query string, a "
+        "chunked body in 2-byte chunks: answer checked byte for byte), then the response read (and, where "
+        "the RFC owes a close, 1 s more to see who closes)"
     )
     attributes = (
         Attribute(
@@ -264,4 +298,6 @@ class Malformed(Behaviour):
         else:
             yield Send(BUILDERS[variant](context.host, context.rng, self.int("size_bytes"), self.path(variant)))
         yield ReadResponses(1)
+        if variant in CLOSE_OWED:
+            yield Pause(CLOSE_WAIT_S)  # ends early when the server closes
         yield Close()

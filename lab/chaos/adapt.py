@@ -57,7 +57,8 @@ PREFIX_READERS = frozenset({"reset_mid_response", "close_after_partial_response"
 COUNTED_BEHAVIOURS = frozenset({"well_behaved", "pipelined"})
 MALFORMED_ROUTES = {"query_string": "large", "tiny_chunks": "echo", "body_after_error": "echo",
                     "absolute_form": "small"}
-MALFORMED_POSTS = frozenset({"cl_and_te", "negative_cl", "conflicting_cl", "http10_te", "te_not_final"})
+MALFORMED_POSTS = frozenset({"cl_and_te", "negative_cl", "conflicting_cl", "http10_te",
+                             "te_not_final_chunked_identity", "te_not_final_identity", "te_not_final_chunked_gzip"})
 
 # Sizes: a case asks for a response size; the profile may offer only larger ones. A case's bytes may grow up to
 # BYTES_GROWTH times what it asks (a fitting size at most twice as large keeps the case as it is)...

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.chaos import coverage
 from lab.chaos.report import CaseResult
+from lab.profiles import server_version
 
 Cell = tuple[str, str]  # (server, case)
 OUTCOMES = ("pass", "fail", "skip", "error")
@@ -83,12 +84,12 @@ def summary(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
 
 
 def summary_table(results: list[CaseResult]) -> str:
-    """One row per server with its coverage, then each server's "ran N of M" and skip reasons grouped."""
+    """One row per server with its coverage and version, then each server's "ran N of M" and skip reasons."""
     covered = coverage.by_server(results)
-    lines = [f"{'server':14} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5}  coverage"]
+    lines = [f"{'server':14} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5}  {'coverage':24}  version"]
     for server, row in summary(results).items():
         lines.append(f"{server:14} {row['pass']:5} {row['fail']:5} {row['skip']:5} {row['error']:5}  "
-                     f"{covered[server].cell()}")
+                     f"{covered[server].cell():24}  {version_line(server)}".rstrip())
     for server, found in covered.items():
         lines.append(f"{server}: {found.text()}")
     return "\n".join(lines)
@@ -148,7 +149,7 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
     covered = coverage.by_server(results)
     head = "".join(f"<th class=server>{html.escape(server)}<br><small>{counts[server]['pass']}/"
                    f"{counts[server]['fail']}/{counts[server]['skip']}<br>ran {covered[server].cell()}"
-                   "</small></th>" for server in servers)
+                   f"</small>{_version_html(server)}</th>" for server in servers)
     rows = []
     for case in cases:
         tds = []
@@ -186,6 +187,22 @@ def _coverage_table(counts: dict[str, dict[str, int]], covered: dict[str, covera
     return ("<table class=matrix id=coverage><thead><tr class=server><th>server</th>"
             + "".join(f"<th>{outcome}</th>" for outcome in OUTCOMES)
             + f"<th>coverage</th><th>skip reasons</th></tr></thead><tbody>{''.join(rows)}</tbody></table><p></p>")
+
+
+def version_line(server: str) -> str:
+    """What the server runs and that version's release date, from its profile ("" without one)."""
+    software, released = server_version(server)
+    return f"{software}; released {released}" if released else software
+
+
+def _version_html(server: str) -> str:
+    """Under the server's name: its software up to the first parenthesis, and the release date (all on hover)."""
+    software, released = server_version(server)
+    if not software:
+        return ""
+    short = html.escape(software.split(" (")[0])
+    return (f"<br><small class=version title='{html.escape(version_line(server))}'>{short}"
+            f"{'<br>' + html.escape(released) if released else ''}</small>")
 
 
 def _evidence_section(result: CaseResult, root: Path) -> str:

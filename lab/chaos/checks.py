@@ -253,11 +253,17 @@ def wrong_response(scenario: Scenario, history: CaseHistory) -> Verdict:
     for outcome in history.clients:
         allowed = outcome.run.expect.statuses
         for connection in outcome.connections():
-            where = f"{outcome.run.behaviour} #{connection.index}"
+            variant = dict(outcome.run.attributes).get("variant")  # which of a case's probes, where it has several
+            where = f"{outcome.run.behaviour}{f' {variant}' if variant else ''} #{connection.index}"
             # A case that allows any status (a fault may cut the stream anywhere) does not judge framing.
             if connection.protocol_error is not None and allowed is not None:
                 problems.append(f"{where}: bytes that are not a valid HTTP response ({connection.protocol_error}) "
                                 f"after {len(connection.responses)} responses")
+            owed = outcome.run.expect.responses
+            if outcome.run.expect.exact and owed is not None and len(connection.responses) > owed:
+                extra = connection.responses[owed]
+                problems.append(f"{where}: {len(connection.responses)} responses where {owed} is owed (response "
+                                f"{owed + 1}: status {extra.status}): the rest of the message read as a request")
             for number, response in enumerate(connection.responses, 1):
                 judged += 1
                 if allowed is not None and response.status not in allowed:

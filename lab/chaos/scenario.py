@@ -55,6 +55,9 @@ class Expect:
     # The target's profile declares no such deadline: cut_off_s is the lab's ceiling, and a connection still
     # open when the client's bounded run ends fails no_timeout as "no deadline" (lab.chaos.adapt).
     undeclared: bool = False
+    # No response beyond `responses` may arrive (wrong_response): where the RFC owes a close after the
+    # response, a second one means the rest of the message was read as a request (smuggling).
+    exact: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"responses": self.responses, "statuses": None if self.statuses is None else sorted(self.statuses),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 import re
 import socket
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from clients import executor
+from clients.behaviours.malformed import BAD_VERSION_BY_NAME, BUILDERS, INVALID_HOSTS, TE_NOT_FINAL
 from clients.history import RunHistory
 from clients.http import UNPARSEABLE, byte_pattern
 from tests.clients.chaos_server import (
@@ -370,18 +372,20 @@ def check_malformed(variant: str, request: bytes, size: int) -> None:
             line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"content-length")
         }
         assert names.count(b"content-length") == 2 and len(values) == 2
-    elif variant == "bad_version":
+    elif variant.startswith("bad_version"):
         assert not request_line.endswith(b" HTTP/1.1")
     elif variant == "missing_host":
         assert request_line.endswith(b" HTTP/1.1") and b"host" not in names
-    elif variant == "duplicate_host":
+    elif variant.startswith("duplicate_host_"):
+        values = {line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"host:")}
         assert request_line.endswith(b" HTTP/1.1") and names.count(b"host") == 2
-    elif variant == "invalid_host":
+        assert len(values) == (1 if variant.endswith("_identical") else 2)
+    elif variant.startswith("invalid_host_"):
         (value,) = [line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"host:")]
         assert re.fullmatch(rb"[A-Za-z0-9.\-]+(:[0-9]+)?", value) is None
     elif variant == "http10_te":
         assert request_line.endswith(b" HTTP/1.0") and b"transfer-encoding" in names
-    elif variant == "te_not_final":
+    elif variant.startswith("te_not_final_"):
         (value,) = [line.partition(b":")[2].strip() for line in headers if line.lower().startswith(b"transfer-")]
         assert value.split(b",")[-1].strip() != b"chunked"
     elif variant == "body_after_error":
@@ -401,14 +405,30 @@ MALFORMED = [
     "negative_cl",
     "conflicting_cl",
     "bad_version",
+    *(f"bad_version_{name}" for name in BAD_VERSION_BY_NAME),
     "missing_host",
-    "duplicate_host",
-    "invalid_host",
+    "duplicate_host_identical",
+    "duplicate_host_differing",
+    *(f"invalid_host_{name}" for name in INVALID_HOSTS),
     "http10_te",
-    "te_not_final",
+    *(f"te_not_final_{name}" for name in TE_NOT_FINAL),
     "head_error",
     "body_after_error",
 ]
+
+
+@pytest.mark.parametrize("family", [BAD_VERSION_BY_NAME, INVALID_HOSTS, TE_NOT_FINAL])
+def test_each_value_a_seeded_probe_picked_from_is_now_its_own_variant(family: dict[str, str]) -> None:
+    """Every seed sends the same request for a named variant, and the names cover every value (issue 22)."""
+    prefix = {id(BAD_VERSION_BY_NAME): "bad_version_", id(INVALID_HOSTS): "invalid_host_",
+              id(TE_NOT_FINAL): "te_not_final_"}[id(family)]
+    sent: set[bytes] = set()
+    for name, value in family.items():
+        builder = BUILDERS[prefix + name]
+        requests = {builder("example", random.Random(seed), 10, "/echo") for seed in range(20)}
+        assert len(requests) == 1 and value.encode() in requests.pop()
+        sent.add(builder("example", random.Random(0), 10, "/echo"))
+    assert len(sent) == len(family)
 
 
 @pytest.mark.parametrize("variant", MALFORMED)
@@ -426,6 +446,48 @@ def test_malformed_sends_exactly_the_promised_malformation(variant: str) -> None
     assert seen.received() == request
     check_malformed(variant, request, 2000)
     assert [r["status"] for r in only(result)["responses"]] == [400]
+
+
+def smuggled(connection: Any) -> None:
+    """A server that ignores Transfer-Encoding on HTTP/1.0: an empty 200, then the chunked body read as the next
+    request (a 400), and the connection kept."""
+    while b"\r\n\r\n" not in connection.received():
+        if not connection.read(5.0):
+            return
+    connection.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    while b"0\r\n\r\n" not in connection.received().partition(b"\r\n\r\n")[2]:
+        if not connection.read(5.0):
+            return
+    connection.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    connection.read_to_end(5.0)
+
+
+def test_framing_that_owes_a_close_waits_to_see_a_second_response_and_who_closes() -> None:
+    """After its response, http10_te reads on for CLOSE_WAIT_S: a kept connection and the body answered as a
+    request both show in the result (before issue 22 the client closed after one response)."""
+    with RecordingServer(smuggled) as server:
+        _, result = run_against(server, "malformed", variant="http10_te")
+        server.wait_closed(1)
+    conn = only(result)
+    assert [r["status"] for r in conn["responses"]] == [200, 400]
+    assert conn["closed_by"] == "client" and conn["elapsed_s"] >= 1.0
+
+
+@pytest.mark.parametrize("variant", ["http10_te", "cl_and_te", "te_not_final_identity"])
+def test_framing_that_owes_a_close_sees_the_server_close(variant: str) -> None:
+    def reject_and_close(connection: Any) -> None:
+        while b"\r\n\r\n" not in connection.received():
+            if not connection.read(5.0):
+                return
+        connection.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        time.sleep(0.2)  # then the close: the client must still be reading to see it
+
+    with RecordingServer(reject_and_close) as server:
+        _, result = run_against(server, "malformed", variant=variant)
+        server.wait_closed(1)
+    conn = only(result)
+    assert [r["status"] for r in conn["responses"]] == [400]
+    assert conn["closed_by"] == "server_fin" and conn["elapsed_s"] < 1.0
 
 
 def test_malformed_endless_headers_send_whole_lines_until_the_server_closes() -> None:

@@ -225,8 +225,10 @@ def test_the_profiles_echo_route_is_where_every_post_goes() -> None:
         assert dict(adapted(case, mirrored).clients[0].attributes)["path"] == "/mirror", case
     framing = adapted("malformed_framing", mirrored).clients
     assert {dict(run.attributes)["variant"]: dict(run.attributes).get("path") for run in framing} == {
-        "nul_bytes": None, "cl_and_te": "/mirror", "negative_cl": "/mirror", "conflicting_cl": "/mirror",
-        "bad_version": None}
+        "nul_bytes": None, "negative_cl": "/mirror", "conflicting_cl": "/mirror",
+        **{variant: None for variant in catalog.BAD_VERSION_VARIANTS if variant != "bad_version_major_9"}}
+    for case in ("rfc_cl_and_te", "rfc_te_http10", "rfc_te_not_final_identity"):
+        assert dict(adapted(case, mirrored).clients[0].attributes)["path"] == "/mirror", case
 
 
 def test_the_rfc_probes_use_the_profiles_routes_and_bodies() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import random
 import shutil
@@ -75,6 +76,20 @@ def test_every_cell_links_to_its_evidence(tmp_path: Path) -> None:
     failing = next(r for r in results if r.outcome == "fail")
     assert f"src='servers/{failing.server}/timelines/{failing.id}--{failing.variant}.png'" in page
     assert f"python -m lab run {failing.id} --seed 4242" in page
+
+
+def test_each_server_shows_its_version_and_release_date(tmp_path: Path) -> None:
+    """Issue 22: under each server's name in the matrix, and on its line of the summary, what version ran and when
+    it was released, from its profile; a server without a profile shows none."""
+    nginx = find_profile("nginx")
+    results = [CaseResult(id="garbage", variant="any", target="nginx", outcome="pass", seed=1, server="nginx"),
+               CaseResult(id="garbage", variant="any", target="x", outcome="pass", seed=1, server="no-such-server")]
+    page = board.render_html(results, tmp_path)
+    assert f"<small class=version title='{html.escape(board.version_line('nginx'))}'>" \
+           f"{nginx.software.split(' (')[0]}<br>{nginx.released}</small>" in page
+    lines = board.summary_table(results).splitlines()
+    assert lines[0].endswith("version") and lines[1].endswith(f"{nginx.software}; released {nginx.released}")
+    assert lines[2].split() == ["no-such-server", "1", "0", "0", "0", "1/1", "(100%)"]  # coverage, no version
 
 
 def test_the_command_runs_each_server_once_with_its_profile_and_its_shard(tmp_path: Path,

@@ -152,4 +152,3 @@ def test_slots_never_sent_when_the_case_ends_are_neither_answered_nor_waited_for
     sent_and_failed = [s for s in canary.samples if s.latency_s is None]
     assert ended - canary.samples[-1].t < canary_module.FINISH_S / 2, "the end waited for slots never sent"
     assert sent_and_failed and all("timed out" in str(s.error) for s in sent_and_failed), canary.samples
-    assert len({s.t for s in canary.samples}) <= canary_module.MAX_IN_FLIGHT + 1

@@ -71,6 +71,29 @@ def test_every_bug_of_the_server_is_in_the_zoo_with_cases_from_the_catalog() -> 
             catalog.get(case_id)
 
 
+RFC_FAMILIES = {"rfc_host_": 10, "rfc_te_": 4, "rfc_cl_and_te": 1}
+
+
+@pytest.mark.parametrize(("prefix", "count"), RFC_FAMILIES.items())
+def test_every_variant_of_an_rfc_probe_is_its_own_case(prefix: str, count: int) -> None:
+    """Issue 22: one case per variant (one cell on the board), so nothing a server is judged on hangs on the seed."""
+    cases = [scenario for scenario in catalog.CATALOG if scenario.id.startswith(prefix)]
+    variants = [dict(run.attributes)["variant"] for scenario in cases for run in scenario.clients]
+    assert len(cases) == count and len(set(variants)) == count and all(len(s.clients) == 1 for s in cases)
+
+
+def test_the_catalog_s_variant_names_are_the_behaviour_s() -> None:
+    from clients.behaviours import malformed
+
+    assert catalog.INVALID_HOSTS == malformed.INVALID_HOSTS and catalog.TE_NOT_FINAL == malformed.TE_NOT_FINAL
+    assert set(catalog.BAD_VERSION_VARIANTS) == {f"bad_version_{name}" for name in malformed.BAD_VERSION_BY_NAME}
+    # No case of the catalog sends a request its seed picks (the fuzzing "random" mix aside).
+    seeded = {"bad_version", "random"}
+    used = {dict(run.attributes).get("variant") for scenario in catalog.CATALOG for run in scenario.clients
+            if run.behaviour == "malformed"}
+    assert not used & seeded
+
+
 def test_unknown_case_names_the_way_to_list_them() -> None:
     with pytest.raises(KeyError, match="python -m lab cases"):
         catalog.get("no_such_case")

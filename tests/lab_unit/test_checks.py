@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from lab.chaos import catalog
 from lab.chaos.checks import CHECK_NAMES, judge
 from lab.chaos.history import CanarySample, TargetState
 from lab.chaos.scenario import Expect, Scenario, StopTarget, client
@@ -104,6 +105,22 @@ def test_bytes_that_are_not_a_response_are_a_wrong_response() -> None:
     scenario = Scenario("some_case", "test", (run,))
     garbled = healthy(clients=[outcome(run, connection(response(), protocol_error="bad status line"))])
     assert "not a valid HTTP response (bad status line)" in failed(scenario, garbled)["wrong_response"]
+
+
+def test_a_response_beyond_the_one_owed_is_wrong_where_the_rfc_owes_a_close() -> None:
+    """HTTP/1.0 with Transfer-Encoding processed, then its chunked body answered as a second request (issue 22)."""
+    run = client("malformed", variant="http10_te", expect=catalog.FRAMING_CONFLICT)
+    scenario = Scenario("some_case", "test", (run,))
+    smuggled = healthy(clients=[outcome(run, connection(response(ok=None), response(400, ok=None),
+                                                        closed_by="server_fin"))])
+    assert failed(scenario, smuggled)["wrong_response"].startswith(
+        "malformed http10_te #0: 2 responses where 1 is owed (response 2: status 400)")
+    once = healthy(clients=[outcome(run, connection(response(ok=None), closed_by="server_fin"))])
+    assert not failed(scenario, once)  # processed (the 200 of the echo) and closed: what RFC 9112 6.1 allows
+    kept = healthy(clients=[outcome(run, connection(response(ok=None), closed_by="client", elapsed_s=1.1))])
+    assert "still connected after 1.1 s" in failed(scenario, kept)["no_timeout"]
+    rejected_and_kept = healthy(clients=[outcome(run, connection(response(400, ok=None), elapsed_s=1.1))])
+    assert set(failed(scenario, rejected_and_kept)) == {"no_timeout"}  # a 400 owes the close as well
 
 
 def test_stall_when_responses_are_missing_or_the_client_never_finished() -> None:

@@ -201,6 +201,7 @@ def test_a_wrong_type_is_named(path: str, value: object, expected: str) -> None:
     ("routes.large.path", "/big.bin", "key routes.large.path: expected a path with {size}"),
     ("routes.echo.max_bytes", 0, "key routes.echo.max_bytes: expected a positive number of bytes"),
     ("exclude", [{"case": "slowloris", "reason": " "}], "key exclude[0].reason: expected a non-empty string"),
+    ("released", "Feb 2025", "key released: expected a date as YYYY-MM-DD"),
 ])
 def test_a_bad_value_is_named(path: str, value: object, expected: str) -> None:
     assert expected in error_of(changed(path, value))
@@ -301,3 +302,11 @@ def test_each_image_stops_with_the_signal_its_profile_declares() -> None:
         assert profile.build is not None
         dockerfile = (settings.REPO_ROOT / profile.build / "Dockerfile").read_text()
         assert f"STOPSIGNAL {profile.stop_signal.name}\n" in dockerfile, profile.name
+
+
+def test_every_third_party_board_server_says_when_its_version_was_released() -> None:
+    """Issue 22: the board shows each server's version and its release date (the bundled and seed servers have none)."""
+    ours = {"server-level", "server-edge", "seed-lt", "seed-et"}
+    for name, profile in profiles.load_profiles().items():
+        assert bool(profile.released) == (name not in ours), name
+    assert parse(changed("released", "2025-02-05")).released == "2025-02-05"
