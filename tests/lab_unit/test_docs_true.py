@@ -59,3 +59,34 @@ def test_the_checker_sees_drift(tmp_path: Path) -> None:
     assert mentioned(PATH, text) == ["lab/chaos/checks.py", "lab/probe_agent.py"]
     assert not (REPO_ROOT / "lab/probe_agent.py").exists()
     assert not resolves("lab.compose.Lab") and resolves("lab.instance.Lab") and resolves("lab.chaos.checks.judge")
+
+
+def rooms() -> dict[str, set[str]]:
+    """The map in docs/architecture.md: each room's modules (lab/chaos/ stems), from its table."""
+    text = (REPO_ROOT / "docs/architecture.md").read_text()
+    found: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("| ") and re.match(r"^\| (model|running|views)\b", line):
+            room = line.split("|")[1].split()[0]
+            found[room] = set(re.findall(r"`(\w+)(?:\.py|/)`", line.split("|")[2]))
+    return found
+
+
+def test_the_model_imports_nothing_that_runs_or_shows() -> None:
+    """The arrows point one way: the model (pure) never imports the running or the views."""
+    import ast
+
+    mapped = rooms()
+    assert set(mapped) == {"model", "running", "views"}
+    higher = mapped["running"] | mapped["views"]
+    on_disk = {path.stem for path in (REPO_ROOT / "lab/chaos").glob("*.py")} - {"__init__"}
+    assert on_disk <= mapped["model"] | higher, f"modules the map does not place: {on_disk - mapped['model'] - higher}"
+    for stem in mapped["model"]:
+        path = REPO_ROOT / "lab/chaos" / (stem if stem == "faults" else f"{stem}.py")
+        for source in ([*path.glob("*.py")] if path.is_dir() else [path]):
+            tree = ast.parse(source.read_text())
+            names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     and (node.module or "").startswith("lab.chaos") for alias in node.names}
+            modules = {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+                       if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lab.chaos.")}
+            assert not (names | modules) & higher, f"{source.name} (model) imports {(names | modules) & higher}"
