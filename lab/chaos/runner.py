@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import json
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from lab.chaos.canary import Canary
 from lab.chaos.capture import Capture, capture_windows
 from lab.chaos.checks import judge, outcome
 from lab.chaos.client_result import ClientResultError, RunResult
+from lab.chaos.clock import SYSTEM_CLOCK, Clock
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.faults.schedule import FaultSchedule
 from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
@@ -66,8 +66,10 @@ class CaseRunner:
 
     def __init__(self, lab: Lab, *, repro: Callable[[Scenario, int], str], record_dir: str | None = None,
                  log: Callable[[str], None] = lambda _: None, capture_dir: Path | None = None,
-                 capture_failures_only: bool = False) -> None:
+                 capture_failures_only: bool = False, clock: Clock = SYSTEM_CLOCK) -> None:
         self.lab = lab
+        self._clock = clock  # every wait, window and event time of the runner's own (unit tests give a fake)
+        self._started = 0.0  # the running case's start on that clock: events are stamped from it
         self._capture_dir = capture_dir  # `--capture`: record packets and syscalls into this folder
         # The suite's `--lab-capture`: a case whose checks all pass keeps nothing, so nothing is collected.
         self._capture_failures_only = capture_failures_only
@@ -76,6 +78,10 @@ class CaseRunner:
         self._repro = repro
         self._record_dir = record_dir  # inside the clients container: keep each run's op history there
         self._log = log
+
+    def _event(self, history: CaseHistory, text: str) -> None:
+        """What the runner did, stamped with the seconds since the case started."""
+        history.event(self._clock.monotonic() - self._started, text)
 
     # -- preparing -------------------------------------------------------------------------------
     def prepare(self, *, fresh: bool) -> None:
@@ -142,7 +148,7 @@ class CaseRunner:
         if "stats" in scenario.requires:
             history.stats_before = self._stats()
         clock.lap("baseline")
-        start = history.started = time.monotonic()
+        self._started = history.started = self._clock.monotonic()
         history.event(0.0, f"baseline: {history.baseline.fds} fds, {history.baseline.sockets('ESTABLISHED')} "
                            f"ESTABLISHED, {history.baseline.sockets('CLOSE_WAIT')} CLOSE_WAIT "
                            f"(lab prepared in {clock.phases['prepare']:.1f} s, "
@@ -150,7 +156,7 @@ class CaseRunner:
         toxiproxy = self.lab.toxiproxy()
         for toxic in scenario.toxics:
             toxiproxy.add_toxic(PROXY_NAME, toxic)
-            history.event(time.monotonic() - start, f"toxic {toxic.describe()}")
+            self._event(history, f"toxic {toxic.describe()}")
         capture = self._capture = Capture(self.lab) if self._capture_dir else None
         skipped = False
         try:
@@ -158,7 +164,7 @@ class CaseRunner:
                 clock.lap("clients")
                 capture.start()
                 clock.lap("capture")
-                history.event(time.monotonic() - start, "capture started: tcpdump and strace in the probe")
+                self._event(history, "capture started: tcpdump and strace in the probe")
             # A scenario adapted to a profile (lab.chaos.adapt) carries its small route; every target
             # other than the bundled server is run adapted (an image alone: GET /, status only).
             # ptrace delays the target's answers (2,000 closes traced made a canary request 1.09 s): the trace
@@ -169,14 +175,14 @@ class CaseRunner:
                   if scenario.canary
                   else contextlib.nullcontext()) as canary:
                 for number in range(1, scenario.rounds + 1):
-                    self._run_clients(scenario, seed, history, start)
+                    self._run_clients(scenario, seed, history)
                     if scenario.rounds > 1:
-                        self._after_round(scenario, history, timeline, number, start)
+                        self._after_round(scenario, history, timeline, number)
             if canary is not None:
                 history.canary = canary.samples
             toxiproxy.reset()
             clock.lap("clients")
-            history.event(time.monotonic() - start, "clients done, toxics removed")
+            self._event(history, "clients done, toxics removed")
             if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                 history.target_after = target_state(self.lab)
                 if not history.target_after.running:
@@ -184,10 +190,10 @@ class CaseRunner:
             else:
                 self._settle(scenario, history, timeline)
                 clock.lap("settle")
-                history.event(time.monotonic() - start, "settle judged on the reading taken at "
+                self._event(history, "settle judged on the reading taken at "
                                                         f"{history.settle_elapsed_s:.1f} s; idle CPU window")
                 history.idle_cpu = self._cpu_window(scenario.limits.idle_window_s)
-                history.observed_until = time.monotonic()  # readings are judged up to here (checks.probe_stream)
+                history.observed_until = self._clock.monotonic()  # readings are judged up to here (checks.probe_stream)
                 if history.idle_cpu is None:
                     history.probe_errors.append(f"no idle CPU window: no reading opened or closed the "
                                                 f"{scenario.limits.idle_window_s:g} s window in time (each may be "
@@ -196,7 +202,7 @@ class CaseRunner:
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
                     # The window ran untraced; cpu_spin will fail: trace as long a stretch right after it.
-                    time.sleep(scenario.limits.idle_window_s)
+                    self._clock.sleep(scenario.limits.idle_window_s)
                     clock.lap("capture")
                 history.after_request_error = self._fresh_request_error(scenario.canary_path)
                 if "stats" in scenario.requires:
@@ -214,23 +220,23 @@ class CaseRunner:
                 if skipped:
                     capture.discard()
                 else:
-                    self._finish_capture(capture, scenario, history, start)
+                    self._finish_capture(capture, scenario, history)
                 clock.lap("capture")
             self._restore_after(scenario)
         return history
 
-    def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory, start: float) -> None:
+    def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory) -> None:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
         assert self._capture_dir is not None
         if self._capture_failures_only and outcome(judge(scenario, history)) == "pass":
             capture.discard()  # the checks are pure: the same verdicts later, with nothing to explain
-            history.event(time.monotonic() - start, "capture discarded: every check passed")
+            self._event(history, "capture discarded: every check passed")
             return
         try:
             windows, untraced = capture_windows(history, capture.untraced_spans)
             evidence = capture.finish(self._capture_dir, windows, history.settled.t if history.settled else None)
             history.evidence = dataclasses.replace(evidence, untraced_windows=tuple(untraced))
-            history.event(time.monotonic() - start, f"capture and trace saved in {self._capture_dir}")
+            self._event(history, f"capture and trace saved in {self._capture_dir}")
         except Exception as error:  # the verdicts stand without the evidence
             history.probe_errors.append(f"capture: {error}")
             with contextlib.suppress(Exception):
@@ -252,7 +258,7 @@ class CaseRunner:
             text += f", bug={config.bug}"
         return text + (f", nofile={config.target_nofile}" if config.target_nofile != 8192 else "")
 
-    def _run_clients(self, scenario: Scenario, seed: int, history: CaseHistory, start: float) -> None:
+    def _run_clients(self, scenario: Scenario, seed: int, history: CaseHistory) -> None:
         endpoints = self.lab.endpoints()
 
         # A fleet's run is one share per clients container (replica), each with a seed of its own.
@@ -269,34 +275,35 @@ class CaseRunner:
 
         if scenario.fleet > 1:
             self.lab.scale_clients(scenario.fleet)
-            history.event(time.monotonic() - start, f"{scenario.fleet} clients containers")
-        faults = self._fault_schedule(scenario, history, start)
+            self._event(history, f"{scenario.fleet} clients containers")
+        faults = self._fault_schedule(scenario, history)
         faults.before_clients()
         threads = [threading.Thread(target=play, args=(slot, index, replica, run), name=f"client-{index}.{replica}",
                                     daemon=True) for slot, (index, replica, run) in enumerate(plays)]
         if scenario.held_cpu is not None:  # beside the clients and the fault: a window may fall inside a fault
-            threads.append(threading.Thread(target=self._held_cpu_guarded, args=(scenario.held_cpu, history, start),
+            threads.append(threading.Thread(target=self._held_cpu_guarded, args=(scenario.held_cpu, history),
                                             name="held-cpu", daemon=True))
         for thread in threads:
             thread.start()
-        history.event(time.monotonic() - start, "clients started")
+        self._event(history, "clients started")
         try:
             faults.while_clients()
         finally:  # the clients finish (they are bounded) before anything else touches the lab
-            deadline = time.monotonic() + max(run.max_duration_s() for run in scenario.clients) + 2 * EXEC_SLACK_S
+            longest = max(run.max_duration_s() for run in scenario.clients)
+            deadline = self._clock.monotonic() + longest + 2 * EXEC_SLACK_S
             for thread in threads:
-                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                thread.join(timeout=max(0.0, deadline - self._clock.monotonic()))
         faults.after_clients()
         history.clients += [outcome or ClientOutcome(run, [], None, None, "the runner gave up waiting", replica)
                             for (_, replica, run), outcome in zip(plays, outcomes, strict=True)]
 
-    def _held_cpu_guarded(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
+    def _held_cpu_guarded(self, held: HeldCpu, history: CaseHistory) -> None:
         try:
-            self._held_cpu_window(held, history, start)
+            self._held_cpu_window(held, history)
         except Exception as error:  # an unobservable target: cpu_spin says so, the case goes on
             history.held_error = f"{type(error).__name__}: {error}"
 
-    def _held_cpu_window(self, held: HeldCpu, history: CaseHistory, start: float) -> None:
+    def _held_cpu_window(self, held: HeldCpu, history: CaseHistory) -> None:
         """Once the target holds the case's connections, and no more arrive, the CPU it uses over the window."""
         previous_count = [0]
 
@@ -311,13 +318,13 @@ class CaseRunner:
                                           what=f"the target to hold {held.connections} connections, steadily")
         if error:
             history.held_error = error
-            history.event(time.monotonic() - start, f"no held CPU window: {error}")
+            self._event(history, f"no held CPU window: {error}")
             return
         holding = last.sockets("ESTABLISHED") if last else held.connections
-        history.event(time.monotonic() - start, f"{holding} connections held")
+        self._event(history, f"{holding} connections held")
         if held.after_s:
-            time.sleep(held.after_s)  # the case's declared delay (e.g. until a fault has set in)
-        history.event(time.monotonic() - start, f"CPU window of {held.window_s:g} s")
+            self._clock.sleep(held.after_s)  # the case's declared delay (e.g. until a fault has set in)
+        self._event(history, f"CPU window of {held.window_s:g} s")
         history.held_cpu = self._cpu_window(held.window_s)
 
     def _exec_client(self, run: ClientRun, command: list[str], replica: int = 1) -> ClientOutcome:
@@ -338,7 +345,7 @@ class CaseRunner:
         return ClientOutcome(run, command, done.returncode, result, stderr, replica)
 
     # -- faults ----------------------------------------------------------------------------------
-    def _fault_schedule(self, scenario: Scenario, history: CaseHistory, start: float) -> FaultSchedule:
+    def _fault_schedule(self, scenario: Scenario, history: CaseHistory) -> FaultSchedule:
         def wait_established(count: int, what: str) -> None:
             _, error = self._await_reading(lambda reading: reading.sockets("ESTABLISHED") >= count,
                                            timeout=FAULT_WAIT_S, what=what)
@@ -346,7 +353,7 @@ class CaseRunner:
                 raise LabError(error)
 
         return FaultSchedule(scenario.fault, self.lab, history, wait_established=wait_established,
-                             event=lambda text: history.event(time.monotonic() - start, text))
+                             event=lambda text: self._event(history, text))
 
     def _restore_after(self, scenario: Scenario) -> None:
         """Whatever a fault left behind is undone, so the next case starts from a whole lab.
@@ -373,7 +380,7 @@ class CaseRunner:
         """Wait until the timeline's readings fix the settle verdict (lab.chaos.settle), at most a little past
         the case's settle bound, and keep the reading to judge."""
         baseline, bound = history.baseline, scenario.limits.settle_s
-        began = time.monotonic()
+        began = self._clock.monotonic()
         if not timeline.wait_for(lambda readings: settle_decided(baseline, readings, began, bound),
                                  timeout=bound + READINGS_LATE_S):
             history.probe_errors.append(f"no probe reading after the {bound:g} s settle bound arrived within "
@@ -382,19 +389,18 @@ class CaseRunner:
         if history.settled is None:  # no stream at all: one reading the slow way, or none (see crash)
             with contextlib.suppress(Exception):
                 history.settled = self.lab.probe().snapshot()
-        history.settle_elapsed_s = (history.settled.t if history.settled else time.monotonic()) - began
+        history.settle_elapsed_s = (history.settled.t if history.settled else self._clock.monotonic()) - began
 
-    def _after_round(self, scenario: Scenario, history: CaseHistory, timeline: Timeline, number: int,
-                     start: float) -> None:
+    def _after_round(self, scenario: Scenario, history: CaseHistory, timeline: Timeline, number: int) -> None:
         """Once a round's connections are gone (judged as the settle checks judge them, within the case's settle
         bound) and then `Scenario.round_quiet_s` has passed, keep a reading: the RSS after each round is where a
         leak per connection shows."""
         baseline, bound = history.baseline, scenario.limits.settle_s
-        began = time.monotonic()
+        began = self._clock.monotonic()
         timeline.wait_for(lambda readings: settle_decided(baseline, readings, began, bound),
                           timeout=bound + READINGS_LATE_S)
         settled = settle_reading(baseline, timeline.samples, began, bound)
-        quiet_from = settled.t if settled is not None else time.monotonic()
+        quiet_from = settled.t if settled is not None else self._clock.monotonic()
         reading, error = self._await_reading(lambda r: r.t >= quiet_from + scenario.round_quiet_s,
                                              timeout=scenario.round_quiet_s + READINGS_LATE_S,
                                              what=f"a reading after round {number}")
@@ -402,7 +408,7 @@ class CaseRunner:
             history.probe_errors.append(error or f"no probe reading after round {number}")
             return
         history.rounds.append(reading)
-        history.event(time.monotonic() - start, f"round {number} of {scenario.rounds} done: "
+        self._event(history, f"round {number} of {scenario.rounds} done: "
                                                 f"RSS {reading.rss_bytes / (1 << 20):.2f} MiB, {reading.fds} fds")
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:

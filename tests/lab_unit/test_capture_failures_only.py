@@ -28,7 +28,7 @@ def finish(history: Any, *, failures_only: bool) -> tuple[list[str], Evidence | 
     runner = CaseRunner(lab=None, repro=lambda s, n: "repro", capture_dir=Path("/tmp/unused"),  # type: ignore[arg-type]
                         capture_failures_only=failures_only)
     capture = FakeCapture()
-    runner._finish_capture(capture, SCENARIO, history, 0.0)  # type: ignore[arg-type]
+    runner._finish_capture(capture, SCENARIO, history)  # type: ignore[arg-type]
     if capture.calls == ["finish"]:  # told when the settled reading was taken, for the FINs and closes after it
         assert capture.settled_at == (history.settled.t if history.settled else None)
     return capture.calls, history.evidence

@@ -84,7 +84,7 @@ def test_the_runner_plays_each_share_in_its_own_container_and_scales_back() -> N
     scenario = Scenario("fleet", "test", (FLOOD, client("well_behaved")))
     history = CaseHistory(case_id="fleet", seed=50, target="t", repro="r", baseline=snap(),
                           target_before=TargetState(running=True, started_at="T0"))
-    runner._run_clients(scenario, 50, history, start=0.0)
+    runner._run_clients(scenario, 50, history)
     runner._restore_after(scenario)
     assert lab.scaled == [4, 1]
     played = sorted((replica, seed_of(args), args[args.index("--connections") + 1]) for replica, args in lab.execs)

@@ -4,12 +4,14 @@ and steady."""
 from __future__ import annotations
 
 import sys
+import time
 from typing import cast
 
 import pytest
 
 from lab.chaos import runner as runner_module
 from lab.chaos.checks import judge, outcome
+from lab.chaos.clock import SYSTEM_CLOCK
 from lab.chaos.history import CaseHistory, TargetState
 from lab.chaos.runner import CaseRunner
 from lab.chaos.scenario import HeldCpu, Scenario, client
@@ -33,17 +35,34 @@ def stream(counts: list[int]) -> list[str]:
     return [sys.executable, "-c", script]
 
 
+class FakeClock:
+    """Time that passes only when the runner sleeps: its waits are tested without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def run_window(command: list[str], held: HeldCpu, monkeypatch: pytest.MonkeyPatch,
-               hold_wait_s: float = 0.5, streams: bool = True) -> tuple[CaseHistory, list[int]]:
+               hold_wait_s: float = 0.5, streams: bool = True,
+               clock: FakeClock | None = None) -> tuple[CaseHistory, list[int]]:
     monkeypatch.setattr(runner_module, "HOLD_WAIT_S", hold_wait_s)
-    case_runner = CaseRunner(cast(Lab, None), repro=lambda scenario, seed: "repro")
+    case_runner = CaseRunner(cast(Lab, None), repro=lambda scenario, seed: "repro", clock=clock or SYSTEM_CLOCK)
+    case_runner._started = clock.now if clock is not None else 0.0
     history = CaseHistory(case_id="c", seed=1, target="t", repro="r", baseline=snap(),
                           target_before=TargetState(running=True, started_at="T0"))
     with Timeline(command) as timeline:
         if streams:  # the stand-in is running before the window waits on it
             assert timeline.wait_for(lambda readings: len(readings) >= 1, timeout=20)
         case_runner._timeline = timeline
-        case_runner._held_cpu_guarded(held, history, start=0.0)
+        case_runner._held_cpu_guarded(held, history)
     return history, [reading.sockets("ESTABLISHED") for reading in timeline.samples]
 
 
@@ -55,14 +74,25 @@ def test_the_window_starts_once_the_count_stops_rising(monkeypatch: pytest.Monke
     assert taken[:5] == [100, 900, 1850, 1990, 2000]
 
 
+def test_the_declared_delay_before_the_window_is_the_runner_s_clock_not_real_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    began = time.monotonic()
+    history, _ = run_window(stream([2000]), HeldCpu(1800, window_s=0.01, after_s=30.0), monkeypatch, clock=clock)
+    assert time.monotonic() - began < 15, "the runner slept in real time"
+    assert clock.slept == [30.0]
+    stamps = {text: t for t, text in history.events}
+    assert stamps["CPU window of 0.01 s"] - stamps["2000 connections held"] == 30.0  # stamped by the same clock
+
+
 def test_a_hold_never_reached_is_no_window_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     history, _ = run_window(stream([10, 20, 30]), HeldCpu(1800, window_s=0.01), monkeypatch)
     assert history.held_cpu is None
     assert history.held_error is not None and "hold 1800 connections" in history.held_error
 
 
-# Remove the mark when merging h1's cpu_spin (issue 21 item 2): it judges CPU from the whole stream, and says
-# `missing` when the stream has a gap; today's cpu_spin passes a hold it never measured.
+# cpu_spin judges CPU from the whole stream and says `missing` where the stream has a gap: a hold it never
+# measured is not a pass.
 def test_a_hold_never_reached_nor_read_is_judged_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     held = HeldCpu(1800, window_s=0.01)
     run = client("flood", connections=1800, concurrency=1800, hold_s=4, idle=True)

@@ -43,7 +43,7 @@ def after_round(command: list[str], monkeypatch: pytest.MonkeyPatch) -> CaseHist
                           target_before=TargetState(running=True, started_at="T0"))
     with Timeline(command) as timeline:
         case_runner._timeline = timeline
-        case_runner._after_round(SCENARIO, history, timeline, 1, start=0.0)
+        case_runner._after_round(SCENARIO, history, timeline, 1)
         history.samples = list(timeline.samples)
     return history
 
