@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.chaos import coverage
 from lab.chaos.report import CaseResult
+from lab.chaos.triage import Triage, load_triage
 from lab.profiles import server_version
 
 Cell = tuple[str, str]  # (server, case)
@@ -105,6 +106,8 @@ td.pass { background: #cfc; } td.fail { background: #f99; } td.skip { background
 td.error { background: #fc6; } td.none { background: #fff; }
 table#coverage td { text-align: left; } table#coverage ul { margin: 0; padding-left: 1.2em; }
 td a { color: inherit; text-decoration: none; display: block; }
+small.triage.defect { color: #a00; font-weight: bold; } small.triage.unclear { color: #a60; }
+small.triage.design { color: #555; } small.untriaged { color: #a00; font-style: italic; }
 section.evidence { border-top: 1px solid #ccc; margin-top: 1em; padding-top: .5em; }
 section.evidence:target { background: #ffd; }
 pre { white-space: pre-wrap; }
@@ -139,7 +142,32 @@ def repro_of(result: CaseResult) -> str:
     return f"python -m lab run {result.id} --seed {result.seed}{profile}"
 
 
-def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-lab board") -> str:
+def cell_html(found: list[CaseResult], triaged: Triage | None, *, docs: str = "") -> str:
+    """One matrix cell: each variant's outcome linking to its evidence; a failing cell says its triage class (and
+    links its finding), a skipped one shows why on hover."""
+    worst = max(found, key=lambda r: ("skip", "pass", "error", "fail").index(r.outcome)
+                if r.outcome in ("skip", "pass", "error", "fail") else 0)
+    links = []
+    for result in found:
+        reason = "; ".join(result.messages) if result.outcome in ("skip", "error") else result.variant
+        links.append(f"<a href='#{evidence_id(result)}' title='{html.escape(reason)}'>{result.outcome}</a>")
+    label = ""
+    if worst.outcome == "fail":
+        if triaged is None:
+            label = "<br><small class=untriaged>untriaged</small>"
+        else:
+            text = html.escape(triaged.kind)
+            if triaged.link:
+                text = f"<a href='{html.escape(docs + triaged.link)}'>{text}</a>"
+            label = f"<br><small class='triage {triaged.kind}' title='{html.escape(triaged.note)}'>{text}</small>"
+    return f"<td class={worst.outcome}>{' '.join(links)}{label}</td>"
+
+
+def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-lab board",
+                triage: dict[Cell, Triage] | None = None, docs: str = "") -> str:
+    """The matrix and every cell's evidence; `triage` classes failing cells (board/triage.toml), `docs` is how the
+    report reaches the repository's docs/ (links to findings)."""
+    triage = load_triage() if triage is None else triage
     servers = list(dict.fromkeys(result.server or "bundled" for result in results))
     cases = list(dict.fromkeys(result.id for result in results))
     by_cell: dict[Cell, list[CaseResult]] = {}
@@ -155,20 +183,15 @@ def render_html(results: list[CaseResult], root: Path, *, title: str = "epoll-la
         tds = []
         for server in servers:
             found = by_cell.get((server, case), [])
-            if not found:
-                tds.append("<td class=none>–</td>")
-                continue
-            worst = max(found, key=lambda r: ("skip", "pass", "error", "fail").index(r.outcome)
-                        if r.outcome in ("skip", "pass", "error", "fail") else 0)
-            links = " ".join(f"<a href='#{evidence_id(r)}' title='{html.escape(r.variant)}'>{r.outcome}</a>"
-                             for r in found)
-            tds.append(f"<td class={worst.outcome}>{links}</td>")
+            tds.append(cell_html(found, triage.get((server, case)), docs=docs) if found
+                       else "<td class=none>–</td>")
         rows.append(f"<tr><th class=case>{html.escape(case)}</th>{''.join(tds)}</tr>")
     sections = [_evidence_section(result, root) for result in results]
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p>{len(servers)} servers × {len(cases)} cases; under each server: pass/fail/skip. "
-            "Every cell links to its evidence below.</p>"
+            "Every cell links to its evidence below; a failing cell says its triage class (defect, design: a stated "
+            "design or documented policy, unclear; docs/board.md), a skipped one its reason on hover.</p>"
             f"{_coverage_table(counts, covered)}"
             f"<table class=matrix id=matrix><thead><tr><th>case</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>{''.join(sections)}</body></html>\n")
@@ -219,10 +242,28 @@ def _evidence_section(result: CaseResult, root: Path) -> str:
             f"<p>reproduce: <code>{html.escape(repro_of(result))}</code></p>{pictures}<ul>{files}</ul></section>")
 
 
+def failing_cells(results: list[CaseResult], triage: dict[Cell, Triage] | None = None) -> str:
+    """Every failing or errored cell in text, for keeping beside docs/board.md: server, case, variant, triage,
+    each failed check's message (cut to 600 characters) and the command that reruns it."""
+    triage = load_triage() if triage is None else triage
+    lines = []
+    for result in sorted(results, key=lambda r: (r.server, r.id, r.variant)):
+        if result.outcome not in ("fail", "error"):
+            continue
+        triaged = triage.get((result.server or "bundled", result.id))
+        lines.append(f"## {result.server or 'bundled'} · {result.id} · {result.variant}: {result.outcome} "
+                     f"({', '.join(result.failed_checks) or 'no check'})"
+                     + (f" — {triaged.kind}: {triaged.note}" if triaged else " — untriaged"))
+        lines += [f"- {message[:600]}{'…' if len(message) > 600 else ''}" for message in result.messages]
+        lines += [f"- reproduce: `{repro_of(result)}`", ""]
+    return "\n".join(lines)
+
+
 def write_report(results: list[CaseResult], directory: Path) -> Path:
-    """results/*.json, index.html and summary.txt in directory; returns index.html's path."""
+    """results/*.json, index.html, summary.txt and failing.md in directory; returns index.html's path."""
     write_results(results, directory)
     index = directory / "index.html"
     index.write_text(render_html(results, directory))
     (directory / "summary.txt").write_text(summary_table(results) + "\n")
+    (directory / "failing.md").write_text(failing_cells(results))
     return index

@@ -15,6 +15,8 @@ import pytest
 
 from lab.chaos import board, board_command, targets
 from lab.chaos.report import CaseResult
+from lab.chaos.triage import CLASSES, Triage, load_triage
+from lab.errors import LabError
 from lab.profiles import find_profile
 
 SERVERS = ["nginx", "node", "seed-lt", "server-level"]
@@ -160,3 +162,38 @@ def test_merge_reads_the_servers_own_results_of_a_stopped_run(tmp_path: Path) ->
     merged = board.read_cell_results(tmp_path / "merged")
     assert merged == board.merge([[fake_run((s, c), 3) for s in ("nginx", "node") for c in CASES]])
     assert (tmp_path / "merged" / "index.html").exists()
+
+
+def test_a_failing_cell_says_its_triage_class_and_a_skipped_one_its_reason(tmp_path: Path) -> None:
+    """Issue 22: a reader tells a finding from a red square, and sees why a cell was skipped."""
+    failing = CaseResult(id="fd_exhaustion", variant="any", target="x", outcome="fail", seed=1, server="tornado",
+                         failed_checks=("cpu_spin",), messages=("cpu_spin: 30% of a core [reproduce: python -m lab "
+                                                                "run fd_exhaustion --seed 1 --profile tornado]",))
+    skipped = CaseResult(id="post_body", variant="any", target="x", outcome="skip", seed=1, server="tornado",
+                         messages=("needs an echo POST: none declared",))
+    other = CaseResult(id="garbage", variant="any", target="x", outcome="fail", seed=1, server="tornado",
+                       failed_checks=("wrong_response",), messages=("wrong_response: 200",))
+    triage = {("tornado", "fd_exhaustion"): Triage("defect", "EMFILE spins", "findings/tornado-emfile.md")}
+    page = board.render_html([failing, skipped, other], tmp_path, triage=triage, docs="../docs/")
+    assert ("<small class='triage defect' title='EMFILE spins'><a href='../docs/findings/tornado-emfile.md'>defect"
+            "</a></small>") in page
+    assert "title='needs an echo POST: none declared'>skip</a>" in page
+    assert "<small class=untriaged>untriaged</small>" in page  # a failing cell nobody classed says so
+    text = board.failing_cells([failing, skipped, other], triage)
+    assert "## tornado · fd_exhaustion · any: fail (cpu_spin) — defect: EMFILE spins" in text
+    assert "- reproduce: `python -m lab run fd_exhaustion --seed 1 --profile tornado`" in text
+    assert "## tornado · garbage · any: fail (wrong_response) — untriaged" in text and "post_body" not in text
+
+
+def test_the_triage_file_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "triage.toml"
+    path.write_text('[[cell]]\nserver = "a"\ncase = "b"\nclass = "defect"\nnote = "x"\n')
+    assert load_triage(path) == {("a", "b"): Triage("defect", "x")}
+    path.write_text('[[cell]]\nserver = "a"\ncase = "b"\nclass = "bug"\nnote = "x"\n')
+    with pytest.raises(LabError, match="class 'bug' is not one of"):
+        load_triage(path)
+    path.write_text('[[cell]]\nserver = "a"\ncase = "b"\nclass = "defect"\n')
+    with pytest.raises(LabError, match="cell 1: missing 'note'"):
+        load_triage(path)
+    assert load_triage(tmp_path / "none.toml") == {}
+    assert all(entry.kind in CLASSES for entry in load_triage().values())  # the repository's own file reads
