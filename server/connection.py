@@ -15,6 +15,7 @@ import struct
 import termios
 from collections import deque
 from collections.abc import Iterator
+from time import monotonic
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 from server.bugs import NONE, Bugs
@@ -40,6 +41,10 @@ from server.stats import Stats
 
 RECV_SIZE: Final = 64 * 1024
 READ_BUDGET: Final = 16  # recv calls per wakeup, so one fast client cannot starve the rest
+# ... and the time they may take: 64 KiB of 2-byte chunks is ~9,000 parser events, ~50 ms of Python. Sixteen such
+# reads in one turn answered no other client for seconds (the canary beside tiny_chunks: max 4.1 s). After this
+# much of one turn, no more reads: the rest waits for the next turn (level: epoll again; edge: the ready list).
+READ_TIME_BUDGET_S: Final = 0.005
 WRITE_BUDGET: Final = 4 << 20  # bytes sent per wakeup (tcp_wmem max is 4 MiB): in practice until EAGAIN
 FILL_TARGET: Final = 64 * 1024  # pull lazy response bodies until this much is buffered
 HIGH_WATER: Final = 256 * 1024  # queued output above which we stop parsing and reading
@@ -356,6 +361,7 @@ class Connection:
         if now > self._last_active:
             self._last_active = now
         recvs = 0
+        began = monotonic()
         while True:
             if not self._need_data or self._out or self._pending:
                 self._progress(now)
@@ -367,6 +373,8 @@ class Connection:
                     return
             if not self.can_recv or recvs >= READ_BUDGET or not (self._hangup or self._wants_input()):
                 break
+            if recvs and monotonic() - began > READ_TIME_BUDGET_S:
+                break  # this connection had its share of the turn
             recvs += 1
             self._recv(now)
             if self.close_reason is not None:

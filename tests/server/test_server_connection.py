@@ -18,6 +18,7 @@ from server.connection import (
     FILL_TARGET,
     HIGH_WATER,
     READ_BUDGET,
+    READ_TIME_BUDGET_S,
     Connection,
     Settings,
 )
@@ -355,7 +356,10 @@ def test_connection_that_never_sends_times_out_silently() -> None:
     assert sock.sent == b""
 
 
-def test_edge_mode_reads_until_drained_within_a_budget() -> None:
+def test_edge_mode_reads_until_drained_within_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import server.connection as connection_module
+
+    monkeypatch.setattr(connection_module, "monotonic", lambda: 0.0)  # the count budget alone, not the time one
     body = b"y" * (65536 * (READ_BUDGET + 4))
     sock = FakeSocket([b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body), body])
     conn, _ = make(sock, edge=True, max_body_bytes=len(body))
@@ -368,6 +372,21 @@ def test_edge_mode_reads_until_drained_within_a_budget() -> None:
     # "/" exists but only for GET and HEAD: 405 with Allow (RFC 9110 15.5.6), not 404.
     (status, headers, _), = responses(bytes(sock.sent))
     assert (status, headers["allow"]) == (405, "GET, HEAD")
+
+
+def test_edge_mode_stops_reading_once_the_turn_took_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body whose parsing is slow (tiny chunks) must not hold the loop for sixteen reads: after
+    READ_TIME_BUDGET_S of one turn the rest waits for the ready list, and other connections are served."""
+    import server.connection as connection_module
+
+    clock = iter(i * READ_TIME_BUDGET_S * 0.8 for i in range(1000))  # each read's parsing takes 0.8 of the budget
+    monkeypatch.setattr(connection_module, "monotonic", lambda: next(clock))
+    body = b"y" * (65536 * (READ_BUDGET + 4))
+    sock = FakeSocket([b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body), body])
+    conn, _ = make(sock, edge=True, max_body_bytes=len(body))
+    conn.handle_event(EPOLLIN, 0.0)
+    assert sock.recv_calls == 2  # the second read took the turn past its budget
+    assert conn.needs_another_turn()
 
 
 def test_level_mode_reads_once_per_wakeup() -> None:
