@@ -203,7 +203,9 @@ CATALOG: tuple[Scenario, ...] = (
                      fleet=4),),
              canary=True, held_cpu=HeldCpu(16_000, hold_wait_s=45), target_nofile=20_000,
              target_idle_timeout_s=60, target_backlog=16_384, requires=frozenset({"deadlines"}),
-             limits=Limits(canary_max_s=2.5, canary_p99_s=2.5, canary_silence_s=2.5), heavy=True),
+             # A reading of 16,000 sockets takes seconds (/proc/net/tcp alone): the board saw 4.7 s between two.
+             limits=Limits(canary_max_s=2.5, canary_p99_s=2.5, canary_silence_s=2.5, max_reading_gap_s=10.0),
+             heavy=True),
     Scenario("connect_storm", "1,000 connects as fast as possible, each with one GET / that must be answered",
              # A correct server answers them all in 2-4 s here; a stuck backlog is judged after 8 s.
              (client("connect_storm", connections=1000, concurrency=50, request=True, max_duration_s=8),),

@@ -13,7 +13,7 @@ from lab.chaos import cpu_stream, memory, restarts
 from lab.chaos.history import CaseHistory
 from lab.chaos.latency import longest_silence, percentile, unanswered_seconds
 from lab.chaos.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Scenario, StopTarget
-from lab.chaos.stream_gaps import MAX_READING_GAP_S, case_time, longest_gap, probe_errors, stream_trouble
+from lab.chaos.stream_gaps import case_time, longest_gap, probe_errors, stream_trouble
 
 CHECK_NAMES = ("fd_leak", "close_wait", "stale_connection", "cpu_spin", "memory_growth", "crash",
                "wrong_response", "stall", "slow_canary", "no_timeout")
@@ -136,7 +136,8 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
     after = history.target_after
     # A target that stops (a StopTarget case, or a crash: see crash) takes the probe's stream with it.
     stopped = (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
-    problem = cpu_stream.stream_problem(history, readings, ends_with_case=not stopped)
+    problem = cpu_stream.stream_problem(history, readings, ends_with_case=not stopped,
+                                        max_gap_s=scenario.limits.max_reading_gap_s)
     if problem is not None:
         return missing("cpu_spin", f"the target's CPU cannot be judged: {problem}")
     judged = cpu_stream.judge_stream(history, readings)
@@ -420,7 +421,8 @@ def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
     if target_stopped(scenario, history):
         return None
     start, end = longest_gap(history)
-    if end - start <= MAX_READING_GAP_S:
+    bound = scenario.limits.max_reading_gap_s
+    if end - start <= bound:
         return None
     errors = probe_errors(history)
     said = _first(errors) if errors else "no probe error recorded (a starved probe)"
@@ -429,7 +431,7 @@ def probe_stream(scenario: Scenario, history: CaseHistory) -> Verdict | None:
         return missing("probe_stream", f"the probe stream ended at {since}: {said}; no reading of the target from "
                                        f"then to {until}, the case's last measurement")
     return missing("probe_stream", f"no reading of the target from {since} to {until} ({end - start:.1f} s; at "
-                                   f"most {MAX_READING_GAP_S:g} s between readings are needed to judge fds, sockets, "
+                                   f"most {bound:g} s between readings are needed to judge fds, sockets, "
                                    f"CPU and memory): {said}")
 
 

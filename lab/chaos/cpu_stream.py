@@ -216,7 +216,8 @@ def stream(history: CaseHistory) -> list[Snapshot]:
     return [by_time[t] for t in sorted(by_time)]
 
 
-def stream_problem(history: CaseHistory, readings: Sequence[Snapshot], *, ends_with_case: bool) -> str | None:
+def stream_problem(history: CaseHistory, readings: Sequence[Snapshot], *, ends_with_case: bool,
+                   max_gap_s: float = MAX_GAP_S) -> str | None:
     """Why the stream cannot be judged (too short, a gap, ended before the case did); None when it can.
 
     A stream that dies mid-case shows as a gap: the settle wait's reading is then a one-off snapshot taken
@@ -225,9 +226,9 @@ def stream_problem(history: CaseHistory, readings: Sequence[Snapshot], *, ends_w
     if len(readings) < MIN_INTERVALS + 1:
         return f"only {len(readings)} readings of the target's CPU from the baseline on (need {MIN_INTERVALS + 1})"
     for before, after in pairwise(readings):
-        if after.t - before.t > MAX_GAP_S:
+        if after.t - before.t > max_gap_s:
             return (f"the probe stream has a gap from {before.t - origin:.1f} s to {after.t - origin:.1f} s "
-                    f"(over {MAX_GAP_S:g} s: CPU in it is unjudged)")
+                    f"(over {max_gap_s:g} s: CPU in it is unjudged)")
     if ends_with_case and history.settled is None:
         return f"the probe stream ended at t={readings[-1].t - origin:.1f} s, with no reading after the case"
     return None

@@ -265,6 +265,10 @@ class Limits:
     canary_stall_s: float = 0.2
     canary_unanswered_s: float = 1.0
     canary_unanswered_share: float = 0.1
+    # The longest time between two of the probe's readings that still lets fds, sockets, CPU and memory be judged
+    # (a reading every 0.25 s; one of a few thousand sockets takes tenths of a second on a loaded machine). A case
+    # that holds tens of thousands of sockets allows more: reading /proc/net/tcp then takes seconds.
+    max_reading_gap_s: float = 3.0
 
     def max_rss_growth(self, held_connections: int) -> int:
         return self.max_rss_growth_bytes + self.rss_per_connection_bytes * max(0, held_connections)

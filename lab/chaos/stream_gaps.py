@@ -12,7 +12,6 @@ from lab.chaos.history import CaseHistory
 # Readings come every 0.25 s (lab.chaos.runner). The runner already treats a reading 3 s late as lost
 # (READINGS_LATE_S); one reading costs well under a second even at 16,000 sockets, so a longer silence means
 # the probe died or was starved, and what fds, sockets, CPU and memory did in it is unknown.
-MAX_READING_GAP_S = 3.0
 
 
 def reading_times(history: CaseHistory) -> list[float]:

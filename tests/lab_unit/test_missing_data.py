@@ -117,3 +117,13 @@ def test_a_case_that_kills_its_clients_does_not_need_their_results() -> None:
     scenario = Scenario("some_case", "test", (PIPELINED,), fault=KillClients())
     verdicts = judge(scenario, healthy(clients=[client_outcome(PIPELINED, exit_code=137)]))
     assert outcome(verdicts) == "pass"
+
+
+def test_a_case_holding_tens_of_thousands_of_sockets_allows_the_longer_gaps_its_readings_take() -> None:
+    # A reading of 16,000 sockets took 3-5 s here (fleet_16000 on the board: a 4.7 s gap): that case's own bound.
+    history = healthy(samples=[*readings(0.0, 7.75), *readings(12.5, 14.0)], settled=snap(13.0),
+                      idle_cpu=window(0.5, 0.0, t=13.25), started=0.0, observed_until=14.1)
+    assert by_check(SCENARIO, history)["probe_stream"].missing
+    patient = replace(SCENARIO, limits=replace(SCENARIO.limits, max_reading_gap_s=10.0))
+    verdicts = by_check(patient, history)
+    assert "probe_stream" not in verdicts and not verdicts["cpu_spin"].missing, verdicts["cpu_spin"].message
