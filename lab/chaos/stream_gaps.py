@@ -9,9 +9,9 @@ import itertools
 
 from lab.chaos.history import CaseHistory
 
-# Readings come every 0.25 s (lab.chaos.runner). The runner already treats a reading 3 s late as lost
-# (READINGS_LATE_S); one reading costs well under a second even at 16,000 sockets, so a longer silence means
-# the probe died or was starved, and what fds, sockets, CPU and memory did in it is unknown.
+# Readings come every 0.25 s (lab.chaos.runner). A silence longer than the case's Limits.max_reading_gap_s (3 s;
+# fleet_16000's 10 s: a reading of 16,000 sockets takes seconds) means the probe died or was starved, and what fds,
+# sockets, CPU and memory did in it is unknown.
 
 
 def reading_times(history: CaseHistory) -> list[float]:
