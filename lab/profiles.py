@@ -129,6 +129,9 @@ class Profile:
     stop_signal: signal.Signals
     stop_s: float  # how long the server may drain after its stop signal before it exits 0 ([target] stop_s)
     keep_alive: bool  # False: the server closes after each response (HTTP/1.0, gunicorn sync workers)
+    # Why this server retires and starts worker processes by design ([target] replaces_workers, e.g. httpd's MPM
+    # scaling its children to the load): `crash` then takes a replaced process for that, not for a respawn.
+    replaces_workers: str
     trigger: str | None  # the bundled server's epoll mode (LAB_TRIGGER); None for other servers
     deadlines: Deadlines
     routes: Routes
@@ -186,6 +189,7 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
             raise target.error("trigger", f"only the bundled server ({settings.SERVER_IMAGE}) has an epoll mode")
     keep_alive = target.optional("keep_alive", bool)
     stop_s = target.seconds("stop_s")
+    replaces_workers = target.optional("replaces_workers", str) or ""
     target.done()
 
     deadlines_table = top.table("deadlines")
@@ -199,7 +203,7 @@ def parse_profile(data: dict[str, object], *, name: str, source: Path) -> Profil
         released=_released(top),
         image=image, build=Path(build) if build is not None else None, port=port,
         stop_signal=signal.Signals[stop_signal], stop_s=DEFAULT_STOP_S if stop_s is None else stop_s,
-        keep_alive=True if keep_alive is None else keep_alive,
+        keep_alive=True if keep_alive is None else keep_alive, replaces_workers=replaces_workers,
         trigger=trigger, deadlines=deadlines, routes=routes, exclusions=exclusions,
         notes=top.optional("notes", str) or "",
     )

@@ -120,7 +120,7 @@ def _adapt(scenario: Scenario, profile: Profile) -> Scenario:
     small = profile.routes.small
     return replace(scenario, summary=summary, clients=clients, fault=fault, held_cpu=held_cpu,
                    limits=replace(scenario.limits, settle_s=_settle_s(scenario.limits.settle_s, profile.deadlines)),
-                   canary_path=small.path, canary_body=small.body)
+                   canary_path=small.path, canary_body=small.body, replaces_workers=profile.replaces_workers)
 
 
 def _round_quiet(scenario: Scenario, profile: Profile) -> Scenario:

@@ -192,6 +192,11 @@ def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
     peak = memory.case_peak(history)
     if peak is None:
         return missing("memory_growth", "no reading of the target's memory during the case")
+    if replaced := restarts.replacements(history):
+        # RSS is summed over the target's processes: a new worker's whole heap (and, while both lived, the old
+        # one's) would read as growth. The replacement is crash's finding, or the profile's design.
+        return _na("memory_growth", f"a process was replaced during the case ({replaced[0].describe()}): the "
+                                    "summed RSS compares different processes (see crash)")
     growth = peak.bytes - history.baseline.rss_bytes
     held = max(0, peak_held_connections(history))
     limits = scenario.limits
@@ -238,7 +243,10 @@ def crash(scenario: Scenario, history: CaseHistory) -> Verdict:
     if after.started_at != history.target_before.started_at:
         return _fail("crash", history, f"the target restarted during {_what_ran(scenario)} "
                                        f"(started {history.target_before.started_at}, now {after.started_at})")
-    if replaced := restarts.replacements(history):
+    if (replaced := restarts.replacements(history)) and scenario.replaces_workers:
+        return Verdict("crash", ok=True, message=f"{len(replaced)} worker process(es) replaced, by design: "
+                                                 f"{scenario.replaces_workers} ({replaced[0].describe()})")
+    if replaced:
         more = f" (and {len(replaced) - 1} more)" if len(replaced) > 1 else ""
         return _fail("crash", history, f"a process of the target was replaced during {_what_ran(scenario)}: "
                                        f"{replaced[0].describe()}{more} (expected the processes serving before "

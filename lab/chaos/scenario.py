@@ -300,6 +300,8 @@ class Scenario:
     requires: frozenset[str] = frozenset()
     # The server deadlines the case relies on to drop its connections (a target without them is skipped).
     needs_deadlines: frozenset[Deadline] = frozenset()
+    # Why the target retires and starts workers by design (its profile's replaces_workers): not a crash then.
+    replaces_workers: str = ""
     canary_path: str = "/"  # the canary's GET (a profile's small route)
     canary_body: bytes | None = b"hello, epoll\n"  # its body byte for byte; None: the status only
     limits: Limits = field(default_factory=Limits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lab.chaos.checks import judge
 from lab.chaos.history import CaseHistory
 from lab.probe import Snapshot
 from tests.lab_unit.histories import SCENARIO, failed, healthy, snap
@@ -71,3 +72,17 @@ def test_a_gunicorn_worker_killed_in_a_one_second_case_on_a_fresh_lab_is_a_crash
                       started=2062.22)
     assert "pid 12 (started 0.8 s before the case, gone by 0.5 s into the case) replaced by pid 45" in failed(
         SCENARIO, history)["crash"]
+
+
+def test_a_server_that_replaces_workers_by_design_says_so_and_memory_leaves_it_to_crash() -> None:
+    """httpd's MPM retires an idle child and starts another as the load changes: declared in its profile
+    (replaces_workers), no crash. Either way the summed RSS compares different processes: memory says n/a."""
+    respawned = (9, 1190)
+    history = case(at(11.0, MASTER, WORKER), at(12.0, MASTER, respawned), at(13.0, MASTER, respawned),
+                   at(14.0, MASTER, respawned))
+    history.samples = [replace(sample, rss_bytes=sample.rss_bytes + (60 << 20)) for sample in history.samples]
+    assert "crash" in failed(SCENARIO, history) and "memory_growth" not in failed(SCENARIO, history)
+    by_design = replace(SCENARIO, replaces_workers="the event MPM scales its children (MaxSpareThreads)")
+    verdicts = {v.check: v for v in judge(by_design, history)}
+    assert verdicts["crash"].ok and "by design: the event MPM scales its children" in verdicts["crash"].message
+    assert not verdicts["memory_growth"].applicable and "see crash" in verdicts["memory_growth"].message
