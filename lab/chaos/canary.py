@@ -36,6 +36,8 @@ KEEP_ALIVE_REQUESTS = 3
 # 8 cover a 0.4 s stall at one connection every 50 ms. Beyond that, due slots queue in the canary and keep
 # their due time: a longer stall still counts whole in their latency, it just costs no more connections.
 MAX_IN_FLIGHT = 8
+# A kept-alive request's connection closed with no byte of an answer: retried once on a fresh connection.
+CLOSED_WITHOUT_ANSWER = ("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError")
 # Once the case ends, requests in flight get this long to be answered (each step of one is bounded by the
 # socket timeout); the rest are recorded as unanswered.
 FINISH_S = (REQUEST_TIMEOUT_S + 1) * KEEP_ALIVE_REQUESTS
@@ -104,9 +106,18 @@ class Canary:
             for position, request in enumerate(ids):
                 sent = time.monotonic()
                 error = self._request(connection, close=close)
+                retried = error is not None and position > 0 and error.startswith(CLOSED_WITHOUT_ANSWER)
+                if retried:
+                    # RFC 9112 9.3: either side may close a connection at any time, and a server that closes an
+                    # idle kept-alive one as the next request arrives (httpd's event MPM under load does) has
+                    # answered nothing. Clients retry such an idempotent GET (9.3.1): once, on a fresh
+                    # connection, still timed from when it was due.
+                    connection.close()
+                    connection = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
+                    error = self._request(connection, close=close)
                 answered = time.monotonic()
                 sample = CanarySample(due, None if error else answered - due, error, keep_alive=position > 0,
-                                      sent_after_s=sent - due)
+                                      sent_after_s=sent - due, retried=retried)
                 due = answered  # the next request on this connection is due once this one is answered
                 with self._lock:
                     self._owed.pop(request, None)

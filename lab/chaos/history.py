@@ -67,6 +67,7 @@ class CanarySample:
     error: str | None = None
     keep_alive: bool = False  # a request after the first on one connection (else a fresh connection)
     sent_after_s: float = 0.0  # how long after t it went out (an earlier answer on its connection, a full pool)
+    retried: bool = False  # its kept-alive connection closed with no answer: sent again on a fresh one
 
     @property
     def answered(self) -> float | None:
@@ -74,14 +75,15 @@ class CanarySample:
 
     def to_json(self) -> dict[str, Any]:
         return {"t": self.t, "latency_s": self.latency_s, "error": self.error, "keep_alive": self.keep_alive,
-                "sent_after_s": self.sent_after_s}
+                "sent_after_s": self.sent_after_s, "retried": self.retried}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CanarySample:
         """Also reads histories from before the open-loop canary (no sent_after_s: sent when due)."""
         latency = data.get("latency_s")
         return cls(float(data["t"]), None if latency is None else float(latency), data.get("error"),
-                   bool(data.get("keep_alive", False)), float(data.get("sent_after_s", 0.0)))
+                   bool(data.get("keep_alive", False)), float(data.get("sent_after_s", 0.0)),
+                   bool(data.get("retried", False)))
 
 
 @dataclass(frozen=True)
