@@ -233,3 +233,20 @@ def test_stale_connection_also_asks_the_bundled_servers_registry() -> None:
     assert "still holds 3 connections" in failed(scenario, held)["stale_connection"]
     unreadable = healthy(stats_before={"open_connections": 1}, stats_after=None)
     assert "could not be read" in failed(scenario, unreadable)["stale_connection"]
+
+
+def test_a_file_a_server_keeps_open_after_serving_it_is_no_connection_left_under_the_prompt_bound() -> None:
+    """lighttpd keeps a served file open in its stat cache for seconds: under the 1 s bound (connections closed on
+    the peer's FIN) only sockets count; a socket left over still fails."""
+    from dataclasses import replace as swap
+
+    from lab.chaos.catalog import PROMPT
+
+    prompt = swap(SCENARIO, limits=PROMPT)
+    base = swap(snap(), fds=8, fd_kinds={"socket": 3, "file": 4})
+    cached = swap(snap(3.0), fds=9, fd_kinds={"socket": 3, "file": 5})
+    leaked = swap(snap(3.0), fds=9, fd_kinds={"socket": 4, "file": 4})
+    ok = {v.check: v for v in judge(prompt, healthy(baseline=base, settled=cached))}["fd_leak"]
+    assert ok.ok and "not sockets: file 4 → 5" in ok.message
+    assert "fd_leak" in failed(prompt, healthy(baseline=base, settled=leaked))
+    assert "fd_leak" in failed(SCENARIO, healthy(baseline=base, settled=cached))  # the default bound: every fd
