@@ -365,18 +365,29 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
                      f"{len(failed)} of {len(samples)} canary requests failed during {_what_ran(scenario)} "
                      f"(first: {first.error}{' on a kept-alive connection' if first.keep_alive else ''})")
     latencies = [s.latency_s for s in samples if s.latency_s is not None]
-    p50, p99, worst = statistics.median(latencies), percentile(latencies, 0.99), max(latencies)
     silence = longest_silence(samples)
+    # One hiccup is the silence bound's to judge: open loop, a single stall of S delays every request due in
+    # it by S down to 0, so on its own it would also set the p99 of a ~10 s case (~400 requests) from about
+    # 0.4 s on, below the one hiccup the silence bound allows. The p99 judges the requests outside it: stalls
+    # that come back still make it (and the unanswered time) fail.
+    hiccup_end = silence.start + silence.seconds
+    steady = [latency for s in samples if (latency := s.latency_s) is not None
+              and not (s.t < hiccup_end and s.t + latency > silence.start)] \
+        if silence.seconds <= limits.canary_silence_s else latencies
+    p50, worst = statistics.median(latencies), max(latencies)
+    p99 = percentile(steady, 0.99) if steady else 0.0
     unanswered, stalls = unanswered_seconds(samples, limits.canary_stall_s)
     span = max(s.answered or s.t for s in samples) - min(s.t for s in samples)
     unanswered_bound = max(limits.canary_unanswered_s, limits.canary_unanswered_share * span)
     kept = sum(1 for s in samples if s.keep_alive)
     when = f" from {silence.start - history.started:.1f} s" if history.started is not None else ""
-    text = (f"canary p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {worst * 1000:.0f} ms, "
+    set_aside = f" (without the {len(latencies) - len(steady)} the longest silence held)" \
+        if len(steady) < len(latencies) else ""
+    text = (f"canary p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms{set_aside}, max {worst * 1000:.0f} ms, "
             f"longest without an answer {silence.seconds * 1000:.0f} ms{when}, unanswered {unanswered:.1f} s in "
             f"{stalls} stalls of {limits.canary_stall_s * 1000:.0f} ms or more over {span:.1f} s, over "
             f"{len(latencies)} requests ({kept} on kept-alive connections; timed from when each was due)")
-    p99_judged = len(latencies) >= CANARY_P99_MIN_REQUESTS
+    p99_judged = len(steady) >= CANARY_P99_MIN_REQUESTS
     over = [f"{name} ≤ {bound * 1000:.0f} ms" for name, seen, bound in (
         ("p50", p50, limits.canary_p50_s), ("p99", p99 if p99_judged else 0.0, limits.canary_p99_s),
         ("max", worst, limits.canary_max_s), ("longest without an answer", silence.seconds, limits.canary_silence_s),
