@@ -16,6 +16,7 @@ from clients.history import RunHistory
 from lab import engine, settings
 from lab.chaos import bundle, catalog, coverage, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
+from lab.chaos.board import write_report
 from lab.chaos.board_command import add_board_command
 from lab.chaos.bundle import verdict_mark
 from lab.chaos.check_command import add_check_command
@@ -185,6 +186,8 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     results = report.read_results(directory)
     if not results:
         raise LabError(f"no case results in {directory}: did the suite run?")
+    # The HTML report beside the results: the matrix and each case's evidence (what the GitHub Action uploads).
+    echo(f"scorecard: report {write_report(results, directory)}")
     if args.zoo:
         print(json.dumps(scorecard.zoo_json(results), indent=1) if args.json else scorecard.zoo_table(results))
         return 0
