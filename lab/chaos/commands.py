@@ -187,12 +187,14 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     if not results:
         raise LabError(f"no case results in {directory}: did the suite run?")
     # The HTML report beside the results: the matrix and each case's evidence (what the GitHub Action uploads).
-    echo(f"scorecard: report {write_report(results, directory)}")
+    index = write_report(results, directory)
     if args.zoo:
         print(json.dumps(scorecard.zoo_json(results), indent=1) if args.json else scorecard.zoo_table(results))
         return 0
     print(json.dumps(scorecard.scorecard_json(results), indent=1) if args.json
           else scorecard.scorecard_table(results))
+    if not args.json:
+        print(f"report: {index}")
     too_little = coverage.of_results(results).below(args.min_coverage)
     if too_little is not None:
         raise LabError(too_little)

@@ -20,4 +20,4 @@ def test_the_scorecard_writes_its_html_report_beside_the_results(tmp_path: Path,
     assert index.is_file()
     page = index.read_text()
     assert "pipelined" in page and "slowloris" in page and "mine" in page
-    assert f"report {index}" in capsys.readouterr().err
+    assert f"report: {index}" in capsys.readouterr().out
