@@ -44,7 +44,12 @@ _COMMANDS = (
     (re.compile(r"python -m lab\b"), "epoll-lab"),
     (re.compile(r'"python", "-m", "lab"'), '"epoll-lab"'),
     (re.compile(r"python -m (clients|server)\b"), r"python -m epoll_lab.\1"),
+    # The host's own interpreter running a module: [sys.executable, "-m", "lab", ...].
+    (re.compile(rf'(sys\.executable,\s*"-m",\s*")({_NAMES})\b'), r"\1epoll_lab.\2"),
 )
+# A string that is a dotted module name, such as "lab.chaos.pytest_plugin" (pytest's -p, importlib); not a file name.
+_MODULE_LITERAL = re.compile(rf"([\"'])({_NAMES})((?:\.[A-Za-z_]\w*)+)\1")
+FILE_SUFFIXES = {"py", "pyc", "toml", "json", "jsonl", "txt", "yml", "yaml", "md", "html", "png", "sh", "log", "gz"}
 
 
 class BuildError(Exception):
@@ -65,9 +70,17 @@ def rewrite_imports(text: str) -> str:
 
 
 def rewrite_commands(text: str) -> str:
+    """Commands and module names in strings, as the installed package spells them."""
     for pattern, replacement in _COMMANDS:
         text = pattern.sub(replacement, text)
-    return text
+
+    def module_literal(match: re.Match[str]) -> str:
+        quote, name, rest = match.groups()
+        if rest.rsplit(".", 1)[-1] in FILE_SUFFIXES:
+            return match.group(0)
+        return f"{quote}{PACKAGE}.{name}{rest}{quote}"
+
+    return _MODULE_LITERAL.sub(module_literal, text)
 
 
 def rewrite_module(text: str, where: str) -> str:

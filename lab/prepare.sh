@@ -61,10 +61,15 @@ ACTIONLINT_VERSION=v1.7.12
 ensure_actionlint() {
     local bin=".lab/tools/actionlint-$ACTIONLINT_VERSION/actionlint"
     if [ ! -x "$bin" ]; then
-        command -v go >/dev/null 2>&1 || die "building actionlint needs Go: install golang-go"
+        if ! command -v go >/dev/null 2>&1; then
+            can_install || die "building actionlint needs Go: install golang-go"
+            say "installing Go (apt-get install golang-go)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
+        fi
         say "building actionlint $ACTIONLINT_VERSION from its Go module"
         mkdir -p "$(dirname "$bin")"
-        GOBIN="$PWD/$(dirname "$bin")" CGO_ENABLED=0 \
+        # GOTOOLCHAIN=auto: a Go older than the one actionlint's go.mod asks for fetches that one from the module proxy.
+        GOBIN="$PWD/$(dirname "$bin")" CGO_ENABLED=0 GOTOOLCHAIN=auto \
             go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" >&2 \
             || die "go install of actionlint $ACTIONLINT_VERSION failed"
     fi

@@ -44,6 +44,11 @@ def test_commands_a_person_types_name_the_installed_command() -> None:
                                       '"python -m epoll_lab.lab.chaos.picture t.json", '
                                       '"python -m epoll_lab.clients replay h.json", '
                                       '["python3", "-m", "clients", "run"]')  # this one runs in the container
+    # Module names the host runs or loads: its own interpreter's -m, pytest's -p; a file name stays.
+    text = '[sys.executable, "-m", "lab", "run"], ["-p", "lab.chaos.pytest_plugin"], "server.py", \'clients.cli\''
+    assert rewrite_commands(text) == ('[sys.executable, "-m", "epoll_lab.lab", "run"], '
+                                      '["-p", "epoll_lab.lab.chaos.pytest_plugin"], "server.py", '
+                                      "'epoll_lab.clients.cli'")
 
 
 def test_an_import_that_would_stop_binding_its_name_fails_the_build() -> None:
