@@ -86,5 +86,8 @@ fuzz: venv ## fuzz the request parser, coverage-guided (atheris): FUZZ_SECONDS=3
 	@$(PY) -m tests.server.fuzz_parser -max_total_time=$(or $(FUZZ_SECONDS),300) -print_final_stats=1 \
 		-artifact_prefix=reports/fuzz/ reports/fuzz/corpus
 
-lint: venv ## ruff and mypy
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests bench findings
+# actionlint reads action.yml through the example workflow's `uses: ./` (it lints no action file alone); its
+# shellcheck and pyflakes passes are off, so the result does not depend on what else this machine has installed.
+lint: venv ## ruff, mypy, and actionlint on the workflows and the Action (actionlint built from its Go module)
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/mypy server clients lab tests bench findings build_backend
+	@actionlint=$$(bash lab/prepare.sh actionlint) && "$$actionlint" -shellcheck= -pyflakes= .github/workflows/*.yml

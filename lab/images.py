@@ -51,8 +51,8 @@ def _context_files(root: Path) -> Iterator[Path]:
 
 
 LAB_IMAGES = (
-    ImageSpec(settings.SERVER_IMAGE, settings.REPO_ROOT / "server"),
-    ImageSpec(settings.CLIENTS_IMAGE, settings.REPO_ROOT / "clients"),
+    ImageSpec(settings.SERVER_IMAGE, settings.IMAGE_SOURCES / "server"),
+    ImageSpec(settings.CLIENTS_IMAGE, settings.IMAGE_SOURCES / "clients"),
     ImageSpec(settings.PROBE_IMAGE, settings.REPO_ROOT / "lab" / "probe_agent"),
 )
 

@@ -55,13 +55,35 @@ ensure_venv() {
     echo "$want" >"$stamp"
 }
 
+# actionlint (make lint) built from its Go module, as the offline Toxiproxy is, into .lab/ (the lab's cache, git-ignored),
+# one folder per pinned version; prints the binary's path.
+ACTIONLINT_VERSION=v1.7.12
+ensure_actionlint() {
+    local bin=".lab/tools/actionlint-$ACTIONLINT_VERSION/actionlint"
+    if [ ! -x "$bin" ]; then
+        if ! command -v go >/dev/null 2>&1; then
+            can_install || die "building actionlint needs Go: install golang-go"
+            say "installing Go (apt-get install golang-go)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
+        fi
+        say "building actionlint $ACTIONLINT_VERSION from its Go module"
+        mkdir -p "$(dirname "$bin")"
+        # GOTOOLCHAIN=auto: a Go older than the one actionlint's go.mod asks for fetches that one from the module proxy.
+        GOBIN="$PWD/$(dirname "$bin")" CGO_ENABLED=0 GOTOOLCHAIN=auto \
+            go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" >&2 \
+            || die "go install of actionlint $ACTIONLINT_VERSION failed"
+    fi
+    echo "$bin"
+}
+
 case "${1:-all}" in
     engine) ensure_engine ;;
     venv) ensure_venv ;;
+    actionlint) ensure_actionlint ;;
     all)
         ensure_engine
         ensure_venv
         "$VENV/bin/python" -m lab images
         ;;
-    *) die "usage: lab/prepare.sh [engine|venv|all]" ;;
+    *) die "usage: lab/prepare.sh [engine|venv|actionlint|all]" ;;
 esac

@@ -8,9 +8,17 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The lab's own files (docker-compose.yml, board/profiles/, the image sources): the checkout, or, installed, the
+# epoll_lab package, whose tree mirrors the checkout's (build_backend/epoll_lab_build.py builds it).
 REPO_ROOT = Path(__file__).resolve().parent.parent
+INSTALLED = __name__.startswith("epoll_lab.")
+# Installed, the server/ and clients/ beside lab/ import each other as epoll_lab.*; their images build from
+# the untouched copies, where `python -m server` and `python -m clients` run as they do from the checkout.
+IMAGE_SOURCES = REPO_ROOT / "image-sources" if INSTALLED else REPO_ROOT
+# What the lab writes (.lab/, reports/): the checkout, or, installed, the folder the command runs in.
+WORK_ROOT = Path.cwd() if INSTALLED else REPO_ROOT
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-STATE_DIR = REPO_ROOT / ".lab"
+STATE_DIR = WORK_ROOT / ".lab"
 # Written by the offline preparation: which local images stand in for public ones.
 IMAGE_OVERRIDES_FILE = STATE_DIR / "images.env"
 

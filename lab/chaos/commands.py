@@ -16,6 +16,7 @@ from clients.history import RunHistory
 from lab import engine, settings
 from lab.chaos import bundle, catalog, coverage, report, scorecard, targets
 from lab.chaos.adapt import Skip, adapt
+from lab.chaos.board import write_report
 from lab.chaos.board_command import add_board_command
 from lab.chaos.bundle import verdict_mark
 from lab.chaos.check_command import add_check_command
@@ -185,11 +186,15 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     results = report.read_results(directory)
     if not results:
         raise LabError(f"no case results in {directory}: did the suite run?")
+    # The HTML report beside the results: the matrix and each case's evidence (what the GitHub Action uploads).
+    index = write_report(results, directory)
     if args.zoo:
         print(json.dumps(scorecard.zoo_json(results), indent=1) if args.json else scorecard.zoo_table(results))
         return 0
     print(json.dumps(scorecard.scorecard_json(results), indent=1) if args.json
           else scorecard.scorecard_table(results))
+    if not args.json:
+        print(f"report: {index}")
     too_little = coverage.of_results(results).below(args.min_coverage)
     if too_little is not None:
         raise LabError(too_little)

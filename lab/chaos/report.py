@@ -14,9 +14,9 @@ from lab import engine
 from lab.chaos import checks
 from lab.chaos.checks import Verdict
 from lab.chaos.history import CaseHistory
-from lab.settings import REPO_ROOT
+from lab.settings import WORK_ROOT
 
-DEFAULT_REPORTS = REPO_ROOT / "reports"
+DEFAULT_REPORTS = WORK_ROOT / "reports"
 
 
 def reports_dir() -> Path:
