@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,5 +17,5 @@ def quiet(_: str) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    with Lab(LabConfig.from_env(project=unique_project("epl-found")), log=quiet) as running:
+    with Lab(LabConfig.from_env(os.environ, project=unique_project("epl-found")), log=quiet) as running:
         yield running

@@ -30,7 +30,7 @@ def run_lab_cli(*args: str, env: dict[str, str] | None = None,
 
 def test_lab_comes_up_answers_and_leaves_nothing_after_down() -> None:
     project = unique_project("epl-updown")
-    with Lab(LabConfig.from_env(project=project), log=quiet) as lab:
+    with Lab(LabConfig.from_env(os.environ, project=project), log=quiet) as lab:
         assert http_get(lab.endpoints().proxied_url).status == 200
         assert any(item.startswith("network ") for item in leftovers(project=project))
     assert leftovers(project=project) == []
