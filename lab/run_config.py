@@ -1,7 +1,7 @@
 """One run's settings, built once at an edge (the CLI, the pytest plugin) and passed down.
 
-The LAB_* environment variables are read here only from the mapping an edge hands in (`from_env(os.environ)`),
-so nothing below the edges looks at the environment: a worker process gets the same `RunConfig` as its parent.
+The LAB_* variables come from the mapping an edge hands in (the process environment, at the CLI or the pytest
+plugin), so nothing below the edges looks at the environment: a worker process gets its parent's `RunConfig`.
 """
 
 from __future__ import annotations

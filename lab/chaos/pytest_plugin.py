@@ -164,7 +164,7 @@ def case_of(params: dict[str, Any]) -> tuple[str, str, bool] | None:
     scenario, variant = params.get("scenario"), params.get("variant")
     if isinstance(scenario, Scenario):
         return scenario.id, variant.label if isinstance(variant, Variant) else "", False
-    entry = params.get("entry")  # tests/zoo: a bug variant played on its cases
+    entry = params.get("entry")  # a zoo entry as a test's own parameter: a bug variant played on its cases
     if entry is not None and hasattr(entry, "cases"):
         return ",".join(entry.cases), f"{entry.trigger}-{entry.bug}", True
     if "case_id" in params:

@@ -190,7 +190,7 @@ def _worker_main(index: int, config: RunConfig, run_one: JobRunner, connection: 
         worker.close()
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
     index: int
     process: BaseProcess
@@ -245,6 +245,8 @@ def execute(jobs: Sequence[Job], config: RunConfig, workers: int, on_result: Cal
         run_one = run_in_worker
     engine.set_hosts(config.docker_hosts)
     pending = deque(sorted(jobs, key=lambda job: job.group))
+    if not pending:
+        return []
     context = multiprocessing.get_context("spawn")  # no fork of a process holding Docker clients and threads
     slots = [_start(context, index, config, run_one) for index in range(max(1, min(workers, len(pending))))]
     results: list[Result] = []
@@ -262,7 +264,8 @@ def execute(jobs: Sequence[Job], config: RunConfig, workers: int, on_result: Cal
         _stop([slot], stop_grace_s)
         slot.job = None
         if pending:  # a fresh worker on the same engine, with a fresh lab
-            slot = slots[slots.index(slot)] = _start(context, slot.index, config, run_one)
+            position = slots.index(slot)
+            slot = slots[position] = _start(context, slot.index, config, run_one)
         finish(slot, result)
 
     try:
