@@ -12,10 +12,12 @@ import pytest
 from lab.chaos import catalog
 from lab.chaos.adapt import Skip, adapt
 from lab.chaos.catalog import CATALOG
+from lab.chaos.commands import scorecard_jobs
 from lab.chaos.report import CaseResult
 from lab.chaos.scheduler import CASE_MARGIN_S, Job, Result, Worker, budget_s, execute, plan
 from lab.chaos.session import Variant
 from lab.chaos.zoo import ZOO, clean_pairs
+from lab.cli import build_parser
 from lab.profiles import find_profile
 from lab.run_config import RunConfig
 
@@ -72,12 +74,19 @@ def test_a_jobs_budget_is_its_clients_bounds_plus_the_margin() -> None:
 
 # -- execute, with a fake runner (module level: spawned workers import it) -----------------------------------------
 def fake_runner(worker: Worker, job: Job) -> Result:
-    """Plays `ok-*` at once, `slow-*` in 0.3 s; `crash` kills the worker, `hang` outlasts its budget, `raise`
-    raises; each worker's 'session' (opened on its first job) leaves a file when it is closed."""
+    """Plays `ok-*` at once, `slow-*` in 0.3 s, `after-hang` once `hang` has started; `crash` kills the worker,
+    `hang` outlasts its budget, `raise` raises; each worker's 'session' (opened on its first job) leaves a file
+    when it is closed."""
     if "session" not in worker.state:
         worker.state["session"] = True
         worker.on_exit(lambda: (worker.config.reports_dir / f"closed-{worker.name}-{os.getpid()}").touch())
     case = job.cases[0]
+    started = worker.config.reports_dir / f"started-{case}"
+    started.touch()
+    if case == "after-hang":  # returns once another worker plays `hang` (bounded: never waits forever)
+        deadline = time.monotonic() + 20
+        while not (worker.config.reports_dir / "started-hang").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
     if case == "crash":
         os._exit(3)
     if case == "hang" or case.startswith("slow"):
@@ -152,10 +161,29 @@ def test_an_interrupt_stops_every_worker_and_each_closes_its_session(tmp_path: P
         raise KeyboardInterrupt  # as Ctrl-C in the parent, while the other worker plays a long job
 
     with pytest.raises(KeyboardInterrupt):
-        execute([job("ok-1"), job("hang"), job("ok-2")], run_config(tmp_path), 2, interrupt, fake_runner,
+        execute([job("after-hang"), job("hang"), job("ok-2")], run_config(tmp_path), 2, interrupt, fake_runner,
                 stop_grace_s=20)
+    assert (tmp_path / "started-hang").exists() and not (tmp_path / "started-ok-2").exists()
     assert {path.name.split("-")[1] for path in tmp_path.glob("closed-*")} == {"gw0", "gw1"}
 
 
 def test_no_jobs_start_no_workers(tmp_path: Path) -> None:
     assert execute([], run_config(tmp_path), 4, lambda r: None, fake_runner) == []
+
+
+# -- the scorecard's jobs ------------------------------------------------------------------------------------
+def card_jobs(*words: str, env: dict[str, str] | None = None) -> list[Job]:
+    args = build_parser().parse_args(["scorecard", *words])
+    return scorecard_jobs(args, RunConfig.from_args(args, env or {}, trigger=None))
+
+
+def test_the_scorecard_plays_the_catalog_some_cases_or_the_zoo_and_its_controls() -> None:
+    assert len(card_jobs("--seed", "2")) == sum(len(s.triggers) for s in CATALOG)  # heavy ones too, as before
+    assert [j.name for j in card_jobs("--cases", "slowloris,pipelined", "--trigger", "edge")] == [
+        "edge-slowloris", "edge-pipelined"]
+    zoo = card_jobs("--zoo", "--seed", "4")
+    assert {j.name for j in zoo if j.catches} == {entry.bug for entry in ZOO}
+    assert {(j.cases[0], j.variant.trigger) for j in zoo if not j.catches} == set(clean_pairs())
+    assert {j.seed for j in zoo} == {4}
+    assert card_jobs("--zoo", env={"LAB_TARGET_IMAGE": "someone/server:1"}) == []  # the zoo breaks the bundled one
+    assert [j.name for j in card_jobs("--cases", "garbage", "--profile", "nginx")] == ["any-garbage"]
