@@ -65,6 +65,13 @@ def test_a_zoo_variant_is_one_fresh_job_over_its_cases() -> None:
         assert job.variant.label == f"{entry.trigger}-{entry.bug}"
 
 
+def test_zoo_variants_start_first_then_jobs_of_one_variant_run_together() -> None:
+    jobs = plan([catalog.get("slowloris"), catalog.get("fd_exhaustion")], 1, profile=None, bundled=True, zoo=ZOO[:2])
+    ordered = [job.name for job in sorted(jobs, key=lambda job: job.group)]
+    assert ordered[:2] == [ZOO[0].bug, ZOO[1].bug]
+    assert ordered[2:] == ["edge-slowloris", "edge-fd_exhaustion", "level-slowloris", "level-fd_exhaustion"]
+
+
 def test_a_jobs_budget_is_its_clients_bounds_plus_the_margin() -> None:
     slowloris = catalog.get("slowloris")
     clients_s = sum(run.max_duration_s() for run in slowloris.clients)
