@@ -19,6 +19,7 @@ import requests
 from lab import engine, findings, images, settings
 from lab.chaos import coverage, targets
 from lab.chaos.commands import add_commands as add_chaos_commands
+from lab.chaos.compare_command import add_compare_command
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab, labs_everywhere, leftovers, remove_labelled_everywhere
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     found.add_argument("slugs", nargs="*", metavar="SLUG", help="only these findings (findings/<slug>.py)")
     add_chaos_commands(command, add_target_options)
     add_profile_command(command)
+    add_compare_command(command)
     return parser
 
 
