@@ -23,7 +23,6 @@ from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.judge_command import add_judge_command
 from lab.chaos.play import base_lab, target_profile
-from lab.chaos.preflight import needs_preflight
 from lab.chaos.progress import play_and_print
 from lab.chaos.scenario import Scenario
 from lab.chaos.scheduler import Job, plan, worker_count
@@ -62,9 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = target_profile(run)
     warn_adhoc(run)
     if profile is not None:
-        fitted = adapt(scenario, profile)
-        if isinstance(fitted, Skip) and not needs_preflight(profile):
-            print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
+        (job,) = plan([scenario], args.seed, profile=profile, bundled=profile.trigger is not None)
+        if job.skip is not None:  # known before any lab: adapt() leaves it out for this profile
+            print(f"case {scenario.id} skipped on {profile.name}: {job.skip}")
             return 0
         targets.build_image(profile)
     base = base_lab(run, project=args.project or settings.unique_project("epl-run", run.run_id),
