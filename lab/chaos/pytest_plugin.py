@@ -75,7 +75,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN_KEY]
     profile = f" (profile {run.profile})" if run.profile else ""
     adhoc = coverage.adhoc_image(run.target_image, run.profile)
-    return [f"epoll-lab: seed {run.seed}, target {run.target_image or 'bundled'}"
+    return [f"epoll-lab: seed {run.seed}, target {base_lab(run).target_image or 'bundled'}"
             f"{profile}, reports in {run.reports_dir}",
             *([f"epoll-lab: {coverage.adhoc_note(adhoc, run.target_port)}"] if adhoc is not None else [])]
 
@@ -124,11 +124,6 @@ def lab_session() -> Iterator[LabSession]:
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-@pytest.fixture(scope="session")
-def case_seed() -> int:
-    return run_config().seed
 
 
 class CaseCrashed(Exception):
