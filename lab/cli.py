@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +44,7 @@ def load_config(project: str) -> settings.LabConfig:
             return settings.LabConfig(**json.loads(path.read_text()))
         except (ValueError, TypeError):  # written by another version: the environment's defaults will do
             echo(f"ignoring unreadable {path}")
-    return settings.LabConfig.from_env(project=project)
+    return settings.LabConfig.from_env(os.environ, project=project)
 
 
 def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
@@ -55,7 +56,7 @@ def config_from_args(args: argparse.Namespace) -> settings.LabConfig:
     if profile is not None:
         targets.build_image(profile)
         overrides = targets.config_overrides(profile)
-    return settings.LabConfig.from_env(project=args.project, trigger=args.trigger, bug=args.bug,
+    return settings.LabConfig.from_env(os.environ, project=args.project, trigger=args.trigger, bug=args.bug,
                                        docker_host=engine.choose(args.engine), **overrides)
 
 
@@ -211,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the exact command, for repro bundles
     signal.signal(signal.SIGTERM, _interrupt)  # a terminated command still takes down what it started
+    engine.set_hosts(os.environ.get(engine.HOSTS_ENV, ""))  # the edge: below here no one reads LAB_*
     try:
         return int(args.handler(args))
     except LabError as error:

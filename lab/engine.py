@@ -2,6 +2,7 @@
 
 LAB_DOCKER_HOSTS lists the engines labs spread over (Docker endpoints such as unix:///run/x.sock or
 ssh://host, or Docker context names); the first one builds the images, the others load them from it.
+An edge (the CLI, the pytest plugin, a scheduler worker) hands that setting in with `set_hosts`.
 A process talks to one engine at a time (`use`): its DOCKER_HOST, which the SDK, the docker CLI and
 compose all read. Unset, the environment's own engine is the only one.
 """
@@ -27,6 +28,7 @@ API_TIMEOUT_S = 60
 HOSTS_ENV = "LAB_DOCKER_HOSTS"
 LOCAL = ""  # the environment's own engine: DOCKER_HOST as it was, else Docker's default socket
 _ORIGINAL_HOST = os.environ.get("DOCKER_HOST", LOCAL)
+_hosts_setting = ""  # LAB_DOCKER_HOSTS as the edge read it (lab.run_config.RunConfig.docker_hosts)
 
 
 def require_docker_cli() -> str:
@@ -86,9 +88,15 @@ def run_docker(args: list[str], *, timeout: float, what: str, input_bytes: bytes
 
 
 # -- several engines ---------------------------------------------------------------------------------
+def set_hosts(setting: str) -> None:
+    """The engines this process may use, as LAB_DOCKER_HOSTS names them ("": the environment's own only)."""
+    global _hosts_setting
+    _hosts_setting = setting
+
+
 def configured_hosts() -> tuple[str, ...]:
     """The engines labs may use, first the one that builds images; contexts resolved to endpoints."""
-    entries = [entry for entry in re.split(r"[,\s]+", os.environ.get(HOSTS_ENV, "")) if entry]
+    entries = [entry for entry in re.split(r"[,\s]+", _hosts_setting) if entry]
     if not entries:
         return (_ORIGINAL_HOST,)
     hosts = tuple(dict.fromkeys(resolve_host(entry) for entry in entries))  # in order, once each

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -108,8 +109,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     engine.client()  # a clear error first if there is no engine
     if engine.image_id(args.image) is None:
         raise LabError(f"no image {args.image} on the Docker engine: build or pull it first")
-    config = settings.LabConfig.from_env(project=settings.unique_project("epl-init"), target_image=args.image,
-                                         target_port=args.port)
+    project = settings.unique_project("epl-init", os.environ.get("LAB_RUN_ID", ""))
+    config = settings.LabConfig.from_env(os.environ, project=project, target_image=args.image, target_port=args.port)
     lab = Lab(config, log=echo)
     try:
         lab.up()

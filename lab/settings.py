@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,10 +83,11 @@ def validate_project(name: str) -> str:
     return name
 
 
-def unique_project(prefix: str = "epl") -> str:
-    """A project name unique per run and per pytest-xdist worker."""
-    run = os.environ.get("LAB_RUN_ID") or secrets.token_hex(3)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+def unique_project(prefix: str = "epl", run_id: str = "", worker: str | None = None) -> str:
+    """A project name unique per run (`run_id`, else a fresh token) and per worker (pytest-xdist's, or the
+    scheduler's gwN)."""
+    run = run_id or secrets.token_hex(3)
+    worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "main")
     return validate_project(f"{prefix}-{run}-{worker}".lower())
 
 
@@ -118,17 +120,18 @@ class LabConfig:
         return self.target_image in (None, SERVER_IMAGE)
 
     @classmethod
-    def from_env(cls, **overrides: object) -> LabConfig:
-        """Defaults from LAB_TARGET_IMAGE, LAB_TARGET_PORT, LAB_TRIGGER, LAB_BUG."""
+    def from_env(cls, env: Mapping[str, str], **overrides: object) -> LabConfig:
+        """Defaults from LAB_TARGET_IMAGE, LAB_TARGET_PORT, LAB_TRIGGER, LAB_BUG in `env`, the environment an
+        edge (the CLI, a test's fixture) hands in."""
         settings: dict[str, object] = {}
-        if os.environ.get("LAB_TARGET_IMAGE"):
-            settings["target_image"] = os.environ["LAB_TARGET_IMAGE"]
-        if os.environ.get("LAB_TARGET_PORT"):
-            settings["target_port"] = int(os.environ["LAB_TARGET_PORT"])
-        if os.environ.get("LAB_TRIGGER"):
-            settings["trigger"] = os.environ["LAB_TRIGGER"]
-        if os.environ.get("LAB_BUG"):
-            settings["bug"] = os.environ["LAB_BUG"]
+        if env.get("LAB_TARGET_IMAGE"):
+            settings["target_image"] = env["LAB_TARGET_IMAGE"]
+        if env.get("LAB_TARGET_PORT"):
+            settings["target_port"] = int(env["LAB_TARGET_PORT"])
+        if env.get("LAB_TRIGGER"):
+            settings["trigger"] = env["LAB_TRIGGER"]
+        if env.get("LAB_BUG"):
+            settings["bug"] = env["LAB_BUG"]
         settings.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**settings)  # type: ignore[arg-type]
 

@@ -1,6 +1,6 @@
 """The board's pure parts: which (server, case) cells a shard runs, merging shard results, the HTML matrix.
 
-No Docker, no subprocess: results in, results and text out (unit-tested in tests/lab_unit/test_board.py).
+No Docker, no subprocess: results in, results and text out (unit-tested without Docker: test_board.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`python -m lab board`: the catalog against every board server, and `board merge` of shard results.
 
-Each server is one run of the chaos suite (tests/chaos) with its profile (one lab per xdist worker,
-the cases adapted by lab.chaos.adapt); its results land in OUT/servers/<name>/, and the report
+Each server is one run of the catalog with its profile, played by the lab's scheduler (one lab per worker
+process, the cases adapted by lab.chaos.adapt); its results land in OUT/servers/<name>/, and the report
 (one JSON per server × case, index.html) in OUT/. The pure parts are lab.chaos.board.
 """
 
@@ -10,20 +10,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from lab import settings
 from lab.chaos import board, catalog, report, targets
+from lab.chaos.progress import play_and_print
 from lab.chaos.report import CaseResult
-from lab.chaos.session import session_seed
+from lab.chaos.scheduler import Job, Result, plan, worker_count
 from lab.compose import echo
 from lab.errors import LabError
 from lab.images import BOARD_SERVERS
 from lab.profiles import Profile, find_profile, load_profiles
+from lab.run_config import DEFAULT_REPORTS, RunConfig
 
 DEFAULT_SERVERS = (*BOARD_SERVERS, "server-level", "server-edge")
 
@@ -48,8 +48,9 @@ def cmd_board(args: argparse.Namespace) -> int:
         shard = board.Shard.parse(args.shard or "1/1")
     except ValueError as error:
         raise LabError(str(error)) from None
-    seed = args.seed if args.seed is not None else session_seed()
-    out = Path(args.out or report.DEFAULT_REPORTS / "board" / time.strftime("%Y%m%d-%H%M%S"))
+    run = RunConfig.from_env(os.environ, seed=args.seed)
+    seed = run.seed
+    out = Path(args.out or DEFAULT_REPORTS / "board" / time.strftime("%Y%m%d-%H%M%S"))
     mine = board.shard_cells(board.cells(servers, cases), shard)
     echo(f"board: {len(mine)} cells of {len(servers) * len(cases)} (shard {shard.index}/{shard.count}), "
          f"seed {seed}, report in {out}")
@@ -58,34 +59,30 @@ def cmd_board(args: argparse.Namespace) -> int:
     for server in servers:
         server_cases = [case for name, case in mine if name == server]
         if server_cases:
-            results += run_server(profiles[server], server_cases, seed, out, workers=args.workers)
+            results += run_server(profiles[server], server_cases, run, out, workers=args.workers)
     index = board.write_report(results, out)
     print(board.summary_table(results))
     print(f"board: {len(results)} results in {time.monotonic() - started:.0f} s; report {index}")
     return 0
 
 
-def run_server(profile: Profile, cases: list[str], seed: int, out: Path, *, workers: str,
-               run: Callable[..., subprocess.CompletedProcess[bytes]] = subprocess.run) -> list[CaseResult]:
-    """The chaos suite's cases against one server: its results, each naming the server."""
+def run_server(profile: Profile, cases: list[str], run: RunConfig, out: Path, *, workers: str,
+               execute: Callable[[list[Job], RunConfig, int], list[Result]] = play_and_print) -> list[CaseResult]:
+    """The catalog's cases against one server, played by the lab's scheduler: its results, each naming it."""
     targets.build_image(profile)
     folder = out / "servers" / profile.name
     label = profile.trigger or "any"
-    selected = [f"tests/chaos/test_catalog.py::test_case[{label}-{case}]" for case in cases]
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("LAB_TARGET_IMAGE", "LAB_TARGET_PORT", "LAB_TRIGGER", "LAB_BUG")}
-    env |= {"LAB_REPORTS_DIR": str(folder), "LAB_PROFILE": targets.reference(profile), "LAB_SEED": str(seed)}
-    count = str(min(int(workers), len(cases))) if workers.isdigit() else workers
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", count,
-               *selected]
+    # the server's own target: the run's image and trigger settings are the board's, not the server's
+    server_run = replace(run, profile=targets.reference(profile), target_image=None, target_port=None,
+                         trigger=None, bug=None, reports_dir=folder)
+    jobs = plan([catalog.get(case) for case in cases if case in catalog.BY_ID], run.seed, profile=profile,
+                bundled=profile.trigger is not None)
     echo(f"board: {profile.name}: {len(cases)} cases")
-    done = run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
-    if done.returncode not in (0, 1):
-        echo(f"board: {profile.name}: the suite ended with pytest exit {done.returncode}; its results so far count")
+    execute(jobs, server_run, worker_count(workers, len(jobs)))
     found = {result.id: result for result in report.read_results(folder) if result.id in cases}
     missing = [case for case in cases if case not in found]
-    lost = [CaseResult(id=case, variant=label, target="", outcome="error", seed=seed, server=profile.name,
-                       messages=(f"no result: the suite ended with pytest exit {done.returncode}",))
+    lost = [CaseResult(id=case, variant=label, target="", outcome="error", seed=run.seed, server=profile.name,
+                       messages=("no result: the case was not played",))
             for case in missing]
     return [*found.values(), *lost]
 
@@ -129,4 +126,4 @@ def add_board_command(command: Callable[[str, Callable[[argparse.Namespace], int
     parser.add_argument("--seed", type=int, help="one seed for every cell (default: a fresh one, printed)")
     parser.add_argument("--shard", metavar="I/N", help="run only the I-th of N shares of the server × case cells")
     parser.add_argument("--out", help="the report folder (default: reports/board/<time>)")
-    parser.add_argument("--workers", default="2", help="pytest-xdist workers, one lab each (default: 2)")
+    parser.add_argument("--workers", default="2", help="worker processes, one lab each (default: 2)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -73,8 +74,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     started = time.monotonic()
     profile = find_profile(args.profile)
     targets.build_image(profile)
-    config = settings.LabConfig.from_env(project=settings.unique_project("epl-check"),
-                                         **targets.config_overrides(profile))
+    project = settings.unique_project("epl-check", os.environ.get("LAB_RUN_ID", ""))
+    config = settings.LabConfig.from_env(os.environ, project=project, **targets.config_overrides(profile))
     problems: list[str] = []
     with Lab(config, log=echo) as lab:
         endpoints = lab.endpoints()

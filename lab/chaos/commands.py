@@ -6,7 +6,6 @@ import argparse
 import base64
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,13 +23,16 @@ from lab.chaos.checks import judge, outcome
 from lab.chaos.faults import FaultUnavailable
 from lab.chaos.history import CaseHistory
 from lab.chaos.judge_command import add_judge_command
-from lab.chaos.preflight import needs_preflight
+from lab.chaos.play import base_lab, target_profile
+from lab.chaos.progress import play_and_print
 from lab.chaos.scenario import Scenario
+from lab.chaos.scheduler import Job, plan, worker_count
 from lab.chaos.session import LabSession, Variant
-from lab.chaos.zoo import BY_BUG
+from lab.chaos.zoo import BY_BUG, ZOO
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import leftovers
+from lab.run_config import RunConfig
 
 HISTORY_DIR = "/tmp/epoll-lab-history"  # inside the clients container
 # `lab run`'s exit code by outcome: 1 when a check failed (and for the lab's own errors, lab.cli), 2 for bad
@@ -56,22 +58,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.project and leftovers(project=args.project):
         raise LabError(f"project {args.project} is already running a lab: `lab run` brings up and removes its own, "
                        "so name a free project (or none)")
-    profile = targets.active_profile(args.profile, args.target_image, args.target_port)
-    overrides: dict[str, object] = {"target_image": args.target_image, "target_port": args.target_port}
-    warn_adhoc(args)
+    run = RunConfig.from_args(args, os.environ)
+    profile = target_profile(run)
+    warn_adhoc(run)
     if profile is not None:
-        fitted = adapt(scenario, profile)
-        if isinstance(fitted, Skip) and not needs_preflight(profile):
-            print(f"case {scenario.id} skipped on {profile.name}: {fitted.reason}")
+        (job,) = plan([scenario], args.seed, profile=profile, bundled=profile.trigger is not None)
+        if job.skip is not None:  # known before any lab: adapt() leaves it out for this profile
+            print(f"case {scenario.id} skipped on {profile.name}: {job.skip}")
             return 0
         targets.build_image(profile)
-        overrides = targets.config_overrides(profile)
-    base = settings.LabConfig.from_env(project=args.project or settings.unique_project("epl-run"),
-                                       docker_host=engine.choose(args.engine), **overrides)
+    base = base_lab(run, project=args.project or settings.unique_project("epl-run", run.run_id),
+                    docker_host=engine.choose(args.engine))
     variant = Variant(args.trigger or base.trigger, args.bug) if base.bundled_target else Variant()
     if profile is not None and profile.trigger is not None:
         variant = Variant(profile.trigger, args.bug)
-    session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture, profile=profile)
+    session = LabSession(base, log=echo, record_dir=HISTORY_DIR, capture=args.capture, profile=profile,
+                         reports_dir=run.reports_dir)
     try:
         if profile is not None:  # adapted once the preflight has fetched what the profile leaves to it
             fitted = adapt(scenario, session.referenced(profile))
@@ -81,16 +83,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario = fitted
         echo(f"case {scenario.id}: {scenario.describe()}")
         try:
-            history = _run_recorded(session, scenario, variant, args.seed)
+            history = _run_recorded(session, scenario, variant, args.seed, run.reports_dir)
         except FaultUnavailable as unavailable:
             print(f"case {scenario.id} skipped: {unavailable}")
             return 0
         verdicts = judge(scenario, history)
-        timeline = report.save_timeline(history, variant.label, verdicts)
+        timeline = report.save_timeline(history, variant.label, verdicts, run.reports_dir)
         if args.json:
             print(json.dumps(history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}))
         else:
-            _print_history(history, variant)
+            _print_history(history, variant, run.reports_dir)
             print(f"\nverdicts ({history.target}, seed {history.seed}):")
             for verdict in verdicts:
                 print(f"  {verdict_mark(verdict.__dict__)} {verdict.check:17} {verdict.message}")
@@ -100,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if history.evidence is not None:
                 print(f"capture and trace: {history.evidence.folder}\n  {history.evidence.summary()}")
         if args.bundle:
-            histories = sorted((report.reports_dir() / "histories").glob(f"{scenario.id}--{variant.label}-*.json"))
+            histories = sorted((run.reports_dir / "histories").glob(f"{scenario.id}--{variant.label}-*.json"))
             written = bundle.bundle_case(
                 Path(args.bundle), history=history, variant=variant.label, verdicts=verdicts, timeline=timeline,
                 histories=histories, images=bundle.image_ids(session.lab.config if session.lab else base),
@@ -115,14 +117,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             session.close()
 
 
-def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, seed: int) -> CaseHistory:
+def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, seed: int,
+                  reports_dir: Path) -> CaseHistory:
     """Run the case, then copy each client's operation history out of the clients container."""
     history = session.run(scenario, variant, seed)
     assert session.lab is not None
     for index in range(len(scenario.clients)):
         done = session.lab.exec("clients", ["cat", f"{HISTORY_DIR}/{scenario.id}-{index}.json"], timeout=30)
         if done.returncode == 0:
-            saved = report.reports_dir() / "histories" / f"{scenario.id}--{variant.label}-{index}.json"
+            saved = reports_dir / "histories" / f"{scenario.id}--{variant.label}-{index}.json"
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_bytes(done.stdout)
             history.event(history.events[-1][0] if history.events else 0.0,
@@ -130,14 +133,14 @@ def _run_recorded(session: LabSession, scenario: Scenario, variant: Variant, see
     return history
 
 
-def _print_history(history: CaseHistory, variant: Variant) -> None:
+def _print_history(history: CaseHistory, variant: Variant, reports_dir: Path) -> None:
     for index, client in enumerate(history.clients):
         print(f"\nclient {index}: {client.run.describe()} [{client.run.route}] exit {client.exit_code}")
         print(f"  docker exec clients {' '.join(client.command)}")
         if client.result:
             print(f"  {client.counts_text()}")
             print(f"  summary: {json.dumps(dict(client.result.summary))}")
-    for path in sorted((report.reports_dir() / "histories").glob(f"{history.case_id}--{variant.label}-*.json")):
+    for path in sorted((reports_dir / "histories").glob(f"{history.case_id}--{variant.label}-*.json")):
         _print_ops(path)
     print("\nprobe timeline (t, fds, ESTABLISHED, CLOSE_WAIT, cpu ticks, RSS MiB):")
     by_time = {sample.t: sample for sample in  # the settled reading is one of the samples
@@ -179,10 +182,11 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     directory = Path(args.results) if args.results else None
     if not 0 <= args.min_coverage <= 100:
         raise LabError(f"--min-coverage {args.min_coverage:g}: a percentage, 0 to 100")
-    warn_adhoc(args)
+    run = RunConfig.from_args(args, os.environ, trigger=None)  # --trigger picks variants (with --cases)
+    warn_adhoc(run)
     if directory is None:
-        directory = report.reports_dir() / f"scorecard-{time.strftime('%Y%m%d-%H%M%S')}"
-        _run_suite(args, directory)
+        directory = run.reports_dir / f"scorecard-{time.strftime('%Y%m%d-%H%M%S')}"
+        _run_suite(args, run.with_reports(directory))
     results = report.read_results(directory)
     if not results:
         raise LabError(f"no case results in {directory}: did the suite run?")
@@ -201,49 +205,32 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     return 0
 
 
-def warn_adhoc(args: argparse.Namespace) -> None:
+def warn_adhoc(run: RunConfig) -> None:
     """--target-image without a profile: say in one line how little can run, and how to declare more."""
-    image = coverage.adhoc_image(args.target_image, args.profile)
+    image = coverage.adhoc_image(run.target_image, run.profile)
     if image is not None:
-        echo(coverage.adhoc_note(image, args.target_port))
+        echo(coverage.adhoc_note(image, run.target_port))
 
 
-def _run_suite(args: argparse.Namespace, directory: Path) -> None:
-    env = {**os.environ, "LAB_REPORTS_DIR": str(directory)}
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", args.workers,
-               *(selected_tests(args) or (["-m", "zoo", "tests/zoo", "tests/chaos"] if args.zoo else ["tests/chaos"]))]
-    if args.profile:
-        command += ["--lab-profile", args.profile]
-    if args.target_image:
-        command += ["--target-image", args.target_image]
-    if args.target_port:
-        command += ["--target-port", str(args.target_port)]
-    if args.seed is not None:
-        command += ["--lab-seed", str(args.seed)]
-    if args.capture:
-        command += ["--lab-capture"]
-    echo(f"running {' '.join(command[2:])} (results in {directory})")
-    done = subprocess.run(command, cwd=settings.REPO_ROOT, env=env, stdout=sys.stderr, check=False)
-    if done.returncode not in (0, 1):  # 1: some cases failed, which is what a scorecard shows
-        raise LabError(f"the suite did not run through (pytest exit {done.returncode}); see its output above")
+def _run_suite(args: argparse.Namespace, run: RunConfig) -> None:
+    """The scorecard's jobs (the catalog, some --cases, or the zoo and its controls), played by the lab's
+    scheduler; their results land in run.reports_dir."""
+    jobs = scorecard_jobs(args, run)
+    workers = worker_count(args.workers, len(jobs))
+    echo(f"running {len(jobs)} jobs in {workers} workers, seed {run.seed} (results in {run.reports_dir})")
+    play_and_print(jobs, run, workers)
 
 
-def selected_tests(args: argparse.Namespace) -> list[str]:
-    """pytest node ids for --cases (and --trigger): a short scorecard of a few cases."""
-    if not args.cases:
-        return []
-    if args.zoo:
+def scorecard_jobs(args: argparse.Namespace, run: RunConfig) -> list[Job]:
+    """--cases (and --trigger): a short scorecard of a few cases; --zoo: the zoo's variants and their controls
+    (the bundled server only); else the whole catalog."""
+    if args.cases and args.zoo:
         raise LabError("--cases picks catalog cases; the zoo runs its own")
-    scenarios = [_case(case_id) for case_id in args.cases.split(",") if case_id]
-    profile = targets.active_profile(args.profile, args.target_image)
-    if profile is not None and profile.trigger is not None:
-        labels: tuple[str, ...] | None = (profile.trigger,)
-    elif profile is not None:
-        labels = ("any",)
-    else:
-        labels = (args.trigger,) if args.trigger else None
-    return [f"tests/chaos/test_catalog.py::test_case[{label}-{scenario.id}]" for scenario in scenarios
-            for label in (labels or scenario.triggers)]
+    scenarios = [_case(case_id) for case_id in args.cases.split(",") if case_id] if args.cases else catalog.CATALOG
+    bundled = base_lab(run).bundled_target
+    jobs = plan(scenarios, run.seed, profile=target_profile(run), bundled=bundled,
+                trigger=args.trigger if args.cases else None, zoo=ZOO if args.zoo and bundled else ())
+    return [job for job in jobs if job.zoo] if args.zoo else jobs
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -285,7 +272,8 @@ def add_commands(command: Callable[[str, Callable[[argparse.Namespace], int], st
     card.add_argument("--json", action="store_true")
     card.add_argument("--seed", type=int)
     card.add_argument("--capture", action="store_true", help="capture and trace every case; keep failing cases' only")
-    card.add_argument("--workers", default="auto", help="pytest-xdist workers (default: auto)")
+    card.add_argument("--workers", default="auto", help="worker processes, one lab each (default: auto, one per "
+                                                        "core)")
     card.add_argument("--results", help="only print the results already in this folder")
     card.add_argument("--cases", help="only these catalog cases (comma-separated ids)")
     card.add_argument("--trigger", choices=settings.TRIGGERS, help="with --cases: only this trigger mode")

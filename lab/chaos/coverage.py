@@ -7,7 +7,6 @@ variants, so the bundled server's two modes do not count twice.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -105,15 +104,14 @@ def by_server(results: Iterable[CaseResult]) -> dict[str, Coverage]:
 
 def adhoc_image(target_image: str | None = None, profile: str | None = None) -> str | None:
     """The image a run judges without a profile (--target-image or LAB_TARGET_IMAGE), else None."""
-    if profile or os.environ.get("LAB_PROFILE"):
+    if profile:
         return None
-    image = target_image or os.environ.get("LAB_TARGET_IMAGE") or None
-    return None if image is None or image == settings.SERVER_IMAGE else image
+    return None if not target_image or target_image == settings.SERVER_IMAGE else target_image
 
 
 def adhoc_note(image: str, port: int | None) -> str:
     """One line for --target-image without a profile: how few cases can run, and how to declare the rest."""
-    port = port or int(os.environ.get("LAB_TARGET_PORT") or 8080)
+    port = port or targets.DEFAULT_PORT
     found = of_adapted(adapt(scenario, targets.adhoc_profile(image, port)) for scenario in catalog.CATALOG)
     return (f"--target-image {image} without a profile: only GET / is known, so only {len(found.ran)} of "
             f"{found.total} cases can run; draft a profile "

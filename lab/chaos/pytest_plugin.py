@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 import signal
-import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.mark import ParameterSet
 
 from lab import engine
-from lab.chaos import coverage, report, targets
-from lab.chaos.adapt import Skip, adapt
-from lab.chaos.checks import Verdict, judge, outcome
-from lab.chaos.faults import FaultUnavailable
+from lab.chaos import coverage, report
+from lab.chaos.catalog import CATALOG
+from lab.chaos.checks import Verdict, outcome
+from lab.chaos.play import base_lab, failure_text, open_session, run_job, target_profile
+from lab.chaos.progress import coverage_lines, progress_line, summary_lines
 from lab.chaos.scenario import Scenario
-from lab.chaos.session import LabSession, Variant, session_seed
-from lab.chaos.timing import split_line
-from lab.profiles import Profile
-from lab.settings import LabConfig, unique_project
+from lab.chaos.scheduler import Job, plan
+from lab.chaos.session import LabSession, Variant
+from lab.chaos.zoo import ZOO
+from lab.run_config import RunConfig
+
+__all__ = ["coverage_lines", "failure_text", "progress_line"]  # the plugin's names tests import
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,42 +37,57 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="record a packet capture and a syscall trace of every case; kept for failing cases only")
 
 
+RUN_KEY = pytest.StashKey["RunConfig"]()
+_run: RunConfig | None = None  # this process's run, built once in pytest_configure
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    # Options become the environment the lab (and every xdist worker) reads.
-    if config.getoption("--lab-profile"):
-        os.environ["LAB_PROFILE"] = config.getoption("--lab-profile")
-    if os.environ.get("LAB_PROFILE"):
-        profile = targets.active_profile(target_image=config.getoption("--target-image"))
-        assert profile is not None
-        os.environ.update(targets.profile_env(profile))
-    if config.getoption("--target-image"):
-        os.environ["LAB_TARGET_IMAGE"] = config.getoption("--target-image")
-    if config.getoption("--target-port"):
-        os.environ["LAB_TARGET_PORT"] = str(config.getoption("--target-port"))
-    if config.getoption("--lab-seed") is not None:
-        os.environ["LAB_SEED"] = str(config.getoption("--lab-seed"))
-    elif not os.environ.get("LAB_SEED"):
-        os.environ["LAB_SEED"] = str(session_seed())  # workers inherit it: one seed per run
-    if config.getoption("--lab-capture"):
-        os.environ["LAB_CAPTURE"] = "1"
-    if not hasattr(config, "workerinput") and not os.environ.get("LAB_REPORTS_DIR"):
-        os.environ["LAB_REPORTS_DIR"] = str(report.new_run_dir())  # workers inherit it
+    """The run's configuration from the options over the environment (the edge: nothing below reads LAB_*).
+    The controller picks the seed and the reports folder; xdist workers get both in their workerinput."""
+    global _run
+    handed: dict[str, Any] = getattr(config, "workerinput", {})
+    options = {"profile": config.getoption("--lab-profile"), "target_image": config.getoption("--target-image"),
+               "target_port": config.getoption("--target-port"), "capture": config.getoption("--lab-capture"),
+               "seed": handed.get("lab_seed", config.getoption("--lab-seed")),
+               "reports_dir": (Path(handed["lab_reports_dir"]) if "lab_reports_dir" in handed
+                               else None if os.environ.get("LAB_REPORTS_DIR")
+                               else report.new_run_dir())}  # a folder of this run's own
+    run = RunConfig.from_env(os.environ, **options)
+    engine.set_hosts(run.docker_hosts)
+    config.stash[RUN_KEY] = _run = run
 
 
-def pytest_report_header() -> list[str]:
-    profile = f" (profile {os.environ['LAB_PROFILE']})" if os.environ.get("LAB_PROFILE") else ""
-    adhoc = coverage.adhoc_image()
-    return [f"epoll-lab: seed {os.environ.get('LAB_SEED')}, target {os.environ.get('LAB_TARGET_IMAGE') or 'bundled'}"
-            f"{profile}, reports in {os.environ.get('LAB_REPORTS_DIR')}",
-            *([f"epoll-lab: {coverage.adhoc_note(adhoc, None)}"] if adhoc is not None else [])]
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: each worker plays with the controller's seed and writes into the controller's folder."""
+    run = node.config.stash[RUN_KEY]
+    node.workerinput["lab_seed"] = run.seed
+    node.workerinput["lab_reports_dir"] = str(run.reports_dir)
+
+
+def run_config() -> RunConfig:
+    """The run's configuration (pytest_configure built it)."""
+    assert _run is not None, "the lab's pytest plugin is not configured"
+    return _run
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash[RUN_KEY]
+    profile = f" (profile {run.profile})" if run.profile else ""
+    adhoc = coverage.adhoc_image(run.target_image, run.profile)
+    return [f"epoll-lab: seed {run.seed}, target {base_lab(run).target_image or 'bundled'}"
+            f"{profile}, reports in {run.reports_dir}",
+            *([f"epoll-lab: {coverage.adhoc_note(adhoc, run.target_port)}"] if adhoc is not None else [])]
 
 
 def variant_key(item: pytest.Item) -> tuple[str, ...]:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return ("",)
-    variant = callspec.params.get("variant")
-    scenario = callspec.params.get("scenario")
+    job = callspec.params.get("job")
+    if isinstance(job, Job):
+        return job.group
+    variant, scenario = callspec.params.get("variant"), callspec.params.get("scenario")  # a test's own cases
     nofile = str(scenario.target_nofile or 0) if isinstance(scenario, Scenario) else "0"
     return (variant.label if isinstance(variant, Variant) else "", nofile)
 
@@ -82,41 +99,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def bundled_target() -> bool:
-    return LabConfig.from_env().bundled_target
+    return base_lab(run_config()).bundled_target
 
 
-@functools.cache
-def current_profile() -> Profile | None:
-    """The run's target profile: --lab-profile / LAB_PROFILE, an image alone, or None (the bundled server)."""
-    return targets.active_profile()
-
-
-def server_name() -> str:
-    """The name results carry for the target: the profile's, else "" (the bundled server by default)."""
-    profile = current_profile()
-    return profile.name if profile is not None else ""
-
-
-def variants(scenario: Scenario) -> list[Variant]:
-    """The target variants a case runs in: the bundled server's trigger modes (one when a profile names it)."""
-    profile = current_profile()
-    if profile is not None and profile.trigger is not None:
-        return [Variant(profile.trigger)]
-    if not bundled_target():
-        return [Variant()]
-    return [Variant(trigger) for trigger in scenario.triggers]
+def planned(*, zoo: bool = False) -> list[ParameterSet]:
+    """The run's jobs as test parameters, with the ids CI shows: `level-slowloris`, or a zoo variant's bug."""
+    run = run_config()
+    jobs = plan([] if zoo else CATALOG, run.seed, profile=target_profile(run), bundled=bundled_target(),
+                zoo=ZOO if zoo else ())
+    return [pytest.param(job, id=job.name, marks=([pytest.mark.heavy] if job.heavy else [])
+                         + ([pytest.mark.zoo] if job.zoo else [])) for job in jobs]
 
 
 @pytest.fixture(scope="session")
 def lab_session() -> Iterator[LabSession]:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated worker still takes its lab down
-    host = engine.for_worker(os.environ.get("PYTEST_XDIST_WORKER"))  # workers spread over LAB_DOCKER_HOSTS
-    profile = current_profile()
-    if profile is not None:
-        targets.build_image(profile)
-    session = LabSession(LabConfig.from_env(project=unique_project("epl-chaos"), docker_host=host),
-                         log=lambda _: None, capture=os.environ.get("LAB_CAPTURE") == "1",
-                         capture_failures_only=True, profile=profile)
+    session = open_session(run_config(), os.environ.get("PYTEST_XDIST_WORKER"))
     try:
         yield session
     finally:
@@ -128,43 +126,24 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@pytest.fixture(scope="session")
-def case_seed() -> int:
-    return int(os.environ.get("LAB_SEED") or session_seed())
+class CaseCrashed(Exception):
+    """The lab could not play the case (its error is in the results)."""
 
 
-def play(session: LabSession, scenario: Scenario, variant: Variant, seed: int, *, fresh: bool = False,
-         ) -> list[Verdict]:
-    """Run one case (adapted to the run's profile), judge it, write its result and timeline; returns the verdicts."""
-    profile = current_profile()
-    if profile is not None:
-        fitted = adapt(scenario, session.referenced(profile))  # the preflight fetches large bodies once
-        if isinstance(fitted, Skip):
-            record_skip(scenario, variant, fitted.reason)  # raises pytest's Skipped
-        assert isinstance(fitted, Scenario)
-        scenario = fitted
-    started = time.monotonic()
-    try:
-        history = session.run(scenario, variant, seed, fresh=fresh)
-    except FaultUnavailable as unavailable:  # e.g. no sch_netem in this kernel: a skip with the reason
-        record_skip(scenario, variant, str(unavailable))  # raises pytest's Skipped
-    except Exception as error:  # the lab could not run the case: a scorecard must show it, not skip it
-        report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="error",
-                                               messages=(f"{type(error).__name__}: {error}",), seed=seed,
-                                               duration_s=time.monotonic() - started, bug=variant.bug,
-                                               server=server_name(), engine=engine.describe(engine.current())))
-        raise
-    judging = time.monotonic()
-    verdicts = judge(scenario, history)
-    if history.evidence is not None and outcome(verdicts) == "pass":
-        shutil.rmtree(history.evidence.folder, ignore_errors=True)  # the suite keeps failures' and errors' only
-    try:
-        report.save_timeline(history, variant.label, verdicts)
-    finally:  # the result is kept even when the picture cannot be drawn
-        history.phases["judge and report"] = time.monotonic() - judging
-        report.append_result(report.result_of(history, variant.label, verdicts, time.monotonic() - started,
-                                              variant.bug, server=server_name()))
-    return verdicts
+def play_job(session: LabSession, job: Job) -> None:
+    """Play a job as the scheduler's workers do, write its results, and pass, fail, skip or error as it did."""
+    run = run_config()
+    result = run_job(session, job, run)
+    for record in result.records:
+        report.append_result(record, run.reports_dir, worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    if result.outcome == "skip":
+        pytest.skip(result.message)
+    if result.crashed:
+        raise CaseCrashed(result.message)
+    if result.unjudged:
+        raise CaseUnjudged(result.message)
+    if result.outcome not in ("pass", "caught"):
+        pytest.fail(result.message, pytrace=False)
 
 
 # -- live progress: one line per finished case, printed by the controlling process (xdist forwards reports) ------
@@ -174,10 +153,13 @@ CASE_PROPERTY = "lab_case"
 def case_of(params: dict[str, Any]) -> tuple[str, str, bool] | None:
     """(case, variant, whether the test passes when a bug is caught) of a chaos or zoo test from its parameters;
     None for any other test."""
+    job = params.get("job")
+    if isinstance(job, Job):
+        return ",".join(job.cases), job.variant.label, bool(job.catches)
     scenario, variant = params.get("scenario"), params.get("variant")
     if isinstance(scenario, Scenario):
         return scenario.id, variant.label if isinstance(variant, Variant) else "", False
-    entry = params.get("entry")  # tests/zoo: a bug variant played on its cases
+    entry = params.get("entry")  # a zoo entry as a test's own parameter: a bug variant played on its cases
     if entry is not None and hasattr(entry, "cases"):
         return ",".join(entry.cases), f"{entry.trigger}-{entry.bug}", True
     if "case_id" in params:
@@ -211,10 +193,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         made.get_result().user_properties.append((CASE_PROPERTY, case))
         if call.excinfo is not None and call.excinfo.errisinstance(CaseUnjudged):
             made.get_result().user_properties.append((UNJUDGED_PROPERTY, True))
-
-
-def progress_line(case: str, variant: str, outcome: str, seconds: float) -> str:
-    return f"case {case:32} {variant:28} {outcome:6} {seconds:6.1f} s"
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -260,28 +238,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     the run's folder by then)."""
     if hasattr(config, "workerinput"):
         return
-    results = report.read_results() if os.environ.get("LAB_REPORTS_DIR") else []
-    line = split_line((result.duration_s, result.phases) for result in results if result.phases)
-    if line:
-        terminalreporter.write_line(f"epoll-lab: {line}")
-    for text in coverage_lines(results):
+    for text in summary_lines(report.read_results(config.stash[RUN_KEY].reports_dir)):
         terminalreporter.write_line(text)
-
-
-def coverage_lines(results: list[report.CaseResult]) -> list[str]:
-    """The run's coverage per target, "ran N of M cases (K skipped)" and the skip reasons grouped; none without
-    case results (a unit-test run)."""
-    return [f"epoll-lab: {server}: {found.text()}" for server, found in coverage.by_server(results).items()]
-
-
-def failure_text(verdicts: list[Verdict]) -> str:
-    """The failed checks' messages, then what data the unjudged ones miss."""
-    return "\n".join([f"{v.check}: {v.message}" for v in verdicts if v.failed]
-                     + [f"{v.check} (missing data): {v.message}" for v in verdicts if v.missing])
-
-
-def record_skip(scenario: Scenario, variant: Variant, reason: str) -> None:
-    report.append_result(report.CaseResult(id=scenario.id, variant=variant.label, target="", outcome="skip",
-                                           messages=(reason,), seed=int(os.environ.get("LAB_SEED") or 0) or None,
-                                           server=server_name(), engine=engine.describe(engine.current())))
-    pytest.skip(reason)

@@ -14,13 +14,7 @@ from lab import engine
 from lab.chaos import checks
 from lab.chaos.checks import Verdict
 from lab.chaos.history import CaseHistory
-from lab.settings import WORK_ROOT
-
-DEFAULT_REPORTS = WORK_ROOT / "reports"
-
-
-def reports_dir() -> Path:
-    return Path(os.environ.get("LAB_REPORTS_DIR") or DEFAULT_REPORTS)
+from lab.run_config import DEFAULT_REPORTS
 
 
 def new_run_dir() -> Path:
@@ -100,27 +94,24 @@ def result_of(history: CaseHistory, variant: str, verdicts: list[Verdict], durat
                       baseline_rss_bytes=history.baseline.rss_bytes, target_started=history.baseline.start_ticks)
 
 
-def append_result(result: CaseResult, directory: Path | None = None) -> None:
-    directory = directory or reports_dir()
+def append_result(result: CaseResult, directory: Path, worker: str = "main") -> None:
+    """One JSON line in the run's folder; each worker (xdist's or the scheduler's gwN) writes a file of its own."""
     _make(directory)
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     with (directory / f"results-{worker}.jsonl").open("a") as handle:
         handle.write(json.dumps(result.to_json()) + "\n")
 
 
-def read_results(directory: Path | None = None) -> list[CaseResult]:
-    directory = directory or reports_dir()
+def read_results(directory: Path) -> list[CaseResult]:
     results = []
     for path in sorted(directory.glob("results-*.jsonl")):
         results += [CaseResult.from_json(json.loads(line)) for line in path.read_text().splitlines() if line]
     return results
 
 
-def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict],
-                  directory: Path | None = None) -> Path:
+def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict], directory: Path) -> Path:
     """The case's whole history as JSON, and for a failing case a picture (PNG) of fds, sockets, CPU and RSS."""
-    _make(directory or reports_dir())
-    folder = (directory or reports_dir()) / "timelines"
+    _make(directory)
+    folder = directory / "timelines"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{history.case_id}--{variant}"
     data = history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}

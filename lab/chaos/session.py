@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from collections.abc import Callable
@@ -12,11 +11,11 @@ from pathlib import Path
 from lab.chaos import targets
 from lab.chaos.history import CaseHistory
 from lab.chaos.preflight import fetch_references, http_fetch, needs_preflight
-from lab.chaos.report import reports_dir
 from lab.chaos.runner import CaseRunner
 from lab.chaos.scenario import Scenario
 from lab.instance import Lab
 from lab.profiles import Profile
+from lab.run_config import DEFAULT_REPORTS
 from lab.settings import LabConfig
 
 
@@ -50,8 +49,10 @@ class LabSession:
     """Brings its lab up on first use and down in `close()`; reconfigures only when the variant changes."""
 
     def __init__(self, base: LabConfig, *, log: Callable[[str], None], record_dir: str | None = None,
-                 capture: bool = False, capture_failures_only: bool = False, profile: Profile | None = None) -> None:
+                 capture: bool = False, capture_failures_only: bool = False, profile: Profile | None = None,
+                 reports_dir: Path = DEFAULT_REPORTS) -> None:
         self.base = base
+        self.reports_dir = reports_dir  # the run's results folder: captures go beside its timelines
         self.profile = profile  # the target's profile: cases arrive adapted to it (lab.chaos.adapt)
         self.capture = capture  # record a packet capture and a syscall trace of each case
         self.capture_failures_only = capture_failures_only  # collect it only when the case is not a pass
@@ -95,7 +96,8 @@ class LabSession:
             self._fresh_target = True
         runner = CaseRunner(self.lab, repro=lambda s, n: repro_command(self.base, variant, s, n, self.profile),
                             record_dir=self._record_dir, log=self._log,
-                            capture_dir=capture_folder(scenario, variant) if self.capture else None,
+                            capture_dir=(capture_folder(self.reports_dir, scenario, variant)
+                                         if self.capture else None),
                             capture_failures_only=self.capture_failures_only)
         lab_s = time.monotonic() - bringing_up
         history = runner.run(scenario, seed, fresh=fresh and not self._fresh_target)
@@ -109,12 +111,6 @@ class LabSession:
             self.lab = None
 
 
-def capture_folder(scenario: Scenario, variant: Variant) -> Path:
+def capture_folder(reports_dir: Path, scenario: Scenario, variant: Variant) -> Path:
     """Where `--capture` puts a case's capture and trace: beside its timeline in the run's report folder."""
-    return reports_dir() / "captures" / f"{scenario.id}--{variant.label}"
-
-
-def session_seed() -> int:
-    """LAB_SEED when given (to replay a whole run), else a fresh one per run, printed in every failure."""
-    text = os.environ.get("LAB_SEED")
-    return int(text) if text else int.from_bytes(os.urandom(3), "big")
+    return reports_dir / "captures" / f"{scenario.id}--{variant.label}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from lab import images, settings
@@ -11,6 +10,7 @@ from lab.errors import LabError
 from lab.images import ImageSpec
 from lab.profiles import PROFILES_DIR, Profile, find_profile, parse_profile
 
+DEFAULT_PORT = 8080  # a target image's port when none is given (lab.settings.LabConfig's default)
 ADHOC_MISSING = "the target was given as an image only (--target-image): a profile (board/profiles/) declares it"
 
 
@@ -29,29 +29,16 @@ def active_profile(profile: str | None = None, target_image: str | None = None,
                    target_port: int | None = None) -> Profile | None:
     """The profile a run adapts its cases to (None: the bundled server, cases as they are).
 
-    `profile` (or LAB_PROFILE) names one; else an image other than the bundled server's
-    (or LAB_TARGET_IMAGE) makes the ad-hoc profile.
+    `profile` names one; else an image other than the bundled server's makes the ad-hoc profile.
+    (lab.run_config.RunConfig carries the three, from the command line or the environment.)
     """
-    profile = profile or os.environ.get("LAB_PROFILE") or None
-    if profile is not None:
+    if profile:
         if target_image:
             raise LabError("give a profile or --target-image, not both (the profile names its image)")
         return find_profile(profile)
-    image = target_image or os.environ.get("LAB_TARGET_IMAGE") or None
-    if image is None or image == settings.SERVER_IMAGE:
+    if not target_image or target_image == settings.SERVER_IMAGE:
         return None
-    port = target_port or int(os.environ.get("LAB_TARGET_PORT") or 8080)
-    return adhoc_profile(image, port)
-
-
-def profile_env(profile: Profile) -> dict[str, str]:
-    """The LAB_* variables that make a lab (and every xdist worker's) run the profile's target."""
-    env = {"LAB_TARGET_PORT": str(profile.port)}
-    if profile.trigger is None:
-        env["LAB_TARGET_IMAGE"] = profile.image
-    else:
-        env |= {"LAB_TARGET_IMAGE": settings.SERVER_IMAGE, "LAB_TRIGGER": profile.trigger}
-    return env
+    return adhoc_profile(target_image, target_port or DEFAULT_PORT)
 
 
 def config_overrides(profile: Profile) -> dict[str, object]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from lab.chaos.pytest_plugin import run_config
 from lab.instance import Lab
 from lab.settings import LabConfig, unique_project
 
@@ -16,5 +18,6 @@ def quiet(_: str) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    with Lab(LabConfig.from_env(project=unique_project("epl-found")), log=quiet) as running:
+    project = unique_project("epl-found", run_config().run_id)
+    with Lab(LabConfig.from_env(os.environ, project=project), log=quiet) as running:
         yield running

@@ -99,7 +99,7 @@ def labelled(host: str, run_id: str) -> list[str]:
 
 def copy_images_to(first: str, second: str, monkeypatch: pytest.MonkeyPatch) -> float:
     """What the scorecard's worker on the second engine would do first: current images there, from the first."""
-    monkeypatch.setenv(engine.HOSTS_ENV, f"{first},{second}")
+    monkeypatch.setattr(engine, "_hosts_setting", f"{first},{second}")  # as an edge's engine.set_hosts does
     began = time.monotonic()
     with engine.using(second):
         images.ensure_images(lambda _: None)

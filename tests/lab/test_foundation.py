@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lab.chaos.pytest_plugin import run_config
 from lab.http_check import http_get
 from lab.instance import Lab, leftovers
 from lab.probe import Snapshot
@@ -29,8 +30,8 @@ def run_lab_cli(*args: str, env: dict[str, str] | None = None,
 
 
 def test_lab_comes_up_answers_and_leaves_nothing_after_down() -> None:
-    project = unique_project("epl-updown")
-    with Lab(LabConfig.from_env(project=project), log=quiet) as lab:
+    project = unique_project("epl-updown", run_config().run_id)
+    with Lab(LabConfig.from_env(os.environ, project=project), log=quiet) as lab:
         assert http_get(lab.endpoints().proxied_url).status == 200
         assert any(item.startswith("network ") for item in leftovers(project=project))
     assert leftovers(project=project) == []
@@ -126,7 +127,7 @@ def test_status_of_a_lab_that_is_not_running_is_one_clear_line() -> None:
 
 
 def test_missing_target_image_is_one_clear_line_and_leaves_nothing() -> None:
-    project = unique_project("epl-noimage")
+    project = unique_project("epl-noimage", run_config().run_id)
     done = run_lab_cli("up", "--project", project, "--target-image", "epoll-lab/does-not-exist:none")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
@@ -136,7 +137,7 @@ def test_missing_target_image_is_one_clear_line_and_leaves_nothing() -> None:
 
 
 def test_taken_port_is_one_clear_line_and_leaves_nothing() -> None:
-    project = unique_project("epl-porttaken")
+    project = unique_project("epl-porttaken", run_config().run_id)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()

@@ -15,9 +15,11 @@ import pytest
 
 from lab.chaos import board, board_command, targets
 from lab.chaos.report import CaseResult
+from lab.chaos.scheduler import Job, Result
 from lab.chaos.triage import CLASSES, Triage, load_triage
 from lab.errors import LabError
 from lab.profiles import find_profile
+from lab.run_config import RunConfig
 
 SERVERS = ["nginx", "node", "seed-lt", "server-level"]
 CASES = ["pipelined", "garbage", "slow_reader", "slowloris", "connect_storm"]
@@ -98,21 +100,22 @@ def test_the_command_runs_each_server_once_with_its_profile_and_its_shard(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
 
-    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-        env = kwargs["env"]
-        calls.append({"profile": env["LAB_PROFILE"], "tests": [word for word in command if "::" in word]})
-        folder = Path(env["LAB_REPORTS_DIR"])
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "results-gw0.jsonl").write_text("")  # the suite ran and recorded nothing: errors follow
-        return subprocess.CompletedProcess(command, 1)
+    def execute(jobs: list[Job], run: RunConfig, workers: int) -> list[Result]:
+        calls.append({"profile": run.profile, "jobs": [job.name for job in jobs], "seeds": {job.seed for job in jobs},
+                      "workers": workers, "image": run.target_image})
+        run.reports_dir.mkdir(parents=True, exist_ok=True)
+        (run.reports_dir / "results-gw0.jsonl").write_text("")  # the jobs recorded nothing: errors follow
+        return []
 
     monkeypatch.setattr(targets, "build_image", lambda profile: None)
-    results = board_command.run_server(find_profile("nginx"), ["garbage", "pipelined"], 5, tmp_path,
-                                       workers="2", run=run)
-    assert calls == [{"profile": "nginx", "tests": ["tests/chaos/test_catalog.py::test_case[any-garbage]",
-                                                    "tests/chaos/test_catalog.py::test_case[any-pipelined]"]}]
+    board_run = RunConfig(seed=5, target_image="the/board-run:1", reports_dir=tmp_path / "elsewhere")
+    results = board_command.run_server(find_profile("nginx"), ["garbage", "pipelined"], board_run, tmp_path,
+                                       workers="3", execute=execute)
+    assert calls == [{"profile": "nginx", "jobs": ["any-garbage", "any-pipelined"], "seeds": {5}, "workers": 2,
+                      "image": None}]
     assert [(r.server, r.id, r.outcome) for r in results] == [("nginx", "garbage", "error"),
                                                                ("nginx", "pipelined", "error")]
+    assert (tmp_path / "servers" / "nginx" / "results-gw0.jsonl").exists()
 
 
 # -- the report in a real browser ---------------------------------------------------------------------------

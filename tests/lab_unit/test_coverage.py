@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from lab import settings
 from lab.chaos import board, catalog, coverage, targets
 from lab.chaos.adapt import adapt
-from lab.chaos.pytest_plugin import coverage_lines, pytest_report_header
+from lab.chaos.pytest_plugin import RUN_KEY, coverage_lines, pytest_report_header
 from lab.chaos.report import CaseResult
 from lab.chaos.scorecard import scorecard_json, scorecard_table
 from lab.cli import main
 from lab.profiles import find_profile
+from lab.run_config import RunConfig
 
 
 def result(case: str, outcome: str = "pass", reason: str = "", *, variant: str = "any",
@@ -130,12 +133,17 @@ def test_an_image_without_a_profile_says_how_to_write_one(capsys: pytest.Capture
     assert "cases can run" in note and "python -m lab profile init --image someone/server:1 --port 80" in note
 
 
-def test_an_image_named_by_the_environment_is_ad_hoc_too_unless_a_profile_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LAB_PROFILE", raising=False)
-    monkeypatch.setenv("LAB_TARGET_IMAGE", "someone/server:2")
-    monkeypatch.setenv("LAB_TARGET_PORT", "81")
-    assert coverage.adhoc_image() == "someone/server:2" and coverage.adhoc_image(profile="nginx") is None
-    (_, note) = pytest_report_header()
+def header_of(env: dict[str, str]) -> list[str]:
+    """The plugin's report header for a run the environment `env` configured."""
+    config: Any = SimpleNamespace(stash={RUN_KEY: RunConfig.from_env(env)})
+    return pytest_report_header(config)
+
+
+def test_an_image_named_by_the_environment_is_ad_hoc_too_unless_a_profile_is() -> None:
+    run = RunConfig.from_env({"LAB_TARGET_IMAGE": "someone/server:2", "LAB_TARGET_PORT": "81"})
+    assert coverage.adhoc_image(run.target_image, run.profile) == "someone/server:2"
+    assert coverage.adhoc_image(run.target_image, profile="nginx") is None
+    (_, note) = header_of({"LAB_TARGET_IMAGE": "someone/server:2", "LAB_TARGET_PORT": "81"})
     assert "--image someone/server:2 --port 81" in note
-    monkeypatch.setenv("LAB_TARGET_IMAGE", settings.SERVER_IMAGE)  # the bundled server needs no profile
-    assert coverage.adhoc_image() is None and len(pytest_report_header()) == 1
+    assert len(header_of({"LAB_TARGET_IMAGE": "someone/server:2", "LAB_PROFILE": "nginx"})) == 1
+    assert len(header_of({"LAB_TARGET_IMAGE": settings.SERVER_IMAGE})) == 1  # the bundled server needs no profile

@@ -11,6 +11,7 @@ from lab.chaos.scenario import Scenario
 from lab.chaos.session import Variant, repro_command
 from lab.errors import LabError
 from lab.profiles import find_profile
+from lab.run_config import RunConfig
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +25,9 @@ def test_without_a_profile_or_an_image_the_bundled_server_runs_the_cases_unchang
     assert targets.active_profile(target_image=settings.SERVER_IMAGE) is None
 
 
-def test_an_image_alone_is_a_profile_with_get_slash_by_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAB_TARGET_IMAGE", "my/server:1")
-    monkeypatch.setenv("LAB_TARGET_PORT", "8000")
-    profile = targets.active_profile()
+def test_an_image_alone_is_a_profile_with_get_slash_by_its_status() -> None:
+    run = RunConfig.from_env({"LAB_TARGET_IMAGE": "my/server:1", "LAB_TARGET_PORT": "8000"})
+    profile = targets.active_profile(run.profile, run.target_image, run.target_port)
     assert profile is not None
     assert (profile.image, profile.port, profile.routes.small.path, profile.routes.small.body) == (
         "my/server:1", 8000, "/", None)
@@ -36,18 +36,19 @@ def test_an_image_alone_is_a_profile_with_get_slash_by_its_status(monkeypatch: p
     assert isinstance(skipped, Skip) and "--target-image" in skipped.reason
 
 
-def test_a_profile_by_name_or_environment_and_never_beside_an_image(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_profile_by_name_or_environment_and_never_beside_an_image() -> None:
     assert targets.active_profile("nginx") == find_profile("nginx")
-    monkeypatch.setenv("LAB_PROFILE", "uvicorn")
-    assert targets.active_profile() == find_profile("uvicorn")
+    run = RunConfig.from_env({"LAB_PROFILE": "uvicorn", "LAB_TARGET_IMAGE": "ignored/beside:1"})
+    assert targets.active_profile(run.profile, run.target_image, run.target_port) == find_profile("uvicorn")
     with pytest.raises(LabError, match="not both"):
         targets.active_profile("nginx", target_image="my/server:1")
+    given = RunConfig.from_env({"LAB_PROFILE": "uvicorn"}, target_image="my/server:1")  # an image given still is
+    with pytest.raises(LabError, match="not both"):
+        targets.active_profile(given.profile, given.target_image, given.target_port)
 
 
-def test_the_environment_and_config_of_a_profile() -> None:
-    nginx, level = find_profile("nginx"), find_profile("server-edge")
-    assert targets.profile_env(nginx) == {"LAB_TARGET_IMAGE": nginx.image, "LAB_TARGET_PORT": "8080"}
-    assert targets.profile_env(level)["LAB_TRIGGER"] == "edge"
+def test_the_config_of_a_profile() -> None:
+    level = find_profile("server-edge")
     assert targets.config_overrides(level) == {"target_image": None, "target_port": 8080, "trigger": "edge"}
 
 
