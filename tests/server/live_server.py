@@ -122,6 +122,18 @@ class ServerProcess:
     def signal(self, signum: signal.Signals) -> None:
         assert self.proc is not None
         self.proc.send_signal(signum)
+        if signum == signal.SIGSTOP:
+            # A signal is delivered when the process next runs: on a loaded machine it may still read what the
+            # caller sends next. Stopped means its state says so.
+            deadline = time.monotonic() + WAIT_S
+            while self.state() not in "tT":
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"server not stopped {WAIT_S} s after SIGSTOP (state {self.state()})")
+                time.sleep(0.001)
+
+    def state(self) -> str:
+        with open(f"/proc/{self.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
 
     def wait_exit(self, timeout: float = WAIT_S) -> int:
         assert self.proc is not None
