@@ -1,4 +1,4 @@
-"""The fast path meets the RFC 9112 rules and the bug zoo: the same answers as the slow path, shared by every variant."""
+"""The fast path meets the RFC 9112 rules and the bug zoo: the slow path's answers, and every variant takes it."""
 
 from __future__ import annotations
 
