@@ -1,17 +1,19 @@
 """The bug zoo: classic event-loop server mistakes, one per variant, selected with --bug NAME.
 
 One table (``TABLE``) lists every variant: its name, what goes wrong, where real servers shipped
-the same mistake, and how it is put into the server. Every variant is a class in front of the clean
-one, overriding the methods its mistake lives in:
+the same mistake, and how it is put into the server. Every variant is a subclass of a clean class,
+overriding the methods its mistake lives in:
 
-- a connection mixin (``connection``), put in front of ``Connection`` by ``connection_class``; a parser
-  variant's mixin makes its connection's parser of the variant's class (``_OwnParser``);
-- a server mixin (``server``), put in front of ``Server`` by ``server_class``, for a mistake in how
-  the loop accepts, waits (its epoll timeout, a blocking call between waits) or keeps its books
-  (which connection a timer fires on, what it keeps per accept, how it closes);
+- a subclass of ``Connection`` (``connection``); a parser variant's makes its parser of the variant's
+  class (``_OwnParser``), and ignore_send_count's sees its socket through ``_CountBlindSocket``;
+- a mixin in front of ``Server`` (``server``), for a mistake in how the loop accepts, waits (its epoll
+  timeout, a blocking call between waits) or keeps its books (which connection a timer fires on,
+  what it keeps per accept, how it closes);
 - a process layout (``supervised``): ``python -m server`` runs a supervisor that respawns its worker.
 
-The clean server never imports this module (``python -m server`` does, only for ``--bug``), and it
+``server_class(name)`` is the variant's server (``Server.connection_class`` names its connections).
+
+The clean server never imports this module (config and ``python -m server`` do, only for ``--bug``); it
 carries no switch for any variant. The keep-alive fast path (``Connection._quick``) is shared: a
 variant takes it like the clean server, so a mistake in it, or in a method it calls, is exercised
 there too. The fast path sets the idle deadline inline (no call per request), so the variants that
