@@ -242,7 +242,8 @@ class Server:
         self._accept_budget_spent()
 
     def _accept_budget_spent(self) -> None:
-        """Accepts may be left in the backlog: level mode is told again, edge mode must come back by itself."""
+        """The budget ran out with accepts perhaps left in the backlog: epoll tells level mode again, but no new
+        edge comes in edge mode, so the loop comes back for them itself."""
         self._listener_ready = self.edge
 
     def _add(self, accepted: socket.socket, addr: object, now: float) -> None:
