@@ -10,10 +10,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from server.bugs import BY_NAME
 from server.config import Config, parse_config
 from server.log import EventLog
-from server.loop import create_listener, server_class
+from server.loop import Server, create_listener
 from server.respawn import supervise_respawning
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -26,10 +25,10 @@ def _banner(config: Config, port: int) -> str:
     )
 
 
-def _serve(config: Config, listener: socket.socket, announce: bool) -> int:
+def _serve(config: Config, server_class: type[Server], listener: socket.socket, announce: bool) -> int:
     log = EventLog(config.log_json)
     try:
-        server = server_class(config.bug)(config, listener, log)
+        server = server_class(config, listener, log)
         server.install_signal_handlers()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked while a supervisor forks
         if announce:  # only once every fd the loop needs is open: tests take their baseline here
@@ -39,7 +38,7 @@ def _serve(config: Config, listener: socket.socket, announce: bool) -> int:
         log.close()
 
 
-def _supervise(config: Config, first: socket.socket) -> int:
+def _supervise(config: Config, server_class: type[Server], first: socket.socket) -> int:
     """Fork ``config.workers`` processes on SO_REUSEPORT listeners; forward SIGTERM/SIGINT to them."""
     port = first.getsockname()[1]
     children: list[int] = []
@@ -51,7 +50,7 @@ def _supervise(config: Config, first: socket.socket) -> int:
             code = 1
             try:
                 listener = first if index == 0 else create_listener(config.host, port, config.backlog, True)
-                code = _serve(config, listener, announce=False)
+                code = _serve(config, server_class, listener, announce=False)
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -80,13 +79,17 @@ def _supervise(config: Config, first: socket.socket) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     first = create_listener(config.host, config.port, config.backlog, reuse_port=config.workers > 1)
-    variant = BY_NAME.get(config.bug) if config.bug else None
-    if config.workers == 1 and variant is not None and variant.supervised:  # BUG ZOO: worker_respawn
-        return supervise_respawning(first, lambda listener: _serve(config, listener, announce=False),
-                                    lambda: print(_banner(config, first.getsockname()[1]), flush=True))
+    server_class: type[Server] = Server
+    if config.bug is not None:
+        from server import bugs  # the zoo: loaded only when a variant is asked for
+
+        server_class = bugs.server_class(config.bug)
+        if config.workers == 1 and bugs.BY_NAME[config.bug].supervised:  # worker_respawn's process layout
+            return supervise_respawning(first, lambda listener: _serve(config, server_class, listener, False),
+                                        lambda: print(_banner(config, first.getsockname()[1]), flush=True))
     if config.workers == 1:
-        return _serve(config, first, announce=True)
-    return _supervise(config, first)
+        return _serve(config, server_class, first, announce=True)
+    return _supervise(config, server_class, first)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,25 @@
 """The bug zoo: classic event-loop server mistakes, one per variant, selected with --bug NAME.
 
 One table (``TABLE``) lists every variant: its name, what goes wrong, where real servers shipped
-the same mistake, and how it is put into the server. A variant is one of:
+the same mistake, and how it is put into the server. Every variant is a subclass of a clean class,
+overriding the methods its mistake lives in:
 
-- a parser subclass (``parser``), so the sans-I/O parser itself carries no zoo switch;
-- a connection mixin (``connection``), put in front of ``Connection`` by ``connection_class``,
-  so the clean connection's hot path carries no check for it;
-- a server mixin (``server``), put in front of ``Server`` by ``server.loop.server_class``, for a
-  mistake in how the loop waits (its epoll timeout, a blocking call between waits) or in its own
-  bookkeeping (which connection a timer fires on, what it keeps per accept);
-- a process layout (``supervised``): ``python -m server`` runs a supervisor that respawns its worker;
-- a flag checked where the mistake lives (``bugs.<name>``, commented ``# BUG ZOO: <name>``), for
-  the few that sit inside a loop no method boundary separates.
+- a subclass of ``Connection`` (``connection``); a parser variant's makes its parser of the variant's
+  class (``_OwnParser``), and ignore_send_count's sees its socket through ``_CountBlindSocket``;
+- a mixin in front of ``Server`` (``server``), for a mistake in how the loop accepts, waits (its epoll
+  timeout, a blocking call between waits) or keeps its books (which connection a timer fires on,
+  what it keeps per accept, how it closes);
+- a process layout (``supervised``): ``python -m server`` runs a supervisor that respawns its worker.
 
-The flags are derived from the table: ``Bugs(name).<variant>`` is True for the selected one only.
-No variant takes the connection's fast path (``Settings.fast`` is false for all of them): it bypasses
-methods a mixin overrides and code a flag guards. A parser variant's class is what the connection
-makes when a request's bytes arrive (``Bugs.parser``).
+``server_class(name)`` is the variant's server (``Server.connection_class`` names its connections).
+
+The clean server never imports this module (config and ``python -m server`` do, only for ``--bug``); it
+carries no switch for any variant. The keep-alive fast path (``Connection._quick``) is shared: a
+variant takes it like the clean server, so a mistake in it, or in a method it calls, is exercised
+there too. The fast path sets the idle deadline inline (no call per request), so the variants that
+get that deadline wrong apply their rule after it as after ``_settle``. A parser variant needs no
+hook there: the fast path's quick parse takes only what the clean rules accept, in one read, and
+hands everything else to the connection's own parser.
 """
 
 from __future__ import annotations
@@ -26,21 +29,13 @@ import select
 import socket
 from dataclasses import dataclass
 from time import monotonic, sleep
-from typing import TYPE_CHECKING, Final
+from typing import ClassVar, Final
 
+from server.connection import Connection, Settings, Transport
 from server.http.parser import DONE, IDLE, Event, Limits, ProtocolError, RequestParser
-
-if TYPE_CHECKING:
-    from server.connection import Connection, Settings, Transport
-    from server.loop import Server
-    from server.routes import Router
-    from server.stats import Stats
-
-    _Mixin = Connection
-    _ServerMixin = Server
-else:
-    _Mixin = object
-    _ServerMixin = object
+from server.loop import Server
+from server.routes import Router
+from server.stats import Stats
 
 _EPOLLOUT: Final = select.EPOLLOUT
 _HANGUP: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
@@ -71,18 +66,130 @@ class HostBlindParser(RequestParser):
         return None if host is None else host.decode("latin-1")
 
 
-# -- connection variants (mixins in front of Connection) ----------------------------------------------
+# -- connection variants (subclasses of Connection) ----------------------------------------------------
 
 
-class _NoTimeouts(_Mixin):
+class _OwnParser(Connection):
+    """A parser variant's connection: each request's parser is of the variant's class."""
+
+    __slots__ = ()
+    parser_class: ClassVar[type[RequestParser]] = RequestParser
+
+    def _new_parser(self) -> RequestParser:
+        parser = self._parser = self.parser_class(self.settings.limits)
+        return parser
+
+
+class _UnboundedHeaders(_OwnParser):
+    __slots__ = ()
+    parser_class = RescanningParser
+
+    def _new_parser(self) -> RequestParser:
+        limits = Limits(1 << 62, 1 << 62, self.settings.limits.max_body_bytes)  # no limit on the head
+        parser = self._parser = self.parser_class(limits)
+        return parser
+
+
+class _HostBlind(_OwnParser):
+    __slots__ = ()
+    parser_class = HostBlindParser
+
+
+class _NoTimeouts(Connection):
     __slots__ = ()
 
     def _settle(self) -> None:
         super()._settle()
         self.deadline = None
 
+    def _quick(self, now: float) -> bool:
+        super()._quick(now)
+        self.deadline = None
+        return False  # the deadline changed: the loop brings its timer in line
 
-class _PipelineDrop(_Mixin):
+
+class _IdleRule(Connection):
+    """A variant with its own keep-alive deadline, applied after _settle and after the fast path."""
+
+    __slots__ = ()
+
+    def _idle_deadline(self) -> float | None:
+        raise NotImplementedError
+
+    def _apply_idle_rule(self) -> None:
+        if self.close_reason is None and not (
+            self._lingering or self._out or self._pending or self._fresh or self._in_request()
+        ):
+            self.deadline = self._idle_deadline()
+
+    def _settle(self) -> None:
+        super()._settle()
+        self._apply_idle_rule()
+
+    def _quick(self, now: float) -> bool:
+        super()._quick(now)
+        self._apply_idle_rule()
+        return False  # the deadline changed: the loop brings its timer in line
+
+
+class _NoEofCheck(Connection):
+    __slots__ = ()
+
+    def _received(self, data: bytes, now: float) -> None:
+        if data:  # b"" (end of input) is taken as "nothing yet"
+            super()._received(data, now)
+
+
+class _EdgeSingleRecv(Connection):
+    __slots__ = ()
+
+    def _received(self, data: bytes, now: float) -> None:
+        super()._received(data, now)
+        self.can_recv = False  # one recv per edge: what is left waits for an edge that may never come
+
+
+class _CountBlindSocket:
+    """ignore_send_count's view of its socket: send() is taken to have sent all it was given."""
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: Transport) -> None:
+        self._sock = sock
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def recv(self, bufsize: int, /) -> bytes:
+        return self._sock.recv(bufsize)
+
+    def send(self, data: bytes | bytearray | memoryview, /) -> int:
+        self._sock.send(data)  # its count ignored
+        return len(data)
+
+    def shutdown(self, how: int, /) -> None:
+        self._sock.shutdown(how)
+
+    def setsockopt(self, level: int, optname: int, value: int, /) -> None:
+        self._sock.setsockopt(level, optname, value)
+
+    def getsockopt(self, level: int, optname: int, /) -> int:
+        return self._sock.getsockopt(level, optname)
+
+
+class _IgnoreSendCount(Connection):
+    """The send count is ignored wherever the connection sends (slow path and fast path): the mistake sits
+    at the transport's send, so the clean connection pays no call per send for it."""
+
+    __slots__ = ()
+
+    def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
+        super().__init__(_CountBlindSocket(sock), settings, router, stats, now)
+
+
+class _PipelineDrop(Connection):
     __slots__ = ()
 
     def _respond(self) -> None:
@@ -93,14 +200,14 @@ class _PipelineDrop(_Mixin):
             parser._pos = parser._scan = 0
 
 
-class _EpolloutIdle(_Mixin):
+class _EpolloutIdle(Connection):
     __slots__ = ()
 
     def event_mask(self) -> int:
         return super().event_mask() | _EPOLLOUT  # writability wanted even with nothing to write
 
 
-class _HupClosesNow(_Mixin):
+class _HupClosesNow(Connection):
     __slots__ = ()
 
     def handle_event(self, events: int, now: float) -> bool:
@@ -110,30 +217,38 @@ class _HupClosesNow(_Mixin):
         return super().handle_event(events, now)
 
 
-class _IdleFromAccept(_Mixin):
+class _IdleFromAccept(_IdleRule):
     __slots__ = ()
 
     def __init__(self, sock: Transport, settings: Settings, router: Router, stats: Stats, now: float) -> None:
         super().__init__(sock, settings, router, stats, now)
         self.opened_at = now  # the clean server sets it only for the event log
 
-    def _settle(self) -> None:
-        super()._settle()
-        idle = not (self._lingering or self._out or self._pending or self._fresh or self._in_request())
-        if idle:
-            self.deadline = self.opened_at + self.settings.idle_timeout
+    def _idle_deadline(self) -> float | None:
+        return self.opened_at + self.settings.idle_timeout
 
 
-class _NoIdleTimeout(_Mixin):
+class _NoIdleTimeout(_IdleRule):
     __slots__ = ()
 
-    def _settle(self) -> None:
-        super()._settle()
-        if not (self._lingering or self._out or self._pending or self._fresh or self._in_request()):
-            self.deadline = None  # a kept-alive connection waits for its client forever
+    def _idle_deadline(self) -> float | None:
+        return None  # a kept-alive connection waits for its client forever
 
 
-class _NoBackpressure(_Mixin):
+class _QuickKeepsDeadline(Connection):
+    """quick_stale_deadline: the fast path answers without moving the keep-alive deadline."""
+
+    __slots__ = ()
+
+    def _quick(self, now: float) -> bool:
+        deadline = self.deadline
+        if super()._quick(now):  # answered by the fast path alone (or nothing was there)
+            self.deadline = deadline  # where the last slow-path request left it
+            return True
+        return False
+
+
+class _NoBackpressure(Connection):
     __slots__ = ()
 
     def _backlogged(self) -> bool:
@@ -145,7 +260,7 @@ class _NoBackpressure(_Mixin):
         return self._lingering or (self._need_data and not self._closing)
 
 
-class _NoLinger(_Mixin):
+class _NoLinger(Connection):
     __slots__ = ()
 
     def _finish_if_done(self, now: float) -> None:
@@ -174,21 +289,21 @@ class ChunkList(bytearray):
         return b"".join(self.chunks)
 
 
-class _ChunkListBody(_Mixin):
+class _ChunkListBody(Connection):
     __slots__ = ()
 
     def _new_body(self) -> bytearray:
         return ChunkList()
 
 
-class _HeadErrorBody(_Mixin):
+class _HeadErrorBody(Connection):
     __slots__ = ()
 
     def _fail(self, status: int, reason: str, head_only: bool = False) -> None:
         super()._fail(status, reason, False)
 
 
-class _FinWaitsForIdleTimer(_Mixin):
+class _FinWaitsForIdleTimer(Connection):
     __slots__ = ()
 
     def _received(self, data: bytes, now: float) -> None:
@@ -249,7 +364,12 @@ class HeadFirstParser(RequestParser):
         return not self._held and super().at_rest
 
 
-class _TimerKeptOnClose(_Mixin):
+class _HeadFirst(_OwnParser):
+    __slots__ = ()
+    parser_class = HeadFirstParser
+
+
+class _TimerKeptOnClose(Connection):
     """stale_timer, the connection's half: closing leaves its deadline armed (the timer entry is not cancelled)."""
 
     __slots__ = ()
@@ -260,7 +380,7 @@ class _TimerKeptOnClose(_Mixin):
         self.deadline = deadline
 
 
-class _FdKeyedTimers(_ServerMixin):
+class _FdKeyedTimers(Server):
     """stale_timer, the loop's half: a timer names its connection by fd, so a stale one fires on whichever
     connection holds that fd now."""
 
@@ -271,26 +391,26 @@ class _FdKeyedTimers(_ServerMixin):
             self._after(conn)
 
 
-# -- server variants (mixins in front of the loop's Server) -------------------------------------------
+# -- server variants (subclasses of the loop's Server) ------------------------------------------------
 
 POLL_S: Final = 0.001  # poll_1ms: the loop's wakeup period
 STALL_EVERY_S: Final = 2.0  # periodic_stall: how often the loop blocks
 STALL_S: Final = 0.5  # periodic_stall: for how long
 
 
-class _FlooredTimeout(_ServerMixin):
+class _FlooredTimeout(Server):
     def _poll_timeout(self, now: float) -> float:
         timeout = super()._poll_timeout(now)
         return timeout if timeout < 0 else float(int(timeout))  # whole seconds: under 1 s left polls with 0
 
 
-class _Poll1ms(_ServerMixin):
+class _Poll1ms(Server):
     def _poll_timeout(self, now: float) -> float:
         timeout = super()._poll_timeout(now)
         return POLL_S if timeout < 0 or timeout > POLL_S else timeout  # never blocks longer than 1 ms
 
 
-class _PeriodicStall(_ServerMixin):
+class _PeriodicStall(Server):
     _stall_due: float | None = None  # the first is STALL_EVERY_S after the loop's first wait
 
     def _poll_timeout(self, now: float) -> float:
@@ -306,10 +426,29 @@ class _PeriodicStall(_ServerMixin):
         return due - now if timeout < 0 else min(timeout, due - now)  # woken for the next one, as by a timer
 
 
+class _LeakOnDisconnect(Server):
+    leaked: list[Transport]
+
+    def _close_socket(self, conn: Connection) -> None:
+        self.__dict__.setdefault("leaked", []).append(conn.sock)  # forgotten, never closed
+
+
+class _AcceptOnce(Server):
+    accept_budget = 1
+
+    def _accept_budget_spent(self) -> None:
+        pass  # edge mode: the rest of the backlog waits for a new connection's edge
+
+
+class _EmfileIgnored(Server):
+    def _shed_one(self, now: float) -> bool:
+        return False  # EMFILE swallowed: the listener stays readable, so level mode spins
+
+
 ACCEPT_RECORD_BYTES: Final = 1024
 
 
-class _AcceptHistory(_ServerMixin):
+class _AcceptHistory(Server):
     """leak_per_connection: a 1 KiB record of every connection ever accepted (peer, time), never trimmed."""
 
     accept_history: list[bytes]
@@ -320,8 +459,8 @@ class _AcceptHistory(_ServerMixin):
         history.append(f"{now:.6f} accepted {addr!r}".encode().ljust(ACCEPT_RECORD_BYTES, b" "))
 
 
-class _UnguardedIo(_Mixin):
-    """worker_respawn's worker: ECONNRESET, EPIPE or ENOTCONN escapes the loop (as unguarded_io) and kills it."""
+class _UnguardedIo(Connection):
+    """unguarded_io, and worker_respawn's worker: ECONNRESET, EPIPE or ENOTCONN escapes the loop and kills it."""
 
     __slots__ = ()
 
@@ -343,31 +482,29 @@ class Variant:
     name: str
     summary: str
     source: str  # where a real server shipped the same mistake
-    parser: type[RequestParser] | None = None
-    connection: type | None = None  # a mixin put in front of Connection
-    server: type | None = None  # a mixin put in front of Server (server.loop.server_class)
-
-
+    connection: type[Connection] | None = None  # the variant's connection class
+    server: type[Server] | None = None  # a mixin put in front of Server (the loop's mistake)
     supervised: bool = False  # python -m server forks one worker and respawns it whenever it dies
 
 
 TABLE: Final = (
     Variant("no_eof_check", "recv returning b'' is not treated as end of input: CPU spin and CLOSE_WAIT",
-            "nodejs/node#11307 (100% CPU with sockets idling in CLOSE_WAIT)"),
+            "nodejs/node#11307 (100% CPU with sockets idling in CLOSE_WAIT)", connection=_NoEofCheck),
     Variant("leak_on_disconnect", "closed connections are unregistered but their sockets never closed",
-            ORIGINAL),
+            ORIGINAL, server=_LeakOnDisconnect),
     Variant("unguarded_io", "ECONNRESET/EPIPE/ENOTCONN from recv, send and shutdown crash the server",
-            ORIGINAL),
+            ORIGINAL, connection=_UnguardedIo),
     Variant("ignore_send_count", "send()'s return value is ignored: large responses to slow readers are truncated",
-            ORIGINAL),
+            ORIGINAL, connection=_IgnoreSendCount),
     Variant("unbounded_headers", "no header size limit, and the whole buffer is rescanned on every read",
-            ORIGINAL, parser=RescanningParser),
+            ORIGINAL, connection=_UnboundedHeaders),
     Variant("no_timeouts", "no header, idle or write timeouts",
             ORIGINAL, connection=_NoTimeouts),
     Variant("edge_single_recv", "edge-triggered mode reads once per event instead of until EAGAIN",
-            "memcached/memcached#476 (edge-triggered: act only after EAGAIN)"),
+            "memcached/memcached#476 (edge-triggered: act only after EAGAIN)", connection=_EdgeSingleRecv),
     Variant("emfile_ignored", "EMFILE on accept is caught and ignored: the loop spins",
-            "sozu-proxy/sozu#82 (listener stays readable when no fd is left: CPU load for nothing)"),
+            "sozu-proxy/sozu#82 (listener stays readable when no fd is left: CPU load for nothing)",
+            server=_EmfileIgnored),
     # -- the second zoo (issue 10) ------------------------------------------------------------------
     Variant("pipeline_drop", "the read buffer is emptied after each request: pipelined requests are lost",
             "yhirose/cpp-httplib#1271 (pipelined requests dropped if in the same TCP frame); "
@@ -379,7 +516,7 @@ TABLE: Final = (
             connection=_EpolloutIdle),
     Variant("accept_once", "one accept per listener event: edge mode leaves the rest of the backlog waiting",
             "tokio-rs/mio#845 (edge-triggered listener, one accept per event: connections not accepted); "
-            "memcached/memcached#476"),
+            "memcached/memcached#476", server=_AcceptOnce),
     Variant("hup_closes_now", "EPOLLRDHUP/HUP closes at once without reading or answering what was sent",
             "netty/netty#3729 (read all pending data when EPOLLRDHUP is received, else data is lost); "
             "netty/netty#4325 (EPOLLRDHUP and EPOLLIN together)",
@@ -407,7 +544,7 @@ TABLE: Final = (
             connection=_ChunkListBody),
     Variant("no_host_check", "HTTP/1.1 without Host, two Hosts or an invalid Host are served (RFC 9112 3.2)",
             "golang/go#13624; nodejs/node#39033; aspnet/KestrelHttpServer#839 (requests without Host accepted)",
-            parser=HostBlindParser),
+            connection=_HostBlind),
     Variant("head_error_body", "error responses to HEAD carry a body (RFC 9110 9.3.2)",
             "h2o/h2o#300 (HEAD response has a body, 404 included); nghttp2/nghttp2#2144 "
             "(nghttpx: no error body for HEAD); arangodb/arangodb#193",
@@ -456,32 +593,31 @@ TABLE: Final = (
             "rejected and freed within a fraction of a second",
             "hyperium/hyper#256 (many headers consume memory before the request can be rejected); "
             "openwrt/uhttpd#33 (header bytes appended to a buffer with no cumulative cap)",
-            parser=HeadFirstParser),
+            connection=_HeadFirst),
+    # -- issue 23: a mistake in the keep-alive fast path, which every variant now shares ------------------
+    Variant("quick_stale_deadline", "the keep-alive fast path answers without moving the idle deadline: a "
+            "connection busy with quick requests is cut off idle_timeout after its last slow-path one",
+            "javaee/grizzly#1843 (a keep-alive connection in use closed by the keep-alive timeout); "
+            "valyala/fasthttp#321 (keep-alive expiry from a coarse, stale timestamp: a request just before it "
+            "fails)", connection=_QuickKeepsDeadline),
 )
 BY_NAME: Final = {variant.name: variant for variant in TABLE}
 BUGS: Final = {variant.name: variant.summary for variant in TABLE}
 
 
-class Bugs:
-    """Which deviation is active. One boolean attribute per variant in ``TABLE``, set in ``__init__``;
-    every one is False for the real server."""
-
-    def __init__(self, name: str | None = None) -> None:
-        if name is not None and name not in BY_NAME:
-            raise ValueError(f"unknown bug {name!r}; known: {', '.join(BY_NAME)}")
-        self.name = name
-        self.variant = BY_NAME.get(name) if name is not None else None
-        for variant in TABLE:
-            setattr(self, variant.name, variant.name == name)
-
-    def __getattr__(self, attr: str) -> bool:
-        """Only reached for a name that is no flag (flags are plain attributes): say so."""
-        raise AttributeError(f"no bug flag {attr!r}; known: {', '.join(BY_NAME)}")
-
-    def parser(self, limits: Limits) -> RequestParser:
-        if self.variant is not None and self.variant.parser is not None:
-            return self.variant.parser(limits)
-        return RequestParser(limits)
+def variant(name: str) -> Variant:
+    if name not in BY_NAME:
+        raise ValueError(f"unknown bug {name!r}; known: {', '.join(BY_NAME)}")
+    return BY_NAME[name]
 
 
-NONE: Final = Bugs()
+def connection_class(name: str) -> type[Connection]:
+    """The variant's subclass of ``Connection``, or ``Connection`` itself for a mistake of the loop's."""
+    return variant(name).connection or Connection
+
+
+def server_class(name: str) -> type[Server]:
+    """The variant's server: its mixin (if any) in front of ``Server``, making its connections."""
+    chosen = variant(name)
+    bases: tuple[type[Server], ...] = (Server,) if chosen.server is None else (chosen.server, Server)
+    return type(f"{name.title().replace('_', '')}Server", bases, {"connection_class": connection_class(name)})

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from time import monotonic
 from typing import Any, Final, Generic, Protocol, TypeVar
 
-from server.bugs import NONE, Bugs
 from server.http import response
 from server.http.date import HttpDate
 from server.http.parser import (
@@ -92,8 +91,8 @@ class Transport(Protocol):
 class Settings:
     """What a connection needs from the configuration."""
 
-    __slots__ = ("bugs", "date", "edge", "fast", "header_timeout", "idle_timeout", "known", "limits", "masks",
-                 "quick_parser", "tcp_cork", "write_timeout")
+    __slots__ = ("date", "edge", "header_timeout", "idle_timeout", "known", "limits", "masks", "quick_parser",
+                 "tcp_cork", "write_timeout")
 
     def __init__(
         self,
@@ -103,7 +102,6 @@ class Settings:
         write_timeout: float = 30.0,
         limits: Limits | None = None,
         tcp_cork: bool = False,
-        bugs: Bugs = NONE,
         date: HttpDate | None = None,
     ) -> None:
         self.edge = edge
@@ -113,10 +111,6 @@ class Settings:
         self.write_timeout = write_timeout
         self.limits = limits or Limits()
         self.tcp_cork = tcp_cork
-        self.bugs = bugs
-        # The fast path (Connection._quick) is for the real server: a zoo variant keeps every one
-        # of its deviations on the slow path, exactly as written.
-        self.fast = bugs.name is None
         self.quick_parser = RequestParser(self.limits)  # idle and empty between uses: shared
         # The Date in replies (the loop gives the Router the same one): a new second empties the known answers.
         self.date = date or HttpDate()
@@ -181,7 +175,7 @@ class Connection:
     # Slots: 10,000 idle connections should cost kilobytes each at most, not a dict each.
     __slots__ = (
         "_closing", "_fresh", "_last_active", "_last_recv", "_last_send", "_need_data", "_out", "_parser", "_pending",
-        "_pending_bytes", "_quiet", "_rare", "_request", "_request_started", "_write_left", "bugs", "can_recv",
+        "_pending_bytes", "_quiet", "_rare", "_request", "_request_started", "_write_left", "can_recv",
         "can_send", "close_reason", "deadline", "edge", "fd", "in_ready", "mask", "registered_mask", "requests",
         "router", "settings", "sock", "stats", "timer_at",
     )
@@ -208,8 +202,6 @@ class Connection:
         self.settings = settings
         self.router = router
         self.stats = stats
-        bugs = settings.bugs
-        self.bugs = bugs
         self.edge = settings.edge
         # Made when bytes of a request arrive, dropped when it is answered: idle connections hold none.
         self._parser: RequestParser | None = None
@@ -239,11 +231,7 @@ class Connection:
         self._settle()
 
     def _new_parser(self) -> RequestParser:
-        limits = self.settings.limits
-        bugs = self.bugs
-        if bugs.unbounded_headers:  # BUG ZOO: unbounded_headers (no limit, rescanned every read)
-            limits = Limits(1 << 62, 1 << 62, limits.max_body_bytes)
-        parser = self._parser = bugs.parser(limits)  # a parser variant's own class
+        parser = self._parser = RequestParser(self.settings.limits)
         return parser
 
     def _in_request(self) -> bool:
@@ -379,8 +367,7 @@ class Connection:
             self._recv(now)
             if self.close_reason is not None:
                 return
-            # BUG ZOO: edge_single_recv (one recv per edge leaves the rest unread)
-            if not self.edge or self.bugs.edge_single_recv:
+            if not self.edge:
                 self.can_recv = False
         if not self.edge:
             self.can_recv = False  # level-triggered: epoll tells us again
@@ -470,7 +457,7 @@ class Connection:
         elif not self._in_request():
             self.deadline = self._last_active + s.idle_timeout
             # Quiet: the next EPOLLIN may take the fast path (_quick).
-            self._quiet = (s.fast and self._need_data and not self._closing and not self._lingering
+            self._quiet = (self._need_data and not self._closing and not self._lingering
                            and not self._shutdown and not self._peer_eof and not self._rdhup and not self._hangup
                            and self._request is None)
             return
@@ -495,8 +482,6 @@ class Connection:
 
     def _io_failed(self, err: OSError, reason: str | None = None) -> None:
         """The one place an I/O error ends a connection: close as ``reason`` or as the error says."""
-        if self.bugs.unguarded_io and err.errno in RESET_ERRNOS:  # BUG ZOO: unguarded_io
-            raise err
         self._abort(reason or close_reason_for(err))
 
     def _abort(self, reason: str) -> None:
@@ -531,8 +516,6 @@ class Connection:
     def _received(self, data: bytes, now: float) -> None:
         """What one recv brought: end of input, or bytes for the parser (or the drain)."""
         if not data:
-            if self.bugs.no_eof_check:  # BUG ZOO: no_eof_check (b"" taken as "nothing yet")
-                return
             self.can_recv = False
             self._peer_eof = True
             if self._lingering or self._closing:
@@ -714,8 +697,6 @@ class Connection:
             except OSError as err:
                 self._io_failed(err)
                 return
-            if self.bugs.ignore_send_count:  # BUG ZOO: ignore_send_count (assumes all was sent)
-                sent = len(out)
             if sent == len(out):
                 self._out = _NO_OUTPUT
             elif isinstance(out, bytearray):
@@ -758,10 +739,3 @@ class Connection:
                 self._linger_deadline = now + min(self.settings.header_timeout, LINGER_MAX_SECONDS)
             self.can_recv = True
 
-
-def connection_class(bugs: Bugs) -> type[Connection]:
-    """``Connection``, or for a zoo variant that is a connection mixin, the mixin in front of it."""
-    mixin = bugs.variant.connection if bugs.variant is not None else None
-    if mixin is None:
-        return Connection
-    return type(f"{mixin.__name__.lstrip('_')}Connection", (mixin, Connection), {"__slots__": ()})

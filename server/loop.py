@@ -16,9 +16,8 @@ from collections import deque
 from types import FrameType
 from typing import Final
 
-from server.bugs import Bugs
 from server.config import Config
-from server.connection import EPOLLET, EPOLLIN, Connection, Settings, connection_class
+from server.connection import EPOLLET, EPOLLIN, Connection, Settings
 from server.http.date import HttpDate
 from server.http.parser import Limits
 from server.log import EventLog
@@ -59,10 +58,12 @@ def _open_spare() -> int | None:
 
 
 class Server:
+    connection_class: type[Connection] = Connection  # a zoo variant's server names its own (server/bugs.py)
+    accept_budget = ACCEPT_BUDGET
+
     def __init__(self, config: Config, listener: socket.socket, log: EventLog | None = None) -> None:
         self.config = config
         self.edge = config.edge
-        self.bugs = Bugs(config.bug)
         self.stats = Stats(config.trigger, config.bug)
         self.date = HttpDate()  # one for the router and the connections' settings; ticked once per wakeup
         self.router = Router(self.stats.to_json, self.date)
@@ -73,10 +74,8 @@ class Server:
             write_timeout=config.write_timeout,
             limits=Limits(config.max_request_line, config.max_header_bytes, config.max_body_bytes),
             tcp_cork=config.tcp_cork,
-            bugs=self.bugs,
             date=self.date,
         )
-        self.connection_class = connection_class(self.bugs)
         self.log = log or EventLog(None)
         self.listener: socket.socket | None = listener
         self.listen_fd = listener.fileno()
@@ -88,7 +87,6 @@ class Server:
         self._listen_mask = EPOLLIN | (EPOLLET if self.edge else 0)
         self._accept_paused_until: float | None = None
         self._spare = _open_spare()
-        self._leaked: list[socket.SocketType] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -207,10 +205,7 @@ class Server:
             del self.conns[fd]
         with contextlib.suppress(OSError):
             self.ep.unregister(fd)
-        if self.bugs.leak_on_disconnect:  # BUG ZOO: leak_on_disconnect (forgotten, never closed)
-            self._leaked.append(conn.sock)  # type: ignore[arg-type]
-        else:
-            conn.sock.close()
+        self._close_socket(conn)
         self.stats.closed[reason] += 1
         self.stats.open_connections -= 1
         if self.log.enabled:
@@ -219,6 +214,9 @@ class Server:
                 duration_s=round(time.monotonic() - conn.opened_at, 6),
             )
 
+    def _close_socket(self, conn: Connection) -> None:
+        conn.sock.close()
+
     # -- accepting ----------------------------------------------------------------------
 
     def _accept(self, now: float) -> None:
@@ -226,16 +224,13 @@ class Server:
         listener = self.listener
         if listener is None or self._accept_paused_until is not None:
             return
-        budget = 1 if self.bugs.accept_once else ACCEPT_BUDGET  # BUG ZOO: accept_once
-        for _ in range(budget):
+        for _ in range(self.accept_budget):
             try:
                 sock, addr = listener.accept()
             except BlockingIOError:
                 return
             except OSError as err:
                 if err.errno in _FD_EXHAUSTED:
-                    if self.bugs.emfile_ignored:  # BUG ZOO: emfile_ignored (level mode spins)
-                        return
                     if not self._shed_one(now):
                         return
                     continue
@@ -244,8 +239,12 @@ class Server:
                 self._pause_accept(now)  # ENOBUFS, ENOMEM: back off instead of spinning
                 return
             self._add(sock, addr, now)
-        # Budget ran out: level mode is told again, edge is not. BUG ZOO: accept_once waits for a new edge.
-        self._listener_ready = self.edge and not self.bugs.accept_once
+        self._accept_budget_spent()
+
+    def _accept_budget_spent(self) -> None:
+        """The budget ran out with accepts perhaps left in the backlog: epoll tells level mode again, but no new
+        edge comes in edge mode, so the loop comes back for them itself."""
+        self._listener_ready = self.edge
 
     def _add(self, accepted: socket.socket, addr: object, now: float) -> None:
         # The connection keeps the plain C socket (socket.SocketType, 48 B) rather than the
@@ -355,11 +354,3 @@ class Server:
         self._wake_r.close()
         self._wake_w.close()
 
-
-def server_class(bug: str | None) -> type[Server]:
-    """``Server``, or for a zoo variant that is a server mixin, the mixin in front of it."""
-    bugs = Bugs(bug)
-    mixin = bugs.variant.server if bugs.variant is not None else None
-    if mixin is None:
-        return Server
-    return type(f"{mixin.__name__.lstrip('_')}Server", (mixin, Server), {})

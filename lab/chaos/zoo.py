@@ -83,6 +83,10 @@ ZOO: tuple[ZooEntry, ...] = (
     ZooEntry("transient_peak", "level", ("header_flood",), frozenset({"memory_growth"}),
              "the head is buffered whole before parsing: a 64 MiB header peaks at 64 MiB or more, freed within "
              "a fraction of a second (only the peak, VmHWM, shows it)"),
+    # -- issue 23: a mistake in the keep-alive fast path, which every variant shares with the clean server ----
+    ZooEntry("quick_stale_deadline", "level", ("keepalive_pauses",), frozenset({"stall"}),
+             "the fast path answers without moving the idle deadline: the 4th of 5 requests 1.5 s apart (all but "
+             "the first on the fast path) comes after the first's 5 s deadline, and the connection is cut off"),
 )
 
 BY_BUG = {entry.bug: entry for entry in ZOO}

@@ -433,6 +433,9 @@ CASES: list[tuple[str, str, tuple[str, ...], Symptom]] = [
     ("hup_closes_now", "level", (), hup_closes_now),
     ("hup_closes_now", "edge", (), hup_closes_now),
     ("idle_from_accept", "level", ("--idle-timeout", "1"), idle_from_accept),
+    # Its second and third requests are answered on the fast path, which leaves the deadline at 1 s.
+    ("quick_stale_deadline", "level", ("--idle-timeout", "1"), idle_from_accept),
+    ("quick_stale_deadline", "edge", ("--idle-timeout", "1"), idle_from_accept),
     ("no_idle_timeout", "level", ("--idle-timeout", "0.5"), no_idle_timeout),
     ("no_idle_timeout", "edge", ("--idle-timeout", "0.5"), no_idle_timeout),
     ("no_backpressure", "level", ("--write-timeout", "5"), no_backpressure),
@@ -491,43 +494,22 @@ def test_empty_bug_environment_means_the_clean_server(tmp_path: Path) -> None:
 
 
 
-def test_the_flags_come_from_the_one_table() -> None:
-    from server.bugs import NONE, TABLE, Bugs
+def test_every_variant_is_a_class_from_the_one_table() -> None:
+    from server.bugs import TABLE, connection_class, server_class, variant
+    from server.connection import Connection
+    from server.loop import Server
 
-    assert list(BUGS) == [variant.name for variant in TABLE]
-    assert all(variant.source for variant in TABLE)  # every variant says where the mistake comes from
-    for variant in TABLE:
-        bugs = Bugs(variant.name)
-        assert [name for name in BUGS if getattr(bugs, name)] == [variant.name]
-        assert not getattr(NONE, variant.name)
-    with pytest.raises(AttributeError, match="no bug flag"):
-        _ = NONE.no_such_bug
+    assert list(BUGS) == [entry.name for entry in TABLE]
+    assert all(entry.source for entry in TABLE)  # every variant says where the mistake comes from
+    for entry in TABLE:
+        assert entry.connection is not None or entry.server is not None, entry.name  # no flag left anywhere
+        conn_class, loop_class = connection_class(entry.name), server_class(entry.name)
+        assert issubclass(conn_class, Connection) and "__dict__" not in dir(conn_class)  # slots, as the clean one
+        assert issubclass(loop_class, Server) and loop_class is not Server
+        assert loop_class.connection_class is conn_class
+        assert (conn_class is Connection) == (entry.connection is None)
     with pytest.raises(ValueError, match="unknown bug"):
-        Bugs("no_such_bug")
-
-
-def test_variants_outside_the_hot_path_leave_the_clean_classes_alone() -> None:
-    from server.bugs import Bugs, HeadFirstParser, HostBlindParser, RescanningParser
-    from server.connection import Connection, connection_class
-    from server.http.parser import Limits, RequestParser
-
-    assert connection_class(Bugs()) is Connection
-    assert type(Bugs().parser(Limits())) is RequestParser
-    assert type(Bugs("unbounded_headers").parser(Limits())) is RescanningParser
-    assert type(Bugs("no_host_check").parser(Limits())) is HostBlindParser
-    for name in ("pipeline_drop", "no_linger", "chunk_list", "no_timeouts", "stale_timer", "worker_respawn"):
-        cls = connection_class(Bugs(name))
-        assert cls is not Connection and issubclass(cls, Connection) and "__dict__" not in dir(cls)
-    assert type(Bugs("transient_peak").parser(Limits())) is HeadFirstParser
-
-
-def test_server_variants_are_mixins_in_front_of_the_clean_loop() -> None:
-    from server.loop import Server, server_class
-
-    assert server_class(None) is Server and server_class("no_timeouts") is Server
-    for name in ("stale_timer", "leak_per_connection"):
-        cls = server_class(name)
-        assert cls is not Server and issubclass(cls, Server)
+        variant("no_such_bug")
 
 
 def test_head_first_parser_holds_the_head_whole_then_parses_like_the_clean_one() -> None:

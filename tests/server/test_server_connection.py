@@ -105,14 +105,16 @@ class FakeSocket:
 
 
 def make(
-    sock: FakeSocket, now: float = 0.0, max_body_bytes: int = 1 << 20, **kwargs: object
+    sock: FakeSocket, now: float = 0.0, max_body_bytes: int = 1 << 20, cls: type[Connection] = Connection,
+    **kwargs: object,
 ) -> tuple[Connection, Stats]:
+    """A connection over ``sock`` (of class ``cls``: a zoo variant's, or the clean one)."""
     stats = Stats("edge" if kwargs.get("edge") else "level", None)
     settings = Settings(
         header_timeout=2.0, idle_timeout=5.0, write_timeout=5.0,
         limits=Limits(max_body_bytes=max_body_bytes), date=DATE, **kwargs,  # type: ignore[arg-type]
     )
-    return Connection(sock, settings, Router(stats.to_json, DATE), stats, now), stats
+    return cls(sock, settings, Router(stats.to_json, DATE), stats, now), stats
 
 
 def responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:

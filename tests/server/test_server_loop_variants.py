@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from server import bugs as zoo
-from server.bugs import Bugs
+from server.bugs import connection_class, server_class
 from server.config import parse_config
-from server.connection import EPOLLIN, EPOLLRDHUP, Connection, connection_class
-from server.loop import Server, create_listener, server_class
+from server.connection import EPOLLIN, EPOLLRDHUP, Connection
+from server.loop import Server, create_listener
 from tests.server.test_server_connection import GET, FakeSocket, make
 from tests.server.test_server_fast_path_rules import variant_connection
 
@@ -28,7 +28,7 @@ def make_server() -> Iterator[MakeServer]:
 
     def build(bug: str | None) -> Server:
         config = parse_config(["--host", "127.0.0.1", "--port", "0"] + (["--bug", bug] if bug else []), {})
-        server = server_class(bug)(config, create_listener(config.host, 0, 16))
+        server = (Server if bug is None else server_class(bug))(config, create_listener(config.host, 0, 16))
         made.append(server)
         return server
 
@@ -37,14 +37,14 @@ def make_server() -> Iterator[MakeServer]:
         server._close_all()
 
 
-def test_the_clean_server_is_the_plain_class_and_each_loop_variant_a_subclass() -> None:
-    assert server_class(None) is Server
+def test_each_loop_variant_is_a_subclass_of_the_clean_server_making_clean_connections() -> None:
     for name in LOOP_VARIANTS:
         cls = server_class(name)
         assert cls is not Server and issubclass(cls, Server)
-        assert connection_class(Bugs(name)) is Connection  # the loop's mistake only
-    assert server_class("fin_waits_for_idle_timer") is Server  # a connection variant
-    assert connection_class(Bugs("fin_waits_for_idle_timer")) is not Connection
+        assert connection_class(name) is Connection and cls.connection_class is Connection  # the loop's only
+    fin = server_class("fin_waits_for_idle_timer")  # a connection variant: the clean loop, its connections
+    assert fin.__mro__[1] is Server and fin.connection_class is connection_class("fin_waits_for_idle_timer")
+    assert fin.connection_class is not Connection and Server.connection_class is Connection
 
 
 @pytest.mark.parametrize(("left", "clean", "floored"), [(0.7, 0.7, 0.0), (2.5, 2.5, 2.0), (1.0, 1.0, 1.0)])
