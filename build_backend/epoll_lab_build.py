@@ -47,7 +47,8 @@ _COMMANDS = (
     # The host's own interpreter running a module: [sys.executable, "-m", "lab", ...].
     (re.compile(rf'(sys\.executable,\s*"-m",\s*")({_NAMES})\b'), r"\1epoll_lab.\2"),
 )
-# A string that is a dotted module name, such as "lab.chaos.pytest_plugin" (pytest's -p, importlib); not a file name.
+# A string that is a dotted module name, such as "lab.chaos.views.pytest_plugin" (pytest's -p, importlib);
+# not a file name.
 _MODULE_LITERAL = re.compile(rf"([\"'])({_NAMES})((?:\.[A-Za-z_]\w*)+)\1")
 FILE_SUFFIXES = {"py", "pyc", "toml", "json", "jsonl", "txt", "yml", "yaml", "md", "html", "png", "sh", "log", "gz"}
 

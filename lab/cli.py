@@ -17,9 +17,10 @@ import docker.errors
 import requests
 
 from lab import engine, findings, images, settings
-from lab.chaos import coverage, targets
-from lab.chaos.commands import add_commands as add_chaos_commands
-from lab.chaos.compare_command import add_compare_command
+from lab.chaos.run import targets
+from lab.chaos.views import coverage
+from lab.chaos.views.commands import add_commands as add_chaos_commands
+from lab.chaos.views.compare_command import add_compare_command
 from lab.compose import echo
 from lab.errors import LabError
 from lab.instance import Lab, labs_everywhere, leftovers, remove_labelled_everywhere

@@ -55,7 +55,7 @@ class SmallRoute:
 class LargeRoute:
     """A large GET: `path` holds {size} for one resource per size, else it is one resource of one size.
 
-    Its content is the lab's pattern, a declared sha256, or anything: then the preflight (lab.chaos.preflight)
+    Its content is the lab's pattern, a declared sha256, or anything: then the preflight (lab.chaos.run.preflight)
     fetches each size once and keeps its sha256 as the reference the cases check against (`references`).
     """
 

@@ -42,7 +42,7 @@ class RunConfig:
     def from_env(cls, env: Mapping[str, str], **given: object) -> RunConfig:
         """`given` (command-line arguments or pytest options; None means not given) over the environment's
         LAB_* variables over the defaults. A profile names its own image: then LAB_TARGET_IMAGE/PORT are
-        ignored (an image given explicitly still conflicts with it, as lab.chaos.targets says)."""
+        ignored (an image given explicitly still conflicts with it, as lab.chaos.run.targets says)."""
         profile = _given(given, "profile") or env.get("LAB_PROFILE") or None
         from_env: dict[str, object] = {
             "seed": int(env["LAB_SEED"]) if env.get("LAB_SEED") else None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["lab.chaos.pytest_plugin"]
+pytest_plugins = ["lab.chaos.views.pytest_plugin"]
 
 DOCKER_DIRS = ("lab", "chaos", "zoo", "board")
 TESTS_ROOT = Path(__file__).parent

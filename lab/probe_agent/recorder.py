@@ -1,6 +1,6 @@
 """The capture's recorder in the probe: tcpdump and strace of the target, driven one command a line on stdin.
 
-One `docker exec -i` runs it for the whole case (lab.chaos.capture), so pausing the trace for a CPU window
+One `docker exec -i` runs it for the whole case (lab.chaos.run.capture), so pausing the trace for a CPU window
 costs a line each way instead of a `docker exec` each. It is the tools' parent and reaps them (the probe's
 PID 1 is the target's, which reaps nobody). EOF on stdin means the host side is gone: it stops both tools, so
 nothing is left running in the probe.

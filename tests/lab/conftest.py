@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.chaos.pytest_plugin import run_config
+from lab.chaos.views.pytest_plugin import run_config
 from lab.instance import Lab
 from lab.settings import LabConfig, unique_project
 

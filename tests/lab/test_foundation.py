@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lab.chaos.pytest_plugin import run_config
+from lab.chaos.views.pytest_plugin import run_config
 from lab.http_check import http_get
 from lab.instance import Lab, leftovers
 from lab.probe import Snapshot

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.chaos.checks import judge
-from lab.chaos.client_result import ConnectionResult, ResponseResult, RunResult
-from lab.chaos.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
-from lab.chaos.scenario import ANYTHING, ClientRun, Scenario, client
+from lab.chaos.model.checks import judge
+from lab.chaos.model.client_result import ConnectionResult, ResponseResult, RunResult
+from lab.chaos.model.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
+from lab.chaos.model.scenario import ANYTHING, ClientRun, Scenario, client
 from lab.probe import Snapshot
 
 REPRO = "python -m lab run some_case --seed 7"

@@ -1,4 +1,4 @@
-"""Cases fitted to target profiles (lab/chaos/adapt.py): pure, no Docker."""
+"""Cases fitted to target profiles (lab/chaos/model/adapt.py): pure, no Docker."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from lab import settings
-from lab.chaos import catalog, preflight
-from lab.chaos.adapt import Skip, adapt
-from lab.chaos.faults.stop_target import STOP_SLACK_S
-from lab.chaos.scenario import DEADLINE_CEILINGS_S, GRACE_S, KillClients, Scenario, StopTarget, client
+from lab.chaos.model import catalog
+from lab.chaos.model.adapt import Skip, adapt
+from lab.chaos.model.faults.stop_target import STOP_SLACK_S
+from lab.chaos.model.scenario import DEADLINE_CEILINGS_S, GRACE_S, KillClients, Scenario, StopTarget, client
+from lab.chaos.run import preflight
 from lab.errors import LabError
 from lab.profiles import Profile, load_profile, load_profiles, parse_profile
 

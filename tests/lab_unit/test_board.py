@@ -1,4 +1,4 @@
-"""The board's pure parts (lab/chaos/board.py) and its command without Docker; the report in headless Chromium."""
+"""The board's pure parts (lab/chaos/views/board.py) and its command without Docker; the report in headless Chromium."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from lab.chaos import board, board_command, targets
-from lab.chaos.report import CaseResult
-from lab.chaos.scheduler import Job, Result
-from lab.chaos.triage import CLASSES, Triage, load_triage
+from lab.chaos.run import targets
+from lab.chaos.run.report import CaseResult
+from lab.chaos.run.scheduler import Job, Result
+from lab.chaos.views import board, board_command
+from lab.chaos.views.triage import CLASSES, Triage, load_triage
 from lab.errors import LabError
 from lab.profiles import find_profile
 from lab.run_config import RunConfig

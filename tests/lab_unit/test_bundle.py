@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.chaos.bundle import describe, read_manifest, write_bundle
+from lab.chaos.views.bundle import describe, read_manifest, write_bundle
 from lab.errors import LabError
 
 MANIFEST = {"case": "connect_and_close", "seed": 7, "variant": "level-no_eof_check", "target": "bundled server",

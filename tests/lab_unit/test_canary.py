@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from lab.chaos import canary as canary_module
-from lab.chaos.canary import INTERVAL_S, Canary
-from lab.chaos.checks import Verdict, slow_canary
+from lab.chaos.model.checks import Verdict, slow_canary
+from lab.chaos.run import canary as canary_module
+from lab.chaos.run.canary import INTERVAL_S, Canary
 from tests.lab_unit.histories import SCENARIO, healthy
 
 HELLO = b"hello, epoll\n"

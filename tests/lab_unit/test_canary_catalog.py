@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lab.chaos.catalog import CATALOG, NO_CANARY, get
-from lab.chaos.scenario import Blackhole, Netem, PacketLoss, StopTarget
+from lab.chaos.model.catalog import CATALOG, NO_CANARY, get
+from lab.chaos.model.scenario import Blackhole, Netem, PacketLoss, StopTarget
 
 
 def test_every_case_but_the_listed_ones_runs_the_canary() -> None:

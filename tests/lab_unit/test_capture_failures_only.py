@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lab.chaos.evidence import Evidence
-from lab.chaos.runner import CaseRunner
+from lab.chaos.model.evidence import Evidence
+from lab.chaos.run.runner import CaseRunner
 from tests.lab_unit.histories import SCENARIO, healthy, snap
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lab.chaos.runner import fresh_request_error
+from lab.chaos.run.runner import fresh_request_error
 from tests.lab_unit import careful
 
 cs = careful.module()

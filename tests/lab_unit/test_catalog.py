@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from clients.registry import get_behaviour
-from lab.chaos import catalog
-from lab.chaos.runner import client_command
-from lab.chaos.scenario import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, WRITE_TIMEOUT_S, Scenario, client
-from lab.chaos.settle import settle_reading
-from lab.chaos.zoo import ZOO
+from lab.chaos.model import catalog
+from lab.chaos.model.scenario import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, WRITE_TIMEOUT_S, Scenario, client
+from lab.chaos.model.settle import settle_reading
+from lab.chaos.model.zoo import ZOO
+from lab.chaos.run.runner import client_command
 from lab.toxics import SlowClose
 from server.bugs import BUGS
 from tests.lab_unit.histories import answered, connection, failed, healthy, outcome, response, snap
@@ -100,7 +100,7 @@ def test_unknown_case_names_the_way_to_list_them() -> None:
 
 
 def test_a_case_s_own_target_deadlines_reach_the_compose_file_and_others_keep_the_lab_s() -> None:
-    from lab.chaos.session import LabSession, Variant
+    from lab.chaos.run.session import LabSession, Variant
     from lab.settings import LabConfig
 
     session = LabSession(LabConfig(), log=lambda _: None)

@@ -1,8 +1,8 @@
-"""`lab check`'s route probes (lab/chaos/check_command.py): each judge names the profile key that is wrong."""
+"""`lab check`'s route probes (lab/chaos/views/check_command.py): each judge names the profile key that is wrong."""
 
 from __future__ import annotations
 
-from lab.chaos.check_command import ECHO_PROBE, route_probes
+from lab.chaos.views.check_command import ECHO_PROBE, route_probes
 from lab.profiles import find_profile
 
 PATTERN_1024 = (bytes(range(251)) * 5)[:1024]

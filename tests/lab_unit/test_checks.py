@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from lab.chaos import catalog
-from lab.chaos.checks import CHECK_NAMES, judge
-from lab.chaos.history import CanarySample, TargetState
-from lab.chaos.scenario import Expect, Scenario, StopTarget, client
+from lab.chaos.model import catalog
+from lab.chaos.model.checks import CHECK_NAMES, judge
+from lab.chaos.model.history import CanarySample, TargetState
+from lab.chaos.model.scenario import Expect, Scenario, StopTarget, client
 from tests.lab_unit.histories import (
     REPRO,
     SCENARIO,
@@ -49,7 +49,7 @@ def test_stale_connections_are_counted_against_the_baseline() -> None:
 def test_cpu_spin_after_the_case() -> None:
     assert "95% of a core" in failed(SCENARIO, healthy(idle_cpu=window(1.5, 0.95)))["cpu_spin"]
     assert "cpu_spin" in failed(SCENARIO, healthy(idle_cpu=window(2.0, 0.20)))  # 0.3 s over the 5% bound
-    assert "cpu_spin" not in failed(SCENARIO, healthy(idle_cpu=window(1.5, 0.08)))  # a burst (lab.chaos.cpu_stream)
+    assert "cpu_spin" not in failed(SCENARIO, healthy(idle_cpu=window(1.5, 0.08)))  # a burst (model/cpu_stream)
     assert "0.0% of a core over 1.5 s after the case" in passed(SCENARIO, healthy())["cpu_spin"]
 
 
@@ -240,7 +240,7 @@ def test_a_file_a_server_keeps_open_after_serving_it_is_no_connection_left_under
     the peer's FIN) only sockets count; a socket left over still fails."""
     from dataclasses import replace as swap
 
-    from lab.chaos.catalog import PROMPT
+    from lab.chaos.model.catalog import PROMPT
 
     prompt = swap(SCENARIO, limits=PROMPT)
     base = swap(snap(), fds=8, fd_kinds={"socket": 3, "file": 4})

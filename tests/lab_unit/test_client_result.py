@@ -9,7 +9,7 @@ import pytest
 
 from clients.history import ConnectionHistory, Op, RunHistory, summarize, summarize_run
 from clients.http import sha256_hex
-from lab.chaos.client_result import ClientResultError, RunResult
+from lab.chaos.model.client_result import ClientResultError, RunResult
 
 HELLO_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, epoll\n"
 

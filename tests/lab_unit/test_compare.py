@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.chaos.compare_command import compare, describe
-from lab.chaos.report import CaseResult
+from lab.chaos.run.report import CaseResult
+from lab.chaos.views.compare_command import compare, describe
 from lab.cli import main
 
 

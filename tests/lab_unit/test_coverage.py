@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from lab import settings
-from lab.chaos import board, catalog, coverage, targets
-from lab.chaos.adapt import adapt
-from lab.chaos.pytest_plugin import RUN_KEY, coverage_lines, pytest_report_header
-from lab.chaos.report import CaseResult
-from lab.chaos.scorecard import scorecard_json, scorecard_table
+from lab.chaos.model import catalog
+from lab.chaos.model.adapt import adapt
+from lab.chaos.run import targets
+from lab.chaos.run.report import CaseResult
+from lab.chaos.views import board, coverage
+from lab.chaos.views.pytest_plugin import RUN_KEY, coverage_lines, pytest_report_header
+from lab.chaos.views.scorecard import scorecard_json, scorecard_table
 from lab.cli import main
 from lab.profiles import find_profile
 from lab.run_config import RunConfig

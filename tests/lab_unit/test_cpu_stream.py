@@ -1,4 +1,4 @@
-"""cpu_spin over the whole stream of readings (lab.chaos.cpu_stream): loops that dodged the old windows fail,
+"""cpu_spin over the whole stream of readings (lab.chaos.model.cpu_stream): loops that dodged the old windows fail,
 housekeeping bursts and busy work within the budget pass, and a dead stream is an error, never a pass."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from lab.chaos.checks import cpu_spin, outcome
-from lab.chaos.history import CanarySample, CaseHistory, CpuWindow
-from lab.chaos.scenario import Expect, HeldCpu, Scenario, client
+from lab.chaos.model.checks import cpu_spin, outcome
+from lab.chaos.model.history import CanarySample, CaseHistory, CpuWindow
+from lab.chaos.model.scenario import Expect, HeldCpu, Scenario, client
 from lab.probe import Snapshot
 from tests.lab_unit.histories import SCENARIO, answered, healthy
 

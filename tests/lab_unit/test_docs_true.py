@@ -55,10 +55,10 @@ def test_every_dotted_name_in_the_docs_exists(doc: str) -> None:
 
 
 def test_the_checker_sees_drift(tmp_path: Path) -> None:
-    text = "see `lab/probe_agent.py` and `lab.compose.Lab`, and lab/chaos/checks.py"
-    assert mentioned(PATH, text) == ["lab/chaos/checks.py", "lab/probe_agent.py"]
+    text = "see `lab/probe_agent.py` and `lab.compose.Lab`, and lab/chaos/model/checks.py"
+    assert mentioned(PATH, text) == ["lab/chaos/model/checks.py", "lab/probe_agent.py"]
     assert not (REPO_ROOT / "lab/probe_agent.py").exists()
-    assert not resolves("lab.compose.Lab") and resolves("lab.instance.Lab") and resolves("lab.chaos.checks.judge")
+    assert not resolves("lab.compose.Lab") and resolves("lab.instance.Lab") and resolves("lab.chaos.model.checks.judge")
 
 
 def rooms() -> dict[str, set[str]]:
@@ -72,21 +72,26 @@ def rooms() -> dict[str, set[str]]:
     return found
 
 
-def test_the_model_imports_nothing_that_runs_or_shows() -> None:
-    """The arrows point one way: the model (pure) never imports the running or the views."""
+def test_the_rooms_are_folders_and_the_arrows_point_one_way() -> None:
+    """Each room of the map is its folder; the model never imports the running or the views, the running
+    never imports the views."""
     import ast
 
     mapped = rooms()
     assert set(mapped) == {"model", "running", "views"}
-    higher = mapped["running"] | mapped["views"]
-    on_disk = {path.stem for path in (REPO_ROOT / "lab/chaos").glob("*.py")} - {"__init__"}
-    assert on_disk <= mapped["model"] | higher, f"modules the map does not place: {on_disk - mapped['model'] - higher}"
-    for stem in mapped["model"]:
-        path = REPO_ROOT / "lab/chaos" / (stem if stem == "faults" else f"{stem}.py")
-        for source in ([*path.glob("*.py")] if path.is_dir() else [path]):
+    folders = {"model": "model", "running": "run", "views": "views"}  # the room's folder under lab/chaos/
+    loose = {path.stem for path in (REPO_ROOT / "lab/chaos").glob("*.py")} - {"__init__"}
+    assert not loose, f"modules outside the rooms' folders: {loose}"
+    for room, folder in folders.items():
+        on_disk = {path.stem for path in (REPO_ROOT / "lab/chaos" / folder).glob("*.py")} - {"__init__"}
+        on_disk |= {path.name for path in (REPO_ROOT / "lab/chaos" / folder).iterdir()
+                    if (path / "__init__.py").exists()}
+        assert on_disk == mapped[room], f"lab/chaos/{folder}/ holds {sorted(on_disk)}, the map: {sorted(mapped[room])}"
+    above = {"model": ("lab.chaos.run", "lab.chaos.views"), "run": ("lab.chaos.views",)}
+    for folder, higher in above.items():
+        for source in (REPO_ROOT / "lab/chaos" / folder).rglob("*.py"):
             tree = ast.parse(source.read_text())
-            names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                     and (node.module or "").startswith("lab.chaos") for alias in node.names}
-            modules = {node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
-                       if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lab.chaos.")}
-            assert not (names | modules) & higher, f"{source.name} (model) imports {(names | modules) & higher}"
+            modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+            modules |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+            upward = {module for module in modules if module.startswith(higher)}
+            assert not upward, f"{source.relative_to(REPO_ROOT)} ({folder}) imports {upward}"

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from lab.chaos import report
-from lab.chaos.board import summary, summary_table
-from lab.chaos.bundle import describe
-from lab.chaos.checks import Verdict, judge, missing
-from lab.chaos.pytest_plugin import CaseUnjudged, failure_text, require_pass
-from lab.chaos.scorecard import cell_text, zoo_json, zoo_table
+from lab.chaos.model.checks import Verdict, judge, missing
+from lab.chaos.run import report
+from lab.chaos.views.board import summary, summary_table
+from lab.chaos.views.bundle import describe
+from lab.chaos.views.pytest_plugin import CaseUnjudged, failure_text, require_pass
+from lab.chaos.views.scorecard import cell_text, zoo_json, zoo_table
 from tests.lab_unit.histories import SCENARIO, healthy, snap
 from tests.lab_unit.test_scorecard import result
 

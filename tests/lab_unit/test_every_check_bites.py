@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from lab.chaos import checks
-from lab.chaos.checks import CHECK_NAMES, judge
-from lab.chaos.history import CanarySample, CaseHistory, TargetState
-from lab.chaos.scenario import Expect, HeldCpu, Scenario, client
+from lab.chaos.model import checks
+from lab.chaos.model.checks import CHECK_NAMES, judge
+from lab.chaos.model.history import CanarySample, CaseHistory, TargetState
+from lab.chaos.model.scenario import Expect, HeldCpu, Scenario, client
 from tests.lab_unit.histories import (
     SCENARIO,
     answered,
@@ -144,7 +144,7 @@ def test_canary_requests_in_a_held_window_are_allowed_their_work() -> None:
     canary = [CanarySample(3.0 + i / 40, 0.002) for i in range(40)]  # 40 requests inside the window
     history = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=busy, canary=canary)
     assert "cpu_spin" in passed(scenario, history)  # 5% + 40 × 2 ms / 1 s = 13%
-    # Over the bound for a second is a burst unless it burns 0.2 s beyond it (lab.chaos.cpu_stream): 50% does.
+    # Over the bound for a second is a burst unless it burns 0.2 s beyond it (lab.chaos.model.cpu_stream): 50% does.
     assert "cpu_spin" in failed(scenario, replace(history, held_cpu=window(1.0, 0.5, t=3.0, established=2000)))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lab.chaos.evidence import (
+from lab.chaos.model.evidence import (
     Evidence,
     PacketCounts,
     Untraced,
@@ -168,8 +168,8 @@ def test_a_failed_check_carries_the_evidence_note_before_the_repro() -> None:
 
 
 def test_capture_windows_are_the_cpu_windows_and_the_settle_wait_on_the_probe_clock() -> None:
-    from lab.chaos.capture import Window, capture_windows
-    from lab.chaos.history import CpuWindow
+    from lab.chaos.model.history import CpuWindow
+    from lab.chaos.run.capture import Window, capture_windows
     from tests.lab_unit.histories import healthy, snap
 
     history = healthy(started=100.0, settled=snap(105.0), idle_cpu=CpuWindow(snap(105.5), snap(107.0)),
@@ -181,8 +181,8 @@ def test_capture_windows_are_the_cpu_windows_and_the_settle_wait_on_the_probe_cl
 
 
 def test_a_cpu_window_runs_untraced_and_is_summed_up_over_as_long_a_stretch_after_it() -> None:
-    from lab.chaos.capture import Window, capture_windows
-    from lab.chaos.history import CpuWindow
+    from lab.chaos.model.history import CpuWindow
+    from lab.chaos.run.capture import Window, capture_windows
     from tests.lab_unit.histories import healthy, snap
 
     history = healthy(started=100.0, settled=snap(105.0), idle_cpu=CpuWindow(snap(105.5), snap(107.0)),
@@ -243,7 +243,7 @@ def _pcap(frames: list[tuple[float, int, int, int]], link: int = 276, target_por
 
 
 def test_pcap_counts_read_a_raw_capture_when_tcpdump_cannot() -> None:
-    from lab.chaos.evidence import pcap_counts
+    from lab.chaos.model.evidence import pcap_counts
 
     frames = [(10.0, 40000, 8080, 0x02), (10.1, 8080, 40000, 0x12), (10.2, 40000, 8080, 0x04),
               (10.3, 8080, 40000, 0x11), (10.4, 5000, 6000, 0x01), (11.0, 8080, 40001, 0x04)]
@@ -262,7 +262,7 @@ def test_pcap_counts_read_a_raw_capture_when_tcpdump_cannot() -> None:
 
 
 def test_a_crashed_target_is_described_by_its_last_syscalls() -> None:
-    from lab.chaos.evidence import last_calls, syscall_counts_from_log
+    from lab.chaos.model.evidence import last_calls, syscall_counts_from_log
 
     log = (CONNECTION_LOG + "1     13.100000 recvfrom(9, 0x7f, 65536, 0, NULL, NULL) = -1 ECONNRESET (Connection "
            "reset by peer) <0.00001>\n1     13.200000 +++ exited with 1 +++\n").splitlines()

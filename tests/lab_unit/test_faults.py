@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lab.chaos.faults import (
+from lab.chaos.model.faults import (
     Blackhole,
     DisconnectClients,
     Fault,
@@ -21,7 +21,7 @@ from lab.chaos.faults import (
     ProxyDownUp,
     StopTarget,
 )
-from lab.chaos.faults.packet_rules import (
+from lab.chaos.model.faults.packet_rules import (
     CHAIN_IN,
     CHAIN_OUT,
     dropped_packets,
@@ -29,8 +29,8 @@ from lab.chaos.faults.packet_rules import (
     install_script,
     remove_script,
 )
-from lab.chaos.faults.schedule import FaultSchedule
-from lab.chaos.scenario import StopTarget as StopTargetFromScenario
+from lab.chaos.model.faults.schedule import FaultSchedule
+from lab.chaos.model.scenario import StopTarget as StopTargetFromScenario
 from lab.errors import LabError
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 from typing import Any, cast
 
-from lab.chaos import catalog
-from lab.chaos.checks import judge
-from lab.chaos.history import CaseHistory, TargetState
-from lab.chaos.report import result_of
-from lab.chaos.runner import CaseRunner, fleet_seed
-from lab.chaos.scenario import Scenario, client
+from lab.chaos.model import catalog
+from lab.chaos.model.checks import judge
+from lab.chaos.model.history import CaseHistory, TargetState
+from lab.chaos.model.scenario import Scenario, client
+from lab.chaos.run.report import result_of
+from lab.chaos.run.runner import CaseRunner, fleet_seed
 from lab.instance import Lab
 from tests.lab_unit.histories import answered, healthy, snap
 

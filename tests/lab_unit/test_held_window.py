@@ -9,12 +9,12 @@ from typing import cast
 
 import pytest
 
-from lab.chaos import runner as runner_module
-from lab.chaos.checks import judge, outcome
-from lab.chaos.clock import SYSTEM_CLOCK
-from lab.chaos.history import CaseHistory, TargetState
-from lab.chaos.runner import CaseRunner
-from lab.chaos.scenario import HeldCpu, Scenario, client
+from lab.chaos.model.checks import judge, outcome
+from lab.chaos.model.history import CaseHistory, TargetState
+from lab.chaos.model.scenario import HeldCpu, Scenario, client
+from lab.chaos.run import runner as runner_module
+from lab.chaos.run.clock import SYSTEM_CLOCK
+from lab.chaos.run.runner import CaseRunner
 from lab.instance import Lab
 from lab.probe import Timeline
 from tests.lab_unit.histories import answered, healthy, snap, window

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from lab.chaos import catalog
-from lab.chaos.checks import judge
-from lab.chaos.history import CanarySample, CaseHistory
-from lab.chaos.judge_command import changes, load_saved, rejudge
-from lab.chaos.scenario import ERROR_STATUSES, Expect, client
+from lab.chaos.model import catalog
+from lab.chaos.model.checks import judge
+from lab.chaos.model.history import CanarySample, CaseHistory
+from lab.chaos.model.scenario import ERROR_STATUSES, Expect, client
+from lab.chaos.views.judge_command import changes, load_saved, rejudge
 from lab.errors import LabError
 from lab.settings import REPO_ROOT
 from tests.lab_unit.histories import RUN, SCENARIO, answered, healthy, snap, window

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lab.chaos import catalog
-from lab.chaos.checks import memory_growth, outcome
-from lab.chaos.history import CaseHistory
-from lab.chaos.memory import largest_response_bytes
-from lab.chaos.scenario import ANYTHING, Scenario, client
+from lab.chaos.model import catalog
+from lab.chaos.model.checks import memory_growth, outcome
+from lab.chaos.model.history import CaseHistory
+from lab.chaos.model.memory import largest_response_bytes
+from lab.chaos.model.scenario import ANYTHING, Scenario, client
 from lab.probe import Snapshot
 from tests.lab_unit.histories import SCENARIO, answered, healthy
 

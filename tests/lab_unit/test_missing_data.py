@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lab.chaos.checks import Verdict, judge, outcome
-from lab.chaos.history import CaseHistory, TargetState
-from lab.chaos.scenario import Expect, KillClients, Scenario, StopTarget, client
+from lab.chaos.model.checks import Verdict, judge, outcome
+from lab.chaos.model.history import CaseHistory, TargetState
+from lab.chaos.model.scenario import Expect, KillClients, Scenario, StopTarget, client
 from tests.lab_unit.histories import SCENARIO, answered, healthy, snap, window
 from tests.lab_unit.histories import outcome as client_outcome
 

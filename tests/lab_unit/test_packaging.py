@@ -38,16 +38,16 @@ def test_absolute_imports_of_the_three_packages_move_under_epoll_lab() -> None:
 
 
 def test_commands_a_person_types_name_the_installed_command() -> None:
-    text = ('"`python -m lab run x`", ["python", "-m", "lab", "run"], "python -m lab.chaos.picture t.json", '
+    text = ('"`python -m lab run x`", ["python", "-m", "lab", "run"], "python -m lab.chaos.run.picture t.json", '
             '"python -m clients replay h.json", ["python3", "-m", "clients", "run"]')
     assert rewrite_commands(text) == ('"`epoll-lab run x`", ["epoll-lab", "run"], '
-                                      '"python -m epoll_lab.lab.chaos.picture t.json", '
+                                      '"python -m epoll_lab.lab.chaos.run.picture t.json", '
                                       '"python -m epoll_lab.clients replay h.json", '
                                       '["python3", "-m", "clients", "run"]')  # this one runs in the container
     # Module names the host runs or loads: its own interpreter's -m, pytest's -p; a file name stays.
-    text = '[sys.executable, "-m", "lab", "run"], ["-p", "lab.chaos.pytest_plugin"], "server.py", \'clients.cli\''
+    text = '[sys.executable, "-m", "lab", "run"], ["-p", "lab.chaos.views.pytest_plugin"], "server.py", \'clients.cli\''
     assert rewrite_commands(text) == ('[sys.executable, "-m", "epoll_lab.lab", "run"], '
-                                      '["-p", "epoll_lab.lab.chaos.pytest_plugin"], "server.py", '
+                                      '["-p", "epoll_lab.lab.chaos.views.pytest_plugin"], "server.py", '
                                       "'epoll_lab.clients.cli'")
 
 
@@ -82,7 +82,7 @@ for package in ("lab", "clients", "server"):
         importlib.import_module(name)
         modules.append(name)
 from epoll_lab.lab import images, profiles, settings
-from epoll_lab.lab.chaos import report
+from epoll_lab.lab.chaos.run import report
 print(json.dumps({
     "modules": len(modules),
     "generic": sorted(name for name in sys.modules if name.split(".")[0] in ("lab", "clients", "server")),
@@ -125,6 +125,6 @@ def test_the_wheel_holds_one_top_level_name_and_both_entry_points(tmp_path: Path
         record = wheel.read(f"{info}/RECORD").decode().splitlines()
     assert {n.split("/")[0] for n in names} == {"epoll_lab", info}
     assert "epoll-lab = epoll_lab.lab.cli:main" in entry_points
-    assert "[pytest11]\nepoll_lab = epoll_lab.lab.chaos.pytest_plugin" in entry_points
+    assert "[pytest11]\nepoll_lab = epoll_lab.lab.chaos.views.pytest_plugin" in entry_points
     assert len(record) == len(names)
     assert not [n for n in names if "__pycache__" in n or "/.host/" in n or n.endswith(".pyc")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lab.chaos.picture import Phase, draw, main, phases, series, timeline_figure
+from lab.chaos.run.picture import Phase, draw, main, phases, series, timeline_figure
 
 
 def sample(t: float, *, fds: int = 8, close_wait: int = 0, cpu: int = 10) -> dict[str, Any]:

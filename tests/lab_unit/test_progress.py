@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.chaos.catalog import get
-from lab.chaos.history import CaseHistory, TargetState
-from lab.chaos.pytest_plugin import case_of, progress_line
-from lab.chaos.session import Variant
-from lab.chaos.zoo import BY_BUG
+from lab.chaos.model.catalog import get
+from lab.chaos.model.history import CaseHistory, TargetState
+from lab.chaos.model.zoo import BY_BUG
+from lab.chaos.run.session import Variant
+from lab.chaos.views.pytest_plugin import case_of, progress_line
 from lab.probe import Snapshot
 
 pytest_plugins = ["pytester"]
@@ -46,15 +46,15 @@ def run_with_plugin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("LAB_REPORTS_DIR", str(pytester.path / "reports"))
     pytester.makepyfile(test_cases=tests)
-    return pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-q")
+    return pytester.runpytest_subprocess("-p", "lab.chaos.views.pytest_plugin", "-q")
 
 
 def test_the_suite_prints_one_line_per_finished_case(pytester: pytest.Pytester,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_with_plugin(pytester, monkeypatch, """
         import pytest
-        from lab.chaos.catalog import get
-        from lab.chaos.session import Variant
+        from lab.chaos.model.catalog import get
+        from lab.chaos.run.session import Variant
 
         @pytest.mark.docker
         @pytest.mark.parametrize(("variant", "scenario"), [(Variant("level"), get("slowloris")),
@@ -76,7 +76,7 @@ def test_a_zoo_variant_reads_caught_or_missed_not_pass_or_fail(pytester: pytest.
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_with_plugin(pytester, monkeypatch, """
         import pytest
-        from lab.chaos.zoo import BY_BUG
+        from lab.chaos.model.zoo import BY_BUG
 
         @pytest.mark.docker
         @pytest.mark.parametrize("entry", [BY_BUG["no_timeouts"], BY_BUG["chunk_list"]])
@@ -91,10 +91,10 @@ def test_a_case_whose_data_is_missing_reads_error_not_fail(pytester: pytest.Pyte
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_with_plugin(pytester, monkeypatch, """
         import pytest
-        from lab.chaos.catalog import get
-        from lab.chaos.checks import missing
-        from lab.chaos.pytest_plugin import require_pass
-        from lab.chaos.session import Variant
+        from lab.chaos.model.catalog import get
+        from lab.chaos.model.checks import missing
+        from lab.chaos.views.pytest_plugin import require_pass
+        from lab.chaos.run.session import Variant
 
         @pytest.mark.docker
         @pytest.mark.parametrize(("variant", "scenario"), [(Variant("level"), get("slowloris"))])

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from lab.chaos import capture as capture_module
-from lab.chaos.capture import Capture, Channel
+from lab.chaos.run import capture as capture_module
+from lab.chaos.run.capture import Capture, Channel
 from lab.errors import LabError
 from lab.probe_agent import recorder
 

@@ -1,12 +1,12 @@
-"""crash fails when a process that served before the case is replaced during it (lab.chaos.restarts), and not
+"""crash fails when a process that served before the case is replaced during it (lab.chaos.model.restarts), and not
 when a server starts helpers of its own."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from lab.chaos.checks import judge
-from lab.chaos.history import CaseHistory
+from lab.chaos.model.checks import judge
+from lab.chaos.model.history import CaseHistory
 from lab.probe import Snapshot
 from tests.lab_unit.histories import SCENARIO, failed, healthy, snap
 

@@ -9,11 +9,11 @@ from typing import cast
 
 import pytest
 
-from lab.chaos import catalog
-from lab.chaos import runner as runner_module
-from lab.chaos.history import CaseHistory, TargetState
-from lab.chaos.runner import CaseRunner
-from lab.chaos.scenario import Limits
+from lab.chaos.model import catalog
+from lab.chaos.model.history import CaseHistory, TargetState
+from lab.chaos.model.scenario import Limits
+from lab.chaos.run import runner as runner_module
+from lab.chaos.run.runner import CaseRunner
 from lab.instance import Lab
 from lab.probe import Timeline
 from tests.lab_unit.histories import snap

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.chaos.play import base_lab
+from lab.chaos.run.play import base_lab
 from lab.cli import build_parser
 from lab.profiles import find_profile
 from lab.run_config import DEFAULT_REPORTS, SEED_BYTES, RunConfig
@@ -65,8 +65,9 @@ def test_from_the_command_line() -> None:
 
 # Where LAB_* may be read: the CLI and the chaos commands' argument handling, the pytest plugin, and settings.py
 # for the compose file's image names. Everything else gets a RunConfig.
-EDGES = {"lab/cli.py", "lab/chaos/commands.py", "lab/chaos/board_command.py", "lab/chaos/check_command.py",
-         "lab/profile_command.py", "lab/chaos/pytest_plugin.py", "lab/settings.py"}
+EDGES = {"lab/cli.py", "lab/chaos/views/commands.py", "lab/chaos/views/board_command.py",
+         "lab/chaos/views/check_command.py", "lab/profile_command.py", "lab/chaos/views/pytest_plugin.py",
+         "lab/settings.py"}
 ENV_READ = re.compile(r"os\.environ|getenv")
 
 
@@ -95,7 +96,7 @@ def test_the_plugin_hands_its_seed_and_folder_to_xdist_workers_and_writes_no_env
     pytester.makepyfile(test_workers=f"""
         import os
         import pytest
-        from lab.chaos.pytest_plugin import run_config
+        from lab.chaos.views.pytest_plugin import run_config
 
         @pytest.mark.parametrize("n", range(4))
         def test_one(n):
@@ -104,7 +105,7 @@ def test_the_plugin_hands_its_seed_and_folder_to_xdist_workers_and_writes_no_env
             (__import__("pathlib").Path({str(seen)!r}) / f"{{os.getpid()}}-{{n}}").write_text(
                 f"{{run.seed}} {{run.reports_dir}}")
     """)
-    result = pytester.runpytest_subprocess("-p", "lab.chaos.pytest_plugin", "-p", "no:cacheprovider", "-n", "2")
+    result = pytester.runpytest_subprocess("-p", "lab.chaos.views.pytest_plugin", "-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=4)
     written = {path.read_text() for path in seen.iterdir()}
     pids = {path.name.split("-")[0] for path in seen.iterdir()}

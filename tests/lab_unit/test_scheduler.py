@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.chaos import catalog
-from lab.chaos.adapt import Skip, adapt
-from lab.chaos.catalog import CATALOG
-from lab.chaos.commands import scorecard_jobs
-from lab.chaos.report import CaseResult
-from lab.chaos.scheduler import CASE_MARGIN_S, Job, Result, Worker, budget_s, execute, plan
-from lab.chaos.session import Variant
-from lab.chaos.zoo import ZOO, clean_pairs
+from lab.chaos.model import catalog
+from lab.chaos.model.adapt import Skip, adapt
+from lab.chaos.model.catalog import CATALOG
+from lab.chaos.model.zoo import ZOO, clean_pairs
+from lab.chaos.run.report import CaseResult
+from lab.chaos.run.scheduler import CASE_MARGIN_S, Job, Result, Worker, budget_s, execute, plan
+from lab.chaos.run.session import Variant
+from lab.chaos.views.commands import scorecard_jobs
 from lab.cli import build_parser
 from lab.profiles import find_profile
 from lab.run_config import RunConfig

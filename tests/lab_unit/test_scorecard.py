@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lab.chaos.checks import CHECK_NAMES
-from lab.chaos.report import CaseResult, result_of
-from lab.chaos.scorecard import cell_text, checks_caught, scorecard_json, scorecard_table, zoo_json, zoo_table
+from lab.chaos.model.checks import CHECK_NAMES
+from lab.chaos.run.report import CaseResult, result_of
+from lab.chaos.views.scorecard import cell_text, checks_caught, scorecard_json, scorecard_table, zoo_json, zoo_table
 from tests.lab_unit.histories import healthy, snap
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab import cli
-from lab.chaos.report import CaseResult, append_result
+from lab.chaos.run.report import CaseResult, append_result
 
 
 def test_the_scorecard_writes_its_html_report_beside_the_results(tmp_path: Path,

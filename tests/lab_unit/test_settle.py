@@ -1,8 +1,8 @@
-"""The settle checks judge readings by the time the probe took them (lab.chaos.settle), not by arrival."""
+"""The settle checks judge readings by the time the probe took them (lab.chaos.model.settle), not by arrival."""
 
 from __future__ import annotations
 
-from lab.chaos.settle import settle_decided, settle_reading
+from lab.chaos.model.settle import settle_decided, settle_reading
 from lab.probe import Snapshot
 from tests.lab_unit.histories import snap
 

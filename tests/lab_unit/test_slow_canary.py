@@ -1,6 +1,6 @@
 """slow_canary on open-loop samples made by hand: a loop that stalls now and then fails, a hiccup passes.
 
-The samples are what lab.chaos.canary records: a connection due every 50 ms, alternately one fresh request
+The samples are what lab.chaos.run.canary records: a connection due every 50 ms, alternately one fresh request
 and a kept-alive sequence of 3 (the first due at the slot, each later one when the one before is answered).
 """
 
@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
-from lab.chaos.canary import INTERVAL_S, KEEP_ALIVE_REQUESTS
-from lab.chaos.checks import slow_canary
-from lab.chaos.history import CanarySample
-from lab.chaos.latency import longest_silence, percentile
+from lab.chaos.model.checks import slow_canary
+from lab.chaos.model.history import CanarySample
+from lab.chaos.model.latency import longest_silence, percentile
+from lab.chaos.run.canary import INTERVAL_S, KEEP_ALIVE_REQUESTS
 from tests.lab_unit.histories import SCENARIO, healthy
 
 CANARY = replace(SCENARIO, canary=True)

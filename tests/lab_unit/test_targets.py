@@ -1,14 +1,15 @@
-"""Which target a run judges (lab/chaos/targets.py), and the repro command that names it."""
+"""Which target a run judges (lab/chaos/run/targets.py), and the repro command that names it."""
 
 from __future__ import annotations
 
 import pytest
 
 from lab import settings
-from lab.chaos import catalog, targets
-from lab.chaos.adapt import Skip, adapt
-from lab.chaos.scenario import Scenario
-from lab.chaos.session import Variant, repro_command
+from lab.chaos.model import catalog
+from lab.chaos.model.adapt import Skip, adapt
+from lab.chaos.model.scenario import Scenario
+from lab.chaos.run import targets
+from lab.chaos.run.session import Variant, repro_command
 from lab.errors import LabError
 from lab.profiles import find_profile
 from lab.run_config import RunConfig

@@ -1,11 +1,11 @@
-"""Where a case's time goes (lab.chaos.timing): laps into phases, summed over a run."""
+"""Where a case's time goes (lab.chaos.model.timing): laps into phases, summed over a run."""
 
 from __future__ import annotations
 
 import time
 
-from lab.chaos.report import CaseResult
-from lab.chaos.timing import PhaseClock, split_line, time_split
+from lab.chaos.model.timing import PhaseClock, split_line, time_split
+from lab.chaos.run.report import CaseResult
 
 
 def test_laps_add_the_time_since_the_previous_lap_to_their_phase() -> None:

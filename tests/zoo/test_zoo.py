@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab.chaos.pytest_plugin import bundled_target, planned, play_job
-from lab.chaos.scheduler import Job
-from lab.chaos.session import LabSession
+from lab.chaos.run.scheduler import Job
+from lab.chaos.run.session import LabSession
+from lab.chaos.views.pytest_plugin import bundled_target, planned, play_job
 
 pytestmark = [pytest.mark.zoo,
               pytest.mark.skipif(not bundled_target(), reason="the zoo breaks the bundled server only")]

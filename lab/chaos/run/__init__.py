@@ -1,0 +1,1 @@
+"""The running: what touches containers and the network, and records a case's history."""

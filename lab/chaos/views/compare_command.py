@@ -1,0 +1,80 @@
+"""`python -m lab compare BEFORE AFTER`: two runs' results (reports/runs/<run>/) case by case: which verdicts
+changed. For a refactoring that must not change a verdict, and for a server before and after a fix."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.chaos.run.report import CaseResult, read_results
+from lab.errors import LabError
+
+Key = tuple[str, str, str, str]  # server, case, variant (trigger and bug), seed
+
+
+@dataclass(frozen=True)
+class Comparison:
+    same: int
+    changed: list[tuple[Key, str, str]]  # key, before, after ("pass", "fail: crash, fd_leak", ...)
+    only_before: list[Key]
+    only_after: list[Key]
+
+    @property
+    def identical(self) -> bool:
+        return not (self.changed or self.only_before or self.only_after)
+
+
+def verdict_of(result: CaseResult) -> str:
+    """What a case's verdict is, to compare: its outcome and, when it failed, which checks failed."""
+    return f"{result.outcome}: {', '.join(sorted(result.failed_checks))}" if result.failed_checks else result.outcome
+
+
+def key_of(result: CaseResult) -> Key:
+    return result.server, result.id, result.variant, str(result.seed)
+
+
+def compare(before: list[CaseResult], after: list[CaseResult]) -> Comparison:
+    """Pure: results matched by (server, case, variant, seed); a case run twice in one run keeps its last."""
+    old = {key_of(result): verdict_of(result) for result in before}
+    new = {key_of(result): verdict_of(result) for result in after}
+    changed = [(key, old[key], new[key]) for key in sorted(old.keys() & new.keys()) if old[key] != new[key]]
+    return Comparison(same=sum(1 for key in old.keys() & new.keys() if old[key] == new[key]), changed=changed,
+                      only_before=sorted(old.keys() - new.keys()), only_after=sorted(new.keys() - old.keys()))
+
+
+def describe(comparison: Comparison, before: Path, after: Path) -> list[str]:
+    def name(key: Key) -> str:
+        server, case, variant, seed = key
+        return f"{server + ' ' if server else ''}{case} [{variant}] seed {seed}"
+
+    lines = [f"before {before}, after {after}: {comparison.same} cases with the same verdict, "
+             f"{len(comparison.changed)} changed, {len(comparison.only_before)} only before, "
+             f"{len(comparison.only_after)} only after"]
+    lines += [f"  changed  {name(key)}: {old} → {new}" for key, old, new in comparison.changed]
+    lines += [f"  gone     {name(key)}" for key in comparison.only_before]
+    lines += [f"  new      {name(key)}" for key in comparison.only_after]
+    return lines
+
+
+def _results(folder: Path) -> list[CaseResult]:
+    if not folder.is_dir():
+        raise LabError(f"no such results folder: {folder}")
+    found = read_results(folder)
+    if not found:
+        raise LabError(f"{folder} holds no results (results-*.jsonl)")
+    return found
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    comparison = compare(_results(args.before), _results(args.after))
+    print("\n".join(describe(comparison, args.before, args.after)))
+    return 0 if comparison.identical else 1
+
+
+def add_compare_command(command: Callable[[str, Callable[[argparse.Namespace], int], str],
+                                          argparse.ArgumentParser]) -> None:
+    compare_cmd = command("compare", cmd_compare, "compare two runs' verdicts case by case (exit 1 if any differ)")
+    compare_cmd.add_argument("before", type=Path, help="a results folder (reports/runs/<run>)")
+    compare_cmd.add_argument("after", type=Path, help="another one")
