@@ -37,6 +37,9 @@ def test_a_changed_check_a_gone_and_a_new_case_are_named() -> None:
     # Another seed or another mode is another case, not the same one judged differently.
     assert not compare([result("a", seed=1)], [result("a", seed=2)]).changed
     assert compare([result("a", variant="edge")], [result("a")]).only_before
+    # Two board runs with different seeds: the same cell, judged again.
+    across = compare([result("a", seed=1)], [result("a", "fail", ("crash",), seed=2)], same_seed=False)
+    assert "  changed  a [level]: pass → fail: crash" in describe(across, Path("x"), Path("y"))
 
 
 def write(folder: Path, results: list[CaseResult]) -> Path:

@@ -31,14 +31,15 @@ def verdict_of(result: CaseResult) -> str:
     return f"{result.outcome}: {', '.join(sorted(result.failed_checks))}" if result.failed_checks else result.outcome
 
 
-def key_of(result: CaseResult) -> Key:
-    return result.server, result.id, result.variant, str(result.seed)
+def key_of(result: CaseResult, *, seed: bool = True) -> Key:
+    return result.server, result.id, result.variant, str(result.seed) if seed else "any"
 
 
-def compare(before: list[CaseResult], after: list[CaseResult]) -> Comparison:
-    """Pure: results matched by (server, case, variant, seed); a case run twice in one run keeps its last."""
-    old = {key_of(result): verdict_of(result) for result in before}
-    new = {key_of(result): verdict_of(result) for result in after}
+def compare(before: list[CaseResult], after: list[CaseResult], *, same_seed: bool = True) -> Comparison:
+    """Pure: results matched by (server, case, variant, seed), or without the seed (two board runs with different
+    seeds: is each cell stable?); a case run twice in one run keeps its last."""
+    old = {key_of(result, seed=same_seed): verdict_of(result) for result in before}
+    new = {key_of(result, seed=same_seed): verdict_of(result) for result in after}
     changed = [(key, old[key], new[key]) for key in sorted(old.keys() & new.keys()) if old[key] != new[key]]
     return Comparison(same=sum(1 for key in old.keys() & new.keys() if old[key] == new[key]), changed=changed,
                       only_before=sorted(old.keys() - new.keys()), only_after=sorted(new.keys() - old.keys()))
@@ -47,7 +48,7 @@ def compare(before: list[CaseResult], after: list[CaseResult]) -> Comparison:
 def describe(comparison: Comparison, before: Path, after: Path) -> list[str]:
     def name(key: Key) -> str:
         server, case, variant, seed = key
-        return f"{server + ' ' if server else ''}{case} [{variant}] seed {seed}"
+        return f"{server + ' ' if server else ''}{case} [{variant}]" + (f" seed {seed}" if seed != "any" else "")
 
     lines = [f"before {before}, after {after}: {comparison.same} cases with the same verdict, "
              f"{len(comparison.changed)} changed, {len(comparison.only_before)} only before, "
@@ -68,7 +69,7 @@ def _results(folder: Path) -> list[CaseResult]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    comparison = compare(_results(args.before), _results(args.after))
+    comparison = compare(_results(args.before), _results(args.after), same_seed=not args.any_seed)
     print("\n".join(describe(comparison, args.before, args.after)))
     return 0 if comparison.identical else 1
 
@@ -78,3 +79,5 @@ def add_compare_command(command: Callable[[str, Callable[[argparse.Namespace], i
     compare_cmd = command("compare", cmd_compare, "compare two runs' verdicts case by case (exit 1 if any differ)")
     compare_cmd.add_argument("before", type=Path, help="a results folder (reports/runs/<run>)")
     compare_cmd.add_argument("after", type=Path, help="another one")
+    compare_cmd.add_argument("--any-seed", action="store_true",
+                             help="match cases whatever their seeds (two runs with different seeds: stable verdicts?)")
