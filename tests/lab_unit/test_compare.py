@@ -54,6 +54,10 @@ def test_the_command_exits_1_on_a_difference_and_says_so_in_one_line_on_bad_inpu
     assert main(["compare", str(same), str(write(tmp_path / "two", [result("a")]))]) == 0
     assert main(["compare", str(same), str(write(tmp_path / "three", [result("a", "error")]))]) == 1
     assert "pass → error" in capsys.readouterr().out
+    board = tmp_path / "board"
+    (board / "servers").mkdir(parents=True)
+    write(board / "servers" / "nginx", [result("a")])
+    assert main(["compare", str(same), str(board)]) == 0  # a board's results, one folder per server
     assert main(["compare", str(same), str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("epoll-lab: error: no such results folder") and len(err.splitlines()) == 1

@@ -62,7 +62,9 @@ def describe(comparison: Comparison, before: Path, after: Path) -> list[str]:
 def _results(folder: Path) -> list[CaseResult]:
     if not folder.is_dir():
         raise LabError(f"no such results folder: {folder}")
-    found = read_results(folder)
+    # A run's folder holds its results-*.jsonl; a board's, one folder per server (servers/<name>/).
+    found = [result for directory in sorted({path.parent for path in folder.rglob("results-*.jsonl")})
+             for result in read_results(directory)]
     if not found:
         raise LabError(f"{folder} holds no results (results-*.jsonl)")
     return found
