@@ -136,3 +136,8 @@ def test_one_hiccup_under_the_silence_bound_does_not_also_set_the_p99() -> None:
     # The same stall twice is not one hiccup: the second one's requests still count in the p99.
     ok, message = judged(open_loop(10, blocked([(2.4, 2.85), (7.4, 7.85)])))
     assert not ok and "expected p99 ≤ 250 ms" in message, message
+
+
+def test_a_silence_shorter_than_a_stall_sets_nothing_aside() -> None:
+    ok, message = judged(open_loop(10, blocked([(7.4, 7.55)])))  # 0.15 s: answers just paused
+    assert ok and "without the" not in message, message

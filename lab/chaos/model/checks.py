@@ -366,14 +366,14 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
                      f"(first: {first.error}{' on a kept-alive connection' if first.keep_alive else ''})")
     latencies = [s.latency_s for s in samples if s.latency_s is not None]
     silence = longest_silence(samples)
-    # One hiccup is the silence bound's to judge: open loop, a single stall of S delays every request due in
-    # it by S down to 0, so on its own it would also set the p99 of a ~10 s case (~400 requests) from about
-    # 0.4 s on, below the one hiccup the silence bound allows. The p99 judges the requests outside it: stalls
-    # that come back still make it (and the unanswered time) fail.
+    # One stall (canary_stall_s or longer) within the silence bound is that bound's to judge: open loop, a
+    # single stall of S delays every request due in it by S down to 0, so on its own it would also set the p99
+    # of a ~10 s case (~400 requests) from about 0.4 s on, below the one hiccup the silence bound allows. The
+    # p99 judges the requests outside it: stalls that come back still make it (and the unanswered time) fail.
     hiccup_end = silence.start + silence.seconds
     steady = [latency for s in samples if (latency := s.latency_s) is not None
               and not (s.t < hiccup_end and s.t + latency > silence.start)] \
-        if silence.seconds <= limits.canary_silence_s else latencies
+        if limits.canary_stall_s <= silence.seconds <= limits.canary_silence_s else latencies
     p50, worst = statistics.median(latencies), max(latencies)
     p99 = percentile(steady, 0.99) if steady else 0.0
     unanswered, stalls = unanswered_seconds(samples, limits.canary_stall_s)
