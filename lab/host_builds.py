@@ -89,8 +89,10 @@ def build_rust(context: Path, log: Log) -> None:
     target = context / HOST_DIR / "server"
     target.parent.mkdir(exist_ok=True)
     log(f"building {context.name}'s Rust binary on the host (rustc -O, std only)")
-    _run([rustc, "-O", "--edition", "2021", "-o", str(target), RUST_MAIN_FILE], cwd=context,
+    partial = target.with_name(f".{target.name}.partial")  # an interrupted build never leaves half a binary
+    _run([rustc, "-O", "--edition", "2021", "-o", str(partial), RUST_MAIN_FILE], cwd=context,
          what=f"rustc of {context.name}")
+    partial.replace(target)
 
 
 def _run(command: list[str], *, what: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:

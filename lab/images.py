@@ -7,6 +7,8 @@ module; the choice is recorded in .lab/images.env so later commands use the same
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -138,6 +140,24 @@ def build_if_stale(spec: ImageSpec, base: str, log: Log) -> None:
     source = spec.source_hash(base)
     if engine.image_labels(spec.tag).get(SOURCE_LABEL) == source:
         return
+    # Several workers (xdist, the scheduler's) may find one image stale at once: one builds, the others wait
+    # for it and then find it fresh. Host builds write into the context, so two at once break each other.
+    with _build_lock(spec.tag):
+        if engine.image_labels(spec.tag).get(SOURCE_LABEL) == source:
+            return
+        _build(spec, base, source, log)
+
+
+@contextlib.contextmanager
+def _build_lock(tag: str) -> Iterator[None]:
+    settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    name = "build-" + "".join(c if c.isalnum() else "_" for c in tag) + ".lock"
+    with (settings.STATE_DIR / name).open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, however the build ends
+        yield
+
+
+def _build(spec: ImageSpec, base: str, source: str, log: Log) -> None:
     host_builds.prepare(spec.context, log)
     log(f"building {spec.tag} from {spec.context.relative_to(settings.REPO_ROOT)}/ (base {base})")
     engine.run_docker(

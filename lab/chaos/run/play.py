@@ -44,13 +44,14 @@ def server_name(config: RunConfig) -> str:
     return profile.name if profile is not None else ""
 
 
-def open_session(config: RunConfig, worker: str | None) -> LabSession:
-    """One worker's lab session (its lab comes up with its first case), on the engine the worker's number picks."""
+def open_session(config: RunConfig, worker: str | None, *, prefix: str = "epl-chaos") -> LabSession:
+    """One worker's lab session (its lab comes up with its first case), on the engine the worker's number picks;
+    `prefix` tells apart the labs of one worker that judge several targets."""
     host = engine.for_worker(worker)  # workers spread over LAB_DOCKER_HOSTS
     profile = target_profile(config)
     if profile is not None:
         targets.build_image(profile)
-    base = base_lab(config, project=unique_project("epl-chaos", config.run_id, worker), docker_host=host)
+    base = base_lab(config, project=unique_project(prefix, config.run_id, worker), docker_host=host)
     return LabSession(base, log=lambda _: None, capture=config.capture, capture_failures_only=True,
                       profile=profile, reports_dir=config.reports_dir)
 

@@ -239,5 +239,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     the run's folder by then)."""
     if hasattr(config, "workerinput"):
         return
-    for text in summary_lines(report.read_results(config.stash[RUN_KEY].reports_dir)):
+    folder = config.stash[RUN_KEY].reports_dir
+    # A test judging another target keeps its results in a folder of the run's own, one per target
+    nested = [result for sub in sorted(folder.iterdir()) if sub.is_dir() for result in report.read_results(sub)] \
+        if folder.is_dir() else []
+    for text in summary_lines(report.read_results(folder) + nested):
         terminalreporter.write_line(text)
