@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from lab.chaos.model import cpu_stream
 from lab.chaos.model.checks import cpu_spin, outcome
 from lab.chaos.model.history import CanarySample, CaseHistory, CpuWindow
 from lab.chaos.model.scenario import Expect, HeldCpu, Scenario, client
@@ -197,3 +198,31 @@ def test_input_parsed_from_the_receive_queue_is_work_and_input_left_unread_is_no
     stuck = [replace(r, rx_queued=queue[0]) for r in parsing]
     result, message = verdict(history_of([*body[:5], *stuck, *after]))
     assert result == "fail" and "spun with no client traffic at 1.00-" in message, message
+
+
+# -- after the case: a window shorter than a spin, read on when it looks like one -------------------------------
+def canary_masked_poll(after_case_readings: int) -> CaseHistory:
+    """A 1 ms polling loop slowed to 800 wakeups/s on a loaded machine, under canary requests every 25 ms for 2 s
+    (their allowance hides it), then `after_case_readings` quiet readings after the clients are done: the
+    poll_1ms variant a CI run of 2026-12-06 missed."""
+    during = readings([0.03] * 8, bytes_per_s=26_000.0, wakeups_per_s=800.0)
+    cpu, net, wakeups = during[-1].cpu_seconds, during[-1].net_bytes, during[-1].wakeups
+    after = [reading(2.0 + n * STEP, cpu + 0.005 * n, net, wakeups + 200 * n)
+             for n in range(1, after_case_readings + 1)]
+    canary = [CanarySample(0.01 + i * 0.025, 0.003) for i in range(80)]
+    return history_of([*during, *after], canary=canary)
+
+
+def test_a_spin_that_outlives_the_case_is_read_on_until_it_can_be_judged() -> None:
+    masked = canary_masked_poll(2)  # the 0.5 s window alone: under SUSTAINED_S, the loop passed
+    assert verdict(masked)[0] == "pass"
+    assert masked.settled is not None
+    until = cpu_stream.watch_after_case_until(masked, [masked.baseline, *masked.samples, masked.settled], 2.0, STEP)
+    assert until == pytest.approx(2.0 + cpu_stream.SUSTAINED_S + STEP)
+    result, message = verdict(canary_masked_poll(4))  # read on to 3.0 s, as the runner does
+    assert result == "fail" and "woke with no client traffic at 2.00-3.00 s" in message, message
+
+
+def test_a_quiet_end_of_case_is_not_read_on() -> None:
+    stream = readings([0.5] * 8 + [0.0] * 2, bytes_per_s=[100_000.0] * 8 + [0.0] * 2)
+    assert cpu_stream.watch_after_case_until(history_of(stream), stream, 2.0, STEP) is None

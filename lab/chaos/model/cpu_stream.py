@@ -265,6 +265,21 @@ def stretches(spans: Iterable[Interval], rule: str) -> list[Stretch]:
     return runs
 
 
+def watch_after_case_until(history: CaseHistory, readings: Sequence[Snapshot], since: float,
+                           step: float) -> float | None:
+    """When the runner must stop reading after the case: None when every quiet interval from `since` (the clients
+    done) is within the bounds, else a time at least SUSTAINED_S and a reading past the first one over a bound. The
+    window after a case is shorter than SUSTAINED_S, so alone it could never show a spin that outlives the case, and
+    during a case the canary's allowance can mask one; a clean target pays nothing for this."""
+    after = [reading for reading in readings if reading.t >= since]
+    first = next((interval for interval in intervals(history, after)
+                  if interval.quiet and (interval.over_share or interval.over_wakeups)), None)
+    if first is None:
+        return None
+    origin = history.started if history.started is not None else history.baseline.t
+    return origin + first.start + SUSTAINED_S + step
+
+
 def judge_stream(history: CaseHistory, readings: Sequence[Snapshot]) -> StreamJudgement:
     spans = intervals(history, readings)
     quiet_known = bool(spans) and all(i.quiet is not None for i in spans)

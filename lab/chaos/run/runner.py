@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lab.chaos.model import cpu_stream
 from lab.chaos.model.checks import judge, outcome
 from lab.chaos.model.client_result import ClientResultError, RunResult
 from lab.chaos.model.faults import FaultUnavailable
@@ -182,6 +183,7 @@ class CaseRunner:
                 history.canary = canary.samples
             toxiproxy.reset()
             clock.lap("clients")
+            clients_done = self._clock.monotonic()
             self._event(history, "clients done, toxics removed")
             if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                 history.target_after = target_state(self.lab)
@@ -198,6 +200,7 @@ class CaseRunner:
                     history.probe_errors.append(f"no idle CPU window: no reading opened or closed the "
                                                 f"{scenario.limits.idle_window_s:g} s window in time (each may be "
                                                 f"{READINGS_LATE_S:g} s late)")
+                self._watch_a_suspected_spin(history, timeline, clients_done)
                 clock.lap("cpu window")
                 idle = history.idle_cpu
                 if capture is not None and idle is not None and idle.cpu_share > scenario.limits.max_idle_cpu:
@@ -224,6 +227,18 @@ class CaseRunner:
                 clock.lap("capture")
             self._restore_after(scenario)
         return history
+
+    def _watch_a_suspected_spin(self, history: CaseHistory, timeline: Timeline, since: float) -> None:
+        """A quiet interval over a bound after the case is a spin or a burst: read on until cpu_spin can tell."""
+        until = cpu_stream.watch_after_case_until(history, timeline.samples, since, SAMPLE_INTERVAL_S)
+        if until is None:
+            return
+        self._event(history, "CPU or wakeups over the quiet bound after the case: reading on to tell a spin "
+                             "from a burst")
+        self._await_reading(lambda reading: reading.t >= until,
+                            timeout=max(0.0, until - self._clock.monotonic()) + READINGS_LATE_S,
+                            what="readings to tell a spin from a burst")
+        history.observed_until = self._clock.monotonic()
 
     def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory) -> None:
         """Stop the capture and keep what it says; a capture that fails is noted, never fails the case."""
