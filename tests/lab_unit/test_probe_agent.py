@@ -19,12 +19,23 @@ from lab.probe_agent import agent
 
 @pytest.mark.skipif(not agent.HAS_SCHEDSTAT, reason="this kernel has no schedstat")
 def test_cpu_is_counted_in_nanoseconds_and_sees_a_few_milliseconds_of_work() -> None:
-    before, rss, per_second = agent.cpu_and_rss([os.getpid()])
-    assert per_second == 1_000_000_000 and rss > 0
-    busy_until = time.thread_time() + 0.02
-    while time.thread_time() < busy_until:  # 20 ms of CPU: two 10 ms ticks, 20,000,000 ns
-        pass
-    after, _, _ = agent.cpu_and_rss([os.getpid()])
+    # A process of its own: one whose threads have all lived (this test worker's exited threads are counted in
+    # whole ticks only, 10 ms, too coarse for 20 ms of work).
+    busy = ("import sys, time\nsys.stdin.readline()\nend = time.thread_time() + 0.02\n"
+            "while time.thread_time() < end:\n    pass\nprint(flush=True)\nsys.stdin.readline()\n")
+    with subprocess.Popen([sys.executable, "-c", busy], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            before, rss, per_second = agent.cpu_and_rss([child.pid])
+            assert per_second == 1_000_000_000 and rss > 0
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "\n"  # its 20 ms of CPU are spent (20,000,000 ns)
+            after, _, _ = agent.cpu_and_rss([child.pid])
+        finally:
+            child.stdin.close()  # EOF: the child's last readline returns and it exits
+            child.wait(timeout=10)
     assert 15_000_000 <= after - before <= 500_000_000
 
 
