@@ -235,9 +235,11 @@ class CaseRunner:
             return
         self._event(history, "CPU or wakeups over the quiet bound after the case: reading on to tell a spin "
                              "from a burst")
-        self._await_reading(lambda reading: reading.t >= until,
-                            timeout=max(0.0, until - self._clock.monotonic()) + READINGS_LATE_S,
-                            what="readings to tell a spin from a burst")
+        _, error = self._await_reading(lambda reading: reading.t >= until,
+                                       timeout=max(0.0, until - self._clock.monotonic()) + READINGS_LATE_S,
+                                       what="readings to tell a spin from a burst")
+        if error:  # the readings missing up to observed_until are a gap cpu_spin reports as unjudged
+            history.probe_errors.append(error)
         history.observed_until = self._clock.monotonic()
 
     def _finish_capture(self, capture: Capture, scenario: Scenario, history: CaseHistory) -> None:

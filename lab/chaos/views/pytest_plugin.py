@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +131,17 @@ class CaseCrashed(Exception):
     """The lab could not play the case (its error is in the results)."""
 
 
-def play_job(session: LabSession, job: Job) -> None:
-    """Play a job as the scheduler's workers do, write its results, and pass, fail, skip or error as it did."""
-    run = run_config()
+def play_job(session: LabSession, job: Job, run: RunConfig | None = None,
+             skip_allowed: Callable[[str], bool] = lambda reason: True) -> None:
+    """Play a job as the scheduler's workers do, write its results (into `run`'s folder: the run's own by
+    default), and pass, fail, skip or error as it did; a skip whose reason `skip_allowed` refuses fails."""
+    run = run or run_config()
     result = run_job(session, job, run)
     for record in result.records:
         report.append_result(record, run.reports_dir, worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
     if result.outcome == "skip":
+        if not skip_allowed(result.message):
+            pytest.fail(f"a needless skip: {result.message}", pytrace=False)
         pytest.skip(result.message)
     if result.crashed:
         raise CaseCrashed(result.message)
