@@ -10,6 +10,7 @@ from typing import Any
 import docker.errors
 
 from lab import engine, images, settings
+from lab.client_agent import ClientAgent
 from lab.compose import Compose, echo
 from lab.errors import LabError
 from lab.http_check import http_get
@@ -47,6 +48,7 @@ class Lab:
         self._log = log
         self._build_images = build_images
         self._endpoints: Endpoints | None = None
+        self._client_agent: ClientAgent | None = None
 
     def __enter__(self) -> Lab:
         try:
@@ -113,6 +115,9 @@ class Lab:
         wait_until(running, timeout=30, what=f"the {service} container to run again")
 
     def down(self) -> None:
+        if self._client_agent is not None:
+            self._client_agent.close()
+            self._client_agent = None
         try:
             self.compose.run("down", "--volumes", "--remove-orphans", "--timeout", "2", timeout=120)
         except LabError as error:
@@ -175,6 +180,14 @@ class Lab:
 
     def probe(self) -> Probe:
         return Probe(self.container("probe"))
+
+    def client_agent(self) -> ClientAgent:
+        """The clients container's `python -m clients serve`: client runs without a `docker exec` each."""
+        if self._client_agent is None:
+            name = self.container("clients").name
+            self._client_agent = ClientAgent([engine.require_docker_cli(), "exec", "-i", name,
+                                              "python3", "-m", "clients", "serve"])
+        return self._client_agent
 
     def exec(self, service: str, args: list[str], *, timeout: float,
              replica: int = 1) -> subprocess.CompletedProcess[bytes]:

@@ -70,29 +70,25 @@ class Snapshot:
         return self.cpu_ticks / self.clk_tck
 
 
+def reset_trouble(answer: dict[str, Any]) -> str | None:
+    """The agent's answer to a peak reset: None when it worked, else why not."""
+    if answer.get("ok"):
+        return None
+    return "; ".join(answer.get("errors") or []) or "no target process to reset"
+
+
 class Probe:
     """Snapshots through `docker exec` into the probe container (a Docker SDK container)."""
 
     def __init__(self, container: Any) -> None:
         self._container = container
 
-    def watch_command(self, interval_s: float) -> list[str]:
-        """A `docker exec` that streams one snapshot per line every `interval_s` until its stdin closes."""
+    def watch_command(self, interval_s: float, *, reset_peak: bool = False) -> list[str]:
+        """A `docker exec` that streams one snapshot per line every `interval_s` until its stdin closes; with
+        `reset_peak`, the target's peak RSS is reset first (Timeline.peak_reset)."""
         return [engine.require_docker_cli(), "exec", "-i", self._container.name, "python3", AGENT, "watch",
-                "--interval", f"{interval_s:g}", "--duration", f"{STREAM_MAX_S:g}", "--until-eof"]
-
-    def reset_peak(self) -> str | None:
-        """Reset the target's peak RSS (VmHWM) to its RSS now; None when it worked, else why not."""
-        result = self._container.exec_run(["python3", AGENT, "reset-peak"], demux=True)
-        stdout, stderr = result.output
-        try:
-            answer = json.loads(stdout or b"")
-        except ValueError:
-            detail = (stderr or b"").decode(errors="replace").strip()
-            return f"reset-peak failed (exit {result.exit_code}): {detail[:200] or 'no message'}"
-        if answer.get("ok"):
-            return None
-        return "; ".join(answer.get("errors") or []) or "no target process to reset"
+                "--interval", f"{interval_s:g}", "--duration", f"{STREAM_MAX_S:g}", "--until-eof",
+                *(["--reset-peak"] if reset_peak else [])]
 
     def snapshot(self) -> Snapshot:
         result = self._container.exec_run(["python3", AGENT, "snapshot"], demux=True)
@@ -111,10 +107,13 @@ class Timeline:
     `docker exec` per reading, so readings are taken on time even when a `docker exec` takes seconds on a loaded
     machine. A reading carries the time it was taken: waits judge it by that time, not by when it arrived."""
 
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], *, restart_command: list[str] | None = None) -> None:
         self._command = command  # streams one snapshot per line until its stdin closes (Probe.watch_command)
+        # A stream that ended mid-case is started again with this one: a peak reset then would lose the case's peak.
+        self._restart_command = restart_command or command
         self.samples: list[Snapshot] = []
         self.errors: list[str] = []
+        self._peak_reset: tuple[float, str | None] | None = None  # the stream's own reset: (its time, its trouble)
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -145,6 +144,17 @@ class Timeline:
         notice its process is gone, so the stream is ended by killing our client rather than waited for."""
         self._target_gone = True
 
+    def peak_reset(self, *, timeout: float) -> tuple[float | None, str | None]:
+        """When the stream reset the target's peak RSS (its clock) and None; or None and why it did not, once the
+        stream said so or `timeout` passed. Only a stream started with `--reset-peak` says so."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._peak_reset is not None, timeout=timeout)
+            if self._peak_reset is None:
+                detail = f" ({self.errors[-1]})" if self.errors else ""
+                return None, f"the probe stream did not reset the peak within {timeout:g} s{detail}"
+            when, trouble = self._peak_reset
+            return (None, trouble) if trouble else (when, None)
+
     def wait_for(self, decided: Callable[[list[Snapshot]], bool], *, timeout: float) -> bool:
         """Wait until `decided(samples)` holds, at most `timeout` seconds; whether it did."""
         with self._changed:
@@ -160,13 +170,18 @@ class Timeline:
             process.stdin.write(b"\n")
             process.stdin.flush()
 
-    def next_reading(self, condition: Callable[[Snapshot], bool], *,
-                     timeout: float) -> tuple[Snapshot | None, bool]:
-        """The first reading taken from now on for which `condition` holds, each reading judged once and in order
-        (`condition` may keep state), and True; at the timeout, the last reading taken (or None) and False."""
-        since = time.monotonic()
+    def next_reading(self, condition: Callable[[Snapshot], bool], *, timeout: float,
+                     since: float | None = None) -> tuple[Snapshot | None, bool]:
+        """The first reading taken from now on (or from `since`, on the stream's clock) for which `condition` holds,
+        each reading judged once and in order (`condition` may keep state), and True; at the timeout, the last
+        reading taken (or None) and False."""
+        start = time.monotonic() if since is None else since
         with self._changed:
-            judged = len(self.samples)  # readings that arrived before the wait are not judged
+            if since is None:
+                judged = len(self.samples)  # readings that arrived before the wait are not judged
+            else:
+                judged = next((index for index, reading in enumerate(self.samples) if reading.t >= start),
+                              len(self.samples))
         last: list[Snapshot] = []
         found: list[Snapshot] = []
 
@@ -175,7 +190,7 @@ class Timeline:
             while judged < len(readings) and not found:
                 reading = readings[judged]
                 judged += 1
-                if reading.t >= since:
+                if reading.t >= start:
                     last[:] = [reading]
                     if condition(reading):
                         found.append(reading)
@@ -186,10 +201,12 @@ class Timeline:
         return (last[0] if last else None), False
 
     def _run(self) -> None:
+        command = self._command
         while not self._stop.is_set():
             try:
-                process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE)
+                command = self._restart_command
             except OSError as error:
                 self.errors.append(f"probe stream: {error}")
                 self._stop.wait(STREAM_RESTART_S)
@@ -211,8 +228,14 @@ class Timeline:
         assert process.stdout is not None
         for line in process.stdout:
             try:
-                snapshot = Snapshot.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as error:
+                data = json.loads(line)
+                if "reset_peak" in data:
+                    with self._changed:
+                        self._peak_reset = (float(data["t"]), reset_trouble(data["reset_peak"]))
+                        self._changed.notify_all()
+                    continue
+                snapshot = Snapshot.from_json(data)
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
                 self.errors.append(f"probe stream: unreadable reading: {error}")
                 continue
             with self._changed:

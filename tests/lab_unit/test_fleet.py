@@ -64,6 +64,16 @@ class FakeLab:
         self.execs.append((replica, args))
         return subprocess.CompletedProcess(args, 1, b"", b"no server")
 
+    def client_agent(self) -> Any:
+        """Replica 1's clients run through the lab's agent, not a `docker exec` each."""
+        execs = self.execs
+
+        class Agent:
+            def run(self, argv: list[str], *, limit_s: float, timeout: float) -> subprocess.CompletedProcess[bytes]:
+                execs.append((1, argv))
+                return subprocess.CompletedProcess(argv, 1, b"", b"no server")
+        return Agent()
+
     def probe(self) -> Any:
         return None
 

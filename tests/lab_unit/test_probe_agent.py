@@ -3,6 +3,7 @@ its stream of readings."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -225,3 +226,55 @@ def test_live_a_reaped_child_is_counted() -> None:
                     "while time.process_time() < end: pass"], check=True, timeout=30)
     after, _, _ = agent.cpu_and_rss([os.getpid()])
     assert after - before >= 0.1 * per_second
+
+
+# -- the peak reset that opens a case's stream ----------------------------------------------------------------------
+def test_a_stream_asked_to_reset_the_peak_says_so_before_its_first_reading(
+        fake_proc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
+    agent.watch(0.01, 0.015, reset=True)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["reset_peak"] == {"ok": True, "reset": [1], "errors": []}
+    assert (fake_proc / "1" / "clear_refs").read_text() == "5"
+    assert len(lines) >= 2 and all("reset_peak" not in line and line["t"] >= lines[0]["t"] for line in lines[1:])
+
+
+def test_a_stream_not_asked_to_reset_the_peak_leaves_it(fake_proc: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
+    agent.watch(0.01, 0.015)
+    assert "reset_peak" not in capsys.readouterr().out and not (fake_proc / "1" / "clear_refs").exists()
+
+
+def _printing(*lines: dict[str, object], then_sleep: bool = False) -> list[str]:
+    """A stream that prints these lines (JSON), then ends, or hangs like a live one."""
+    script = "import json, sys, time\n" + "".join(f"print(json.dumps({line!r}), flush=True)\n" for line in lines)
+    return [sys.executable, "-c", script + ("time.sleep(60)\n" if then_sleep else "")]
+
+
+def _reading(t: float, fds: int) -> dict[str, object]:
+    return {"t": t, "pids": [1], "fds": fds, "fd_kinds": {}, "tcp": {}, "cpu_ticks": 0, "clk_tck": 100,
+            "rss_bytes": 1, "start_ticks": 1}
+
+
+def test_the_timeline_keeps_the_streams_peak_reset_and_restarts_a_stream_without_one() -> None:
+    # The first stream resets, reads once and ends (a target restarting mid-case); the stream started again
+    # must not reset: the peak so far belongs to the case.
+    first = _printing({"reset_peak": {"ok": True, "reset": [1], "errors": []}, "t": 5.0}, _reading(5.1, 1))
+    again = _printing(_reading(6.0, 2), then_sleep=True)
+    with Timeline(first, restart_command=again) as timeline:
+        assert timeline.peak_reset(timeout=20) == (5.0, None)
+        assert timeline.wait_for(lambda readings: [r.fds for r in readings] == [1, 2], timeout=20)
+        # Readings taken since the reset count, even one that had arrived before the wait began.
+        reading, held = timeline.next_reading(lambda r: True, timeout=5, since=5.0)
+        assert held and reading is not None and reading.t == 5.1
+    assert any("probe stream ended" in error for error in timeline.errors)
+
+
+def test_a_peak_reset_that_failed_or_never_came_is_said_so() -> None:
+    refused = _printing({"reset_peak": {"ok": False, "reset": [], "errors": ["pid 1: Permission denied"]},
+                         "t": 1.0}, then_sleep=True)
+    with Timeline(refused) as timeline:
+        assert timeline.peak_reset(timeout=20) == (None, "pid 1: Permission denied")
+    with Timeline(_printing(_reading(1.0, 1), then_sleep=True)) as timeline:
+        when, trouble = timeline.peak_reset(timeout=0.5)
+        assert when is None and trouble == "the probe stream did not reset the peak within 0.5 s"

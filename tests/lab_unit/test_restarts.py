@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from lab.chaos.model.checks import judge
 from lab.chaos.model.history import CaseHistory
+from lab.chaos.model.restarts import SERVING_S, processes_settled
 from lab.probe import Snapshot
 from tests.lab_unit.histories import SCENARIO, failed, healthy, snap
 
@@ -86,3 +87,11 @@ def test_a_server_that_replaces_workers_by_design_says_so_and_memory_leaves_it_t
     verdicts = {v.check: v for v in judge(by_design, history)}
     assert verdicts["crash"].ok and "by design: the event MPM scales its children" in verdicts["crash"].message
     assert not verdicts["memory_growth"].applicable and "see crash" in verdicts["memory_growth"].message
+
+
+def test_a_baseline_waits_for_processes_that_have_lived_long_enough_to_be_the_servers_own() -> None:
+    # A target just started: its worker was forked 0.2 s ago. A baseline then, and a reset that kills the worker at
+    # once, would leave a worker that never lived SERVING_S: its replacement would pass as a helper's.
+    assert not processes_settled(at(1.5 + SERVING_S - 0.05, MASTER, WORKER))
+    assert processes_settled(at(1.5 + SERVING_S, MASTER, WORKER))
+    assert processes_settled(at(1.0))  # no process read (an older agent): nothing to wait for

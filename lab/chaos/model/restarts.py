@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lab.chaos.model.cpu_stream import stream
 from lab.chaos.model.history import CaseHistory
+from lab.probe import Snapshot
 
 # /proc/PID/stat counts a process's start in USER_HZ, 100 on every Linux the lab runs on; the monotonic clock
 # and boot time agree (no suspend in a container host), so a start tick dates a process on the readings' clock.
@@ -22,6 +23,12 @@ USER_HZ = 100
 # takes its baseline a second after the target starts: gunicorn's workers were 0.8 s old there.
 SERVING_S = 0.25
 STAYS_S = 0.5  # a replacement this old at the last reading serves: it is not a request's passing helper
+
+
+def processes_settled(reading: Snapshot) -> bool:
+    """Every process of the target has lived SERVING_S: a baseline taken sooner (a target just started, whose
+    worker was forked a moment ago) would take the server's own processes for a request's passing helpers."""
+    return all(reading.t - start / USER_HZ >= SERVING_S for _, start in reading.procs)
 
 
 @dataclass(frozen=True)

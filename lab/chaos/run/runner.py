@@ -16,6 +16,7 @@ from lab.chaos.model.client_result import ClientResultError, RunResult
 from lab.chaos.model.faults import FaultUnavailable
 from lab.chaos.model.faults.schedule import FaultSchedule
 from lab.chaos.model.history import CaseHistory, ClientOutcome, CpuWindow, TargetState
+from lab.chaos.model.restarts import processes_settled
 from lab.chaos.model.scenario import ClientRun, HeldCpu, Scenario, attribute_text
 from lab.chaos.model.settle import settle_decided, settle_reading
 from lab.chaos.model.timing import PhaseClock
@@ -32,12 +33,16 @@ SAMPLE_INTERVAL_S = 0.25  # the timeline's readings, which the settle checks jud
 READINGS_LATE_S = 3.0  # how late the reading after a settle bound may arrive before the wait gives up
 EXEC_SLACK_S = 20.0  # docker exec start-up and a loaded machine, on top of a run's own bound
 QUIET_BASELINE_S = 3.0
+PEAK_RESET_WAIT_S = 10.0  # the stream's first line: a `docker exec` start-up on a loaded machine
 FAULT_WAIT_S = 15.0
 HOLD_WAIT_S = 10.0  # the clients have this long to get their connections held before the CPU window
 
 
+CLIENTS_MODULE = ("python3", "-m", "clients")
+
+
 def client_command(run: ClientRun, address: str, seed: int, record: str | None = None) -> list[str]:
-    command = ["python3", "-m", "clients", "run", run.behaviour, "--target", address, "--seed", str(seed),
+    command = [*CLIENTS_MODULE, "run", run.behaviour, "--target", address, "--seed", str(seed),
                "--connections", str(run.connections), "--json"]
     if run.concurrency is not None:
         command += ["--concurrency", str(run.concurrency)]
@@ -101,22 +106,24 @@ class CaseRunner:
         except Exception:  # anything wrong with the target means restart it
             return False
 
-    def _await_reading(self, condition: Callable[[Snapshot], bool], *, timeout: float,
-                       what: str) -> tuple[Snapshot | None, str | None]:
+    def _await_reading(self, condition: Callable[[Snapshot], bool], *, timeout: float, what: str,
+                       since: float | None = None) -> tuple[Snapshot | None, str | None]:
         """The first of the case's readings from now on for which `condition` holds, each judged once and in
         order; at the timeout, the last reading (or None) and the error."""
         assert self._timeline is not None, "readings are awaited only while a case runs"
-        reading, held = self._timeline.next_reading(condition, timeout=timeout)
+        reading, held = self._timeline.next_reading(condition, timeout=timeout, since=since)
         if held:
             return reading, None
         trouble = f" (the probe's stream: {self._timeline.errors[-1]})" if self._timeline.errors else ""
         return reading, f"timed out after {timeout:g} s waiting for {what}{trouble}"
 
-    def _quiet_baseline(self) -> Snapshot:
-        """The target's state once earlier connections (the readiness checks, a previous case) are gone."""
+    def _quiet_baseline(self, *, since: float | None) -> Snapshot:
+        """The target's state once earlier connections (the readiness checks, a previous case) are gone, from the
+        first reading taken `since` (the peak reset, on the stream's clock) or from now on."""
         # A server that leaks never gets quiet: then the baseline is what it is now.
-        last, _ = self._await_reading(lambda s: s.sockets("ESTABLISHED") == 0 and s.sockets("CLOSE_WAIT") == 0,
-                                      timeout=QUIET_BASELINE_S, what="a quiet target")
+        last, _ = self._await_reading(lambda s: s.sockets("ESTABLISHED") == 0 and s.sockets("CLOSE_WAIT") == 0
+                                      and processes_settled(s), timeout=QUIET_BASELINE_S, what="a quiet target",
+                                      since=since)
         return last if last is not None else self.lab.probe().snapshot()
 
     # -- running ---------------------------------------------------------------------------------
@@ -128,7 +135,10 @@ class CaseRunner:
         clock.lap("prepare")
         # One stream of readings from the baseline to the end: every wait on the target reads it.
         try:
-            with Timeline(self.lab.probe().watch_command(SAMPLE_INTERVAL_S)) as timeline:
+            probe = self.lab.probe()
+            # The stream resets the peak RSS (VmHWM) before its first reading: the case's peak is from there on.
+            with Timeline(probe.watch_command(SAMPLE_INTERVAL_S, reset_peak=True),
+                          restart_command=probe.watch_command(SAMPLE_INTERVAL_S)) as timeline:
                 self._timeline = timeline
                 try:
                     return self._run_observed(scenario, seed, timeline, clock)
@@ -139,9 +149,9 @@ class CaseRunner:
 
     def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, clock: PhaseClock) -> CaseHistory:
         endpoints = self.lab.endpoints(refresh=True)
-        peak_reset_error = self._reset_peak()  # the peak RSS (VmHWM) from the baseline on is the case's
+        reset_at, peak_reset_error = timeline.peak_reset(timeout=PEAK_RESET_WAIT_S)
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
-                              repro=self._repro(scenario, seed), baseline=self._quiet_baseline(),
+                              repro=self._repro(scenario, seed), baseline=self._quiet_baseline(since=reset_at),
                               target_before=target_state(self.lab),
                               on_event=lambda t, text: self._log(f"{t:7.3f}s  {text}"))
         history.peak_reset_error = peak_reset_error
@@ -259,13 +269,6 @@ class CaseRunner:
             with contextlib.suppress(Exception):
                 capture.abort()
 
-    def _reset_peak(self) -> str | None:
-        """Reset the target's VmHWM; None when it worked, else why not (the peak is then the process's)."""
-        try:
-            return self.lab.probe().reset_peak()
-        except Exception as error:  # the case goes on: the peak check says what it judged
-            return f"{type(error).__name__}: {error}"
-
     def describe_target(self) -> str:
         config = self.lab.config
         if not config.bundled_target:
@@ -346,10 +349,13 @@ class CaseRunner:
 
     def _exec_client(self, run: ClientRun, command: list[str], replica: int = 1) -> ClientOutcome:
         limit = run.max_duration_s() + EXEC_SLACK_S
-        # `timeout` inside the container: killing the local `docker exec` would leave the client running.
-        bounded = ["timeout", "-s", "KILL", str(int(limit)), *command]
         try:
-            done = self.lab.exec("clients", bounded, timeout=limit + 5, replica=replica)
+            if replica == 1:  # the lab's own clients container: its agent runs the client, and kills it at `limit`
+                done = self.lab.client_agent().run(command[len(CLIENTS_MODULE):], limit_s=limit, timeout=limit + 5)
+            else:  # a fleet's extra containers come and go with the case: a `docker exec` each
+                # `timeout` inside the container: killing the local `docker exec` would leave the client running.
+                bounded = ["timeout", "-s", "KILL", str(int(limit)), *command]
+                done = self.lab.exec("clients", bounded, timeout=limit + 5, replica=replica)
         except LabError as error:
             return ClientOutcome(run, command, None, None, str(error), replica)
         result: RunResult | None = None
@@ -398,6 +404,7 @@ class CaseRunner:
         the case's settle bound, and keep the reading to judge."""
         baseline, bound = history.baseline, scenario.limits.settle_s
         began = self._clock.monotonic()
+        timeline.read_now()  # a target that has already settled is seen so now, not a sampling period later
         if not timeline.wait_for(lambda readings: settle_decided(baseline, readings, began, bound),
                                  timeout=bound + READINGS_LATE_S):
             history.probe_errors.append(f"no probe reading after the {bound:g} s settle bound arrived within "
@@ -414,6 +421,7 @@ class CaseRunner:
         leak per connection shows."""
         baseline, bound = history.baseline, scenario.limits.settle_s
         began = self._clock.monotonic()
+        timeline.read_now()
         timeline.wait_for(lambda readings: settle_decided(baseline, readings, began, bound),
                           timeout=bound + READINGS_LATE_S)
         settled = settle_reading(baseline, timeline.samples, began, bound)
