@@ -245,10 +245,10 @@ def test_a_stream_not_asked_to_reset_the_peak_leaves_it(fake_proc: Path, capsys:
     assert "reset_peak" not in capsys.readouterr().out and not (fake_proc / "1" / "clear_refs").exists()
 
 
-def _printing(*lines: dict[str, object], then_sleep: bool = False) -> list[str]:
-    """A stream that prints these lines (JSON), then ends, or hangs like a live one."""
-    script = "import json, sys, time\n" + "".join(f"print(json.dumps({line!r}), flush=True)\n" for line in lines)
-    return [sys.executable, "-c", script + ("time.sleep(60)\n" if then_sleep else "")]
+def _printing(*lines: dict[str, object], then_wait: bool = False) -> list[str]:
+    """A stream that prints these lines (JSON), then ends, or waits like a live one until its stdin closes."""
+    script = "import json, sys\n" + "".join(f"print(json.dumps({line!r}), flush=True)\n" for line in lines)
+    return [sys.executable, "-c", script + ("sys.stdin.read()\n" if then_wait else "")]
 
 
 def _reading(t: float, fds: int) -> dict[str, object]:
@@ -260,7 +260,7 @@ def test_the_timeline_keeps_the_streams_peak_reset_and_restarts_a_stream_without
     # The first stream resets, reads once and ends (a target restarting mid-case); the stream started again
     # must not reset: the peak so far belongs to the case.
     first = _printing({"reset_peak": {"ok": True, "reset": [1], "errors": []}, "t": 5.0}, _reading(5.1, 1))
-    again = _printing(_reading(6.0, 2), then_sleep=True)
+    again = _printing(_reading(6.0, 2), then_wait=True)
     with Timeline(first, restart_command=again) as timeline:
         assert timeline.peak_reset(timeout=20) == (5.0, None)
         assert timeline.wait_for(lambda readings: [r.fds for r in readings] == [1, 2], timeout=20)
@@ -272,9 +272,9 @@ def test_the_timeline_keeps_the_streams_peak_reset_and_restarts_a_stream_without
 
 def test_a_peak_reset_that_failed_or_never_came_is_said_so() -> None:
     refused = _printing({"reset_peak": {"ok": False, "reset": [], "errors": ["pid 1: Permission denied"]},
-                         "t": 1.0}, then_sleep=True)
+                         "t": 1.0}, then_wait=True)
     with Timeline(refused) as timeline:
         assert timeline.peak_reset(timeout=20) == (None, "pid 1: Permission denied")
-    with Timeline(_printing(_reading(1.0, 1), then_sleep=True)) as timeline:
+    with Timeline(_printing(_reading(1.0, 1), then_wait=True)) as timeline:
         when, trouble = timeline.peak_reset(timeout=0.5)
         assert when is None and trouble == "the probe stream did not reset the peak within 0.5 s"
