@@ -17,6 +17,7 @@ from typing import Any
 
 from lab.errors import LabError
 
+CLIENTS_MODULE = ("python3", "-m", "clients")  # how the clients container runs the clients, directly or as `serve`
 CLOSE_WAIT_S = 5.0  # an agent asked to end (EOF) waits for its running clients, each bounded by its limit
 
 

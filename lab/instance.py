@@ -10,7 +10,7 @@ from typing import Any
 import docker.errors
 
 from lab import engine, images, settings
-from lab.client_agent import ClientAgent
+from lab.client_agent import CLIENTS_MODULE, ClientAgent
 from lab.compose import Compose, echo
 from lab.errors import LabError
 from lab.http_check import http_get
@@ -185,8 +185,8 @@ class Lab:
         """The clients container's `python -m clients serve`: client runs without a `docker exec` each."""
         if self._client_agent is None:
             name = self.container("clients").name
-            self._client_agent = ClientAgent([engine.require_docker_cli(), "exec", "-i", name,
-                                              "python3", "-m", "clients", "serve"])
+            self._client_agent = ClientAgent([engine.require_docker_cli(), "exec", "-i", name, *CLIENTS_MODULE,
+                                              "serve"])
         return self._client_agent
 
     def exec(self, service: str, args: list[str], *, timeout: float,

@@ -23,6 +23,7 @@ from lab.chaos.model.timing import PhaseClock
 from lab.chaos.run.canary import Canary
 from lab.chaos.run.capture import Capture, capture_windows
 from lab.chaos.run.clock import SYSTEM_CLOCK, Clock
+from lab.client_agent import CLIENTS_MODULE
 from lab.errors import LabError
 from lab.http_check import http_get
 from lab.instance import Lab
@@ -37,8 +38,6 @@ PEAK_RESET_WAIT_S = 10.0  # the stream's first line: a `docker exec` start-up on
 FAULT_WAIT_S = 15.0
 HOLD_WAIT_S = 10.0  # the clients have this long to get their connections held before the CPU window
 
-
-CLIENTS_MODULE = ("python3", "-m", "clients")
 
 
 def client_command(run: ClientRun, address: str, seed: int, record: str | None = None) -> list[str]:
@@ -108,8 +107,9 @@ class CaseRunner:
 
     def _await_reading(self, condition: Callable[[Snapshot], bool], *, timeout: float, what: str,
                        since: float | None = None) -> tuple[Snapshot | None, str | None]:
-        """The first of the case's readings from now on for which `condition` holds, each judged once and in
-        order; at the timeout, the last reading (or None) and the error."""
+        """The first of the case's readings from now on (or taken from `since`, on the stream's clock) for which
+        `condition` holds, each judged once and in order; at the timeout, the last reading (or None) and the
+        error."""
         assert self._timeline is not None, "readings are awaited only while a case runs"
         reading, held = self._timeline.next_reading(condition, timeout=timeout, since=since)
         if held:
