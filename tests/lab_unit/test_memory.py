@@ -8,7 +8,7 @@ from dataclasses import replace
 from lab.chaos.model import catalog
 from lab.chaos.model.checks import memory_growth, outcome
 from lab.chaos.model.history import CaseHistory
-from lab.chaos.model.memory import largest_response_bytes
+from lab.chaos.model.memory import largest_response_bytes, more_rounds_needed
 from lab.chaos.model.scenario import ANYTHING, Scenario, client
 from lab.probe import Snapshot
 from tests.lab_unit.histories import SCENARIO, answered, healthy
@@ -43,9 +43,34 @@ def test_a_high_water_mark_from_before_the_case_is_not_the_case_s() -> None:
     verdict = memory_growth(SCENARIO, history)
     assert verdict.ok and "peak RSS growth 2.0 MiB" in verdict.message
     assert "VmHWM stayed at the baseline's 100.0 MiB" in verdict.message
-    # A mark that rises above the old one was set during the case: the whole of it counts from the baseline RSS.
+    # A mark that rises above the old one was set during the case: its rise counts, from the baseline's own mark.
     history.samples = [reading(1.0, 16, peak_mib=110)]
-    assert "+96.0 MiB" in memory_growth(SCENARIO, history).message
+    assert "+10.0 MiB" in memory_growth(SCENARIO, history).message
+
+
+def processes(t: float, *rss_and_peak_mib: tuple[float, float], established: int = 0) -> Snapshot:
+    """One reading of a target of several processes: the probe sums RSS and VmHWM over them."""
+    rss = sum(pair[0] for pair in rss_and_peak_mib)
+    peak = sum(pair[1] for pair in rss_and_peak_mib)
+    return replace(reading(t, rss, peak_mib=peak, established=established),
+                   pids=tuple(range(1, len(rss_and_peak_mib) + 1)))
+
+
+def test_memory_a_worker_freed_after_the_reset_is_not_the_case_s_growth() -> None:
+    """gunicorn on the board: a sync worker frees 15 MiB just after the reset, so the summed VmHWM sits 15 MiB
+    above the summed RSS at the baseline; another worker's +1 MiB during the case then raised the sum to 15 + 1
+    MiB above the baseline RSS. The case's growth is the mark's rise: 1 MiB."""
+    baseline = processes(0.0, (40, 40), (25, 40), (25, 25))
+    during = processes(1.0, (40, 40), (25, 40), (26, 26))
+    history = healthy(baseline=baseline, samples=[during], settled=processes(3.0, (40, 40), (25, 40), (25, 26)))
+    verdict = memory_growth(SCENARIO, history)
+    assert verdict.ok, verdict.message
+    assert "peak RSS growth 1.0 MiB" in verdict.message
+    assert "the baseline's mark was 15.0 MiB above its RSS" in verdict.message
+    # The same worker growing 20 MiB past its old mark is the case's: +20 MiB from the baseline's mark.
+    history.samples = [processes(1.0, (40, 40), (25, 40), (45, 45))]
+    failed = memory_growth(SCENARIO, history)
+    assert failed.failed and "+20.0 MiB" in failed.message
 
 
 def test_without_vmhwm_the_sampled_rss_is_the_peak() -> None:
@@ -145,9 +170,54 @@ def test_a_correct_server_passes_the_rounds_and_the_warm_up_is_not_judged() -> N
     assert memory_growth(ROUNDS, rounds_history(20.0, 21.0, 21.0, 21.0)).ok
 
 
+def play(series_mib: list[float]) -> CaseHistory:
+    """The rounds the runner plays against a server whose RSS after each round is `series_mib` (its loop: four
+    rounds, then more while more_rounds_needed says so)."""
+    readings: list[Snapshot] = []
+    while len(readings) < ROUNDS.rounds or more_rounds_needed(ROUNDS, readings, len(readings)):
+        readings.append(reading(3.0 * (len(readings) + 1), series_mib[len(readings)]))
+    return healthy(clients=[answered(ROUNDS.clients[0])] * len(readings), samples=list(readings),
+                   settled=readings[-1], rounds=readings)
+
+
+def test_a_collected_heap_that_sizes_itself_up_for_three_rounds_then_stops_passes() -> None:
+    """gohttp on the board, 10 rounds by hand: +4 MiB a round for three rounds, then flat (Go's heap)."""
+    gohttp = [27.09, 31.27, 35.36, 39.22, 39.22, 39.25, 39.26, 41.04, 41.04, 41.04]
+    history = play(gohttp)
+    assert len(history.rounds) == 7  # flat over rounds 5-7: no more needed
+    verdict = memory_growth(ROUNDS, history)
+    assert verdict.ok, verdict.message
+    assert "+41 KiB over rounds 5-7" in verdict.message and "so 3 more were played" in verdict.message
+
+
+def test_a_leak_grows_in_every_round_played_and_fails_after_the_most_rounds() -> None:
+    leaking = play([16.0 + n * 1000 / 1024 for n in range(10)])  # 1 KiB kept per connection, from the first
+    assert len(leaking.rounds) == ROUNDS.max_rounds
+    verdict = memory_growth(ROUNDS, leaking)
+    assert verdict.failed and "+3000 KiB over rounds 6-8 (+1024 bytes per connection" in verdict.message
+    # A heap that sizes itself up and leaks besides never stops growing either.
+    assert memory_growth(ROUNDS, play([27.0, 31.0, 35.0, 39.0, 40.0, 41.0, 42.0, 43.0, 44.0])).failed
+
+
 def test_a_missing_round_reading_is_an_error() -> None:
     verdict = memory_growth(ROUNDS, rounds_history(20.0, 20.0))
     assert verdict.missing and "RSS was read after 2 of 4 rounds" in verdict.message
+
+
+def test_a_heap_sized_by_the_first_round_is_not_growth_but_a_later_rounds_peak_is() -> None:
+    """node on the board: V8's heap grows 15 MiB in round 1 and serves the later rounds within it."""
+    warm = [reading(3.0 * n, rss, peak_mib=peak) for n, (rss, peak) in
+            enumerate([(85.0, 88.0), (85.2, 88.0), (85.8, 88.0), (85.4, 88.0)], start=1)]
+    history = healthy(baseline=reading(0.0, 72, peak_mib=72), clients=[answered(ROUNDS.clients[0])] * 4,
+                      samples=[reading(1.0, 86, peak_mib=88), *warm], settled=warm[-1], rounds=warm)
+    verdict = memory_growth(ROUNDS, history)
+    assert verdict.ok, verdict.message
+    assert "peak RSS growth after the warm-up rounds 0.8 MiB" in verdict.message
+    # A later round that buffers 20 MiB at once (freed before the next reading) raises the mark past round 1's.
+    spiked = [*warm[:2], replace(warm[2], rss_peak_bytes=108 * MiB), replace(warm[3], rss_peak_bytes=108 * MiB)]
+    history.samples, history.rounds, history.settled = [reading(1.0, 86, peak_mib=88), *spiked], spiked, spiked[-1]
+    failed = memory_growth(ROUNDS, history)
+    assert failed.failed and "RSS grew after the warm-up rounds 85 → 105 MiB" in failed.message
 
 
 def test_a_case_not_played_in_rounds_is_judged_on_its_peak_alone() -> None:

@@ -201,7 +201,10 @@ def peak_held_connections(history: CaseHistory) -> int:
 def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
     """The case's peak RSS within a constant, a per-connection allowance and one response per connection in
     flight; in a case played in rounds, no growth between the later rounds either."""
-    peak = memory.case_peak(history)
+    # In rounds of one storm, the first ones warm the heap up (a collected runtime sizes its heap to the storm):
+    # the judged rounds' peak is judged from the reading before them, and their growth by round_growth.
+    warm_up = memory.warmed_up(scenario, history)
+    peak = memory.case_peak(history, warm_up)
     if peak is None:
         return missing("memory_growth", "no reading of the target's memory during the case")
     if replaced := restarts.replacements(history):
@@ -209,7 +212,8 @@ def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
         # one's) would read as growth. The replacement is crash's finding, or the profile's design.
         return _na("memory_growth", f"a process was replaced during the case ({replaced[0].describe()}): the "
                                     "summed RSS compares different processes (see crash)")
-    growth = peak.bytes - history.baseline.rss_bytes
+    growth = peak.bytes - peak.reference.rss_bytes
+    since = "" if warm_up is None else " after the warm-up rounds"
     held = max(0, peak_held_connections(history))
     limits = scenario.limits
     responses, responses_text = memory.response_allowance(scenario, held)
@@ -222,10 +226,10 @@ def memory_growth(scenario: Scenario, history: CaseHistory) -> Verdict:
     if growth > limit:
         also = f"; also {rounds.message}" if rounds is not None else ""
         return _fail("memory_growth", history,
-                     f"RSS grew {history.baseline.rss_bytes / MiB:.0f} → {peak.bytes / MiB:.0f} MiB "
+                     f"RSS grew{since} {peak.reference.rss_bytes / MiB:.0f} → {peak.bytes / MiB:.0f} MiB "
                      f"(+{growth / MiB:.1f} MiB{per_connection}, peak from {peak.source}; expected at most {rule}) "
                      f"during {_what_ran(scenario)}{also}")
-    peak_text = f"peak RSS growth {growth / MiB:.1f} MiB{per_connection} (from {peak.source}; limit {rule})"
+    peak_text = f"peak RSS growth{since} {growth / MiB:.1f} MiB{per_connection} (from {peak.source}; limit {rule})"
     if rounds is not None and rounds.missing:
         return missing("memory_growth", f"{rounds.message}; {peak_text}")
     if rounds is not None and not rounds.ok:

@@ -309,6 +309,9 @@ class Scenario:
     # The clients phase played this many times, the settled reading after each kept (CaseHistory.rounds): from 3
     # on, memory_growth judges the RSS growth between the rounds after the first (a leak per connection).
     rounds: int = 1
+    # While the judged rounds still grow, more are played, up to this many (0: none more). A leak grows in every
+    # round; a collected heap (Go, V8) grows for a few rounds while it sizes itself to the storm, then stops.
+    max_rounds: int = 0
     # How long after a round's connections are gone its reading is taken: a server may keep a closed connection
     # (a timer entry that is dropped when it comes due) until the deadlines it had set, and that is not a leak.
     round_quiet_s: float = 0.0

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.chaos.model import cpu_stream
+from lab.chaos.model import cpu_stream, memory
 from lab.chaos.model.checks import judge, outcome
 from lab.chaos.model.client_result import ClientResultError, RunResult
 from lab.chaos.model.faults import FaultUnavailable
@@ -185,7 +185,9 @@ class CaseRunner:
                  (Canary(endpoints.direct_url, path=scenario.canary_path, expect_body=scenario.canary_body)
                   if scenario.canary
                   else contextlib.nullcontext()) as canary:
-                for number in range(1, scenario.rounds + 1):
+                number = 0
+                while number < scenario.rounds or memory.more_rounds_needed(scenario, history.rounds, number):
+                    number += 1
                     self._run_clients(scenario, seed, history)
                     if scenario.rounds > 1:
                         self._after_round(scenario, history, timeline, number)
@@ -433,7 +435,9 @@ class CaseRunner:
             history.probe_errors.append(error or f"no probe reading after round {number}")
             return
         history.rounds.append(reading)
-        self._event(history, f"round {number} of {scenario.rounds} done: "
+        which = (f"{number} of {scenario.rounds}" if number <= scenario.rounds
+                 else f"{number} (past the {scenario.rounds} planned: the judged rounds still grew)")
+        self._event(history, f"round {which} done: "
                                                 f"RSS {reading.rss_bytes / (1 << 20):.2f} MiB, {reading.fds} fds")
 
     def _cpu_window(self, seconds: float) -> CpuWindow | None:

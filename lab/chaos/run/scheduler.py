@@ -95,8 +95,8 @@ def variants(scenario: Scenario, profile: Profile | None, bundled: bool, trigger
 
 def budget_s(scenarios: Iterable[Scenario]) -> float:
     """Each case's clients' own bounds, all of them (in sequence, each round), plus the margin."""
-    return sum(scenario.rounds * sum(run.max_duration_s() for run in scenario.clients) + CASE_MARGIN_S
-               for scenario in scenarios)
+    return sum(max(scenario.rounds, scenario.max_rounds) * sum(run.max_duration_s() for run in scenario.clients)
+               + CASE_MARGIN_S for scenario in scenarios)
 
 
 def plan(scenarios: Iterable[Scenario], seed: int, *, profile: Profile | None, bundled: bool,
