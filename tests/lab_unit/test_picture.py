@@ -86,3 +86,18 @@ def test_the_command_line_draws_a_saved_file_or_says_in_one_line_why_not(tmp_pat
     assert main([str(source)]) == 0 and (tmp_path / "case.png").exists()
     assert main([str(tmp_path / "missing.json")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_failing_case_s_timeline_gets_its_picture_unless_it_is_not_wanted(tmp_path: Path) -> None:
+    """The suite draws no picture of a zoo variant caught as expected (play.py): the JSON alone, drawn on demand."""
+    from lab.chaos.model.checks import Verdict
+    from lab.chaos.run.report import save_timeline
+    from tests.lab_unit.histories import healthy
+
+    failing = [Verdict("close_wait", ok=False, message="20 sockets")]
+    drawn = save_timeline(healthy(), "level", failing, tmp_path / "a")
+    assert drawn.exists() and drawn.with_suffix(".png").exists()
+    kept = save_timeline(healthy(), "level", failing, tmp_path / "b", picture=False)
+    assert kept.exists() and not kept.with_suffix(".png").exists()
+    passing = save_timeline(healthy(), "level", [Verdict("close_wait", ok=True)], tmp_path / "c")
+    assert not passing.with_suffix(".png").exists()

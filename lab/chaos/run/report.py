@@ -108,8 +108,10 @@ def read_results(directory: Path) -> list[CaseResult]:
     return results
 
 
-def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict], directory: Path) -> Path:
-    """The case's whole history as JSON, and for a failing case a picture (PNG) of fds, sockets, CPU and RSS."""
+def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict], directory: Path, *,
+                  picture: bool = True) -> Path:
+    """The case's whole history as JSON, and for a failing case a picture (PNG) of fds, sockets, CPU and RSS
+    (unless `picture` is False)."""
     _make(directory)
     folder = directory / "timelines"
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,7 +119,7 @@ def save_timeline(history: CaseHistory, variant: str, verdicts: list[Verdict], d
     data = history.to_json() | {"verdicts": [v.__dict__ for v in verdicts]}
     path = folder / f"{stem}.json"
     path.write_text(json.dumps(data, indent=1))
-    if checks.outcome(verdicts) != "pass":  # a picture of an error too: it shows where the readings stop
+    if picture and checks.outcome(verdicts) != "pass":  # a picture of an error too: where the readings stop
         from lab.chaos.run.picture import draw
 
         draw(data, folder / f"{stem}.png")
