@@ -111,6 +111,22 @@ def test_a_case_s_own_target_deadlines_reach_the_compose_file_and_others_keep_th
         "LAB_TARGET_HEADER_TIMEOUT"] == "2"
 
 
+def test_another_server_s_lab_is_not_recreated_for_the_bundled_server_s_deadlines() -> None:
+    """connection_rounds and connect_and_close set the bundled server's deadlines; an unseen server has its own
+    (its profile), so switching its lab to those cases would recreate its container for nothing. Its fd limit
+    (a ulimit) still applies."""
+    from lab.chaos.run.session import LabSession, Variant
+    from lab.settings import LabConfig
+
+    session = LabSession(LabConfig(target_image="someone/server:1"), log=lambda _: None)
+    plain = session.config_for(catalog.BY_ID["well_behaved"], Variant())
+    assert session.config_for(catalog.BY_ID["connection_rounds"], Variant()) == plain
+    assert session.config_for(catalog.BY_ID["connect_and_close"], Variant()) == plain
+    assert session.config_for(catalog.BY_ID["fd_exhaustion"], Variant()).target_nofile == 64
+    bundled = LabSession(LabConfig(), log=lambda _: None)
+    assert bundled.config_for(catalog.BY_ID["connection_rounds"], Variant("level")).target_idle_timeout_s == 1
+
+
 # -- prompt close on FIN (issue 21 item 4) ------------------------------------------------------------------------
 # Behaviours whose connections close by themselves right after their last complete response (or, for
 # half_close, once the server's response is whole): nothing is left for a deadline to clean up.

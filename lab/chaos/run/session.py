@@ -63,12 +63,15 @@ class LabSession:
         self._referenced: Profile | None = None  # the profile with its preflight's references
 
     def config_for(self, scenario: Scenario, variant: Variant) -> LabConfig:
-        return replace(self.base, trigger=variant.trigger or self.base.trigger, bug=variant.bug,
-                       target_nofile=scenario.target_nofile or self.base.target_nofile,
+        config = replace(self.base, trigger=variant.trigger or self.base.trigger, bug=variant.bug,
+                         target_nofile=scenario.target_nofile or self.base.target_nofile,
+                         target_backlog=scenario.target_backlog or self.base.target_backlog)
+        if not self.base.bundled_target:  # the deadlines are the bundled server's flags: another server's own
+            return config  # apply (its profile), and recreating its container for them costs ~2 s twice a case
+        return replace(config,
                        target_idle_timeout_s=scenario.target_idle_timeout_s or self.base.target_idle_timeout_s,
                        target_header_timeout_s=(scenario.target_header_timeout_s
-                                                or self.base.target_header_timeout_s),
-                       target_backlog=scenario.target_backlog or self.base.target_backlog)
+                                                or self.base.target_header_timeout_s))
 
     def referenced(self, profile: Profile) -> Profile:
         """`profile` with its large resources' references: the preflight, once per session, from its target."""
