@@ -11,10 +11,11 @@ import docker.errors
 
 from lab import engine, images, settings
 from lab.client_agent import CLIENTS_MODULE, ClientAgent
+from lab.compose import DEFAULT_TIMEOUT_S as COMPOSE_TIMEOUT_S
 from lab.compose import Compose, echo
 from lab.errors import LabError
 from lab.http_check import http_get
-from lab.probe import Probe
+from lab.probe import Probe, Timeline
 from lab.toxiproxy_api import ToxiproxyAPI
 from lab.wait import wait_until
 
@@ -49,6 +50,8 @@ class Lab:
         self._build_images = build_images
         self._endpoints: Endpoints | None = None
         self._client_agent: ClientAgent | None = None
+        self._probe_stream: Timeline | None = None
+        self._container_ids: dict[tuple[str, int], str] = {}  # (service, replica): id, until compose recreates
 
     def __enter__(self) -> Lab:
         try:
@@ -67,7 +70,7 @@ class Lab:
         if self._build_images:
             images.ensure_images(self._log, also=() if self.config.bundled_target else (str(self.config.target_image),))
         self._log(f"starting lab {self.config.project}")
-        self.compose.run("up", "-d", "--remove-orphans", "--quiet-pull")
+        self._compose("up", "-d", "--remove-orphans", "--quiet-pull")
         return self.wait_ready()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> Endpoints:
@@ -90,12 +93,14 @@ class Lab:
             raise ValueError("reconfigure keeps the project; use another Lab for another project")
         self.config = config
         self.compose = Compose(config.project, config.compose_env())
-        self.compose.run("up", "-d", "--remove-orphans", "--quiet-pull")
+        self.end_probe_stream()  # the target and the probe are recreated
+        self._compose("up", "-d", "--remove-orphans", "--quiet-pull")
         return self.wait_ready()
 
     def restart_target(self) -> Endpoints:
         """A fresh target process (and its probe, which shares its namespaces), ready again."""
-        self.compose.run("up", "-d", "--force-recreate", "--no-deps", settings.TARGET_SERVICE, "probe")
+        self.end_probe_stream()
+        self._compose("up", "-d", "--force-recreate", "--no-deps", settings.TARGET_SERVICE, "probe")
         return self.wait_ready()
 
     def ensure_running(self, service: str) -> None:
@@ -103,6 +108,8 @@ class Lab:
         container = self.container(service)
         container.reload()
         if container.status != "running":
+            if service in (settings.TARGET_SERVICE, "probe"):
+                self.end_probe_stream()  # its agent went with the target's PID namespace
             if container.status == "paused":
                 container.unpause()
             else:
@@ -115,11 +122,12 @@ class Lab:
         wait_until(running, timeout=30, what=f"the {service} container to run again")
 
     def down(self) -> None:
+        self.end_probe_stream()
         if self._client_agent is not None:
             self._client_agent.close()
             self._client_agent = None
         try:
-            self.compose.run("down", "--volumes", "--remove-orphans", "--timeout", "2", timeout=120)
+            self._compose("down", "--volumes", "--remove-orphans", "--timeout", "2", timeout=120)
         except LabError as error:
             self._log(f"compose down failed ({error}); removing by label")
         remove_labelled(project=self.config.project)
@@ -151,18 +159,32 @@ class Lab:
                 return int(binding["HostPort"])
         raise LabError(f"{container.name}:{port} is not published (is the container running?)")
 
+    def _compose(self, *args: str, timeout: float = COMPOSE_TIMEOUT_S) -> None:
+        """`docker compose …` on this lab: the containers it may recreate are looked up again."""
+        self._container_ids.clear()
+        self.compose.run(*args, timeout=timeout)
+
     def container(self, service: str, replica: int = 1) -> Any:
-        """The service's container; `replica` (from 1) picks one of a scaled service's (the clients' fleet)."""
+        """The service's container, freshly inspected; `replica` (from 1) picks one of a scaled service's (the
+        clients' fleet). Its id is kept until compose recreates containers: a lookup by labels lists (and
+        inspects) every container of the engine, a dozen times a case."""
+        known = self._container_ids.get((service, replica))
+        if known is not None:
+            try:
+                return engine.client().containers.get(known)
+            except docker.errors.NotFound:
+                del self._container_ids[(service, replica)]
         found = engine.client().containers.list(all=True, filters={"label": [
             f"com.docker.compose.project={self.config.project}", f"com.docker.compose.service={service}",
             f"com.docker.compose.container-number={replica}"]})
         if not found:
             raise LabError(f"lab {self.config.project} has no {service} container #{replica}")
+        self._container_ids[(service, replica)] = found[0].id
         return found[0]
 
     def scale_clients(self, replicas: int) -> None:
         """Run `replicas` clients containers (a fleet), labelled like the rest; 1 removes the others."""
-        self.compose.run("up", "-d", "--no-recreate", "--scale", f"clients={replicas}", "clients")
+        self._compose("up", "-d", "--no-recreate", "--scale", f"clients={replicas}", "clients")
 
         def running() -> bool:
             found = engine.client().containers.list(filters={"label": [
@@ -180,6 +202,23 @@ class Lab:
 
     def probe(self) -> Probe:
         return Probe(self.container("probe"))
+
+    def probe_stream(self, interval_s: float) -> Timeline:
+        """The probe's stream of readings, one for as long as the target and its probe live: each case begins on
+        it (Timeline.begin_case) rather than paying a `docker exec` and an interpreter's start of its own. Whatever
+        recreates or restarts the target ends it (`docker exec -i` would not notice its agent is gone)."""
+        if self._probe_stream is not None and not self._probe_stream.alive():
+            self.end_probe_stream()
+        if self._probe_stream is None:
+            self._probe_stream = Timeline(self.probe().watch_command(interval_s)).__enter__()
+        return self._probe_stream
+
+    def end_probe_stream(self) -> None:
+        """End the probe's stream at once (a new one starts with the next case)."""
+        stream, self._probe_stream = self._probe_stream, None
+        if stream is not None:
+            stream.target_gone()  # no wait for an agent that may be gone with the target: our client is killed
+            stream.__exit__(None, None, None)
 
     def client_agent(self) -> ClientAgent:
         """The clients container's `python -m clients serve`: client runs without a `docker exec` each."""

@@ -83,12 +83,11 @@ class Probe:
     def __init__(self, container: Any) -> None:
         self._container = container
 
-    def watch_command(self, interval_s: float, *, reset_peak: bool = False) -> list[str]:
-        """A `docker exec` that streams one snapshot per line every `interval_s` until its stdin closes; with
-        `reset_peak`, the target's peak RSS is reset first (Timeline.peak_reset)."""
+    def watch_command(self, interval_s: float) -> list[str]:
+        """A `docker exec` that streams one snapshot per line every `interval_s` until its stdin closes; a case
+        that begins on it has the target's peak RSS reset (Timeline.begin_case)."""
         return [engine.require_docker_cli(), "exec", "-i", self._container.name, "python3", AGENT, "watch",
-                "--interval", f"{interval_s:g}", "--duration", f"{STREAM_MAX_S:g}", "--until-eof",
-                *(["--reset-peak"] if reset_peak else [])]
+                "--interval", f"{interval_s:g}", "--duration", f"{STREAM_MAX_S:g}", "--until-eof"]
 
     def snapshot(self) -> Snapshot:
         result = self._container.exec_run(["python3", AGENT, "snapshot"], demux=True)
@@ -118,6 +117,7 @@ class Timeline:
         self._stop = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
         self._process_lock = threading.Lock()
+        self._pending: list[bytes] = []  # lines asked of the agent before its process started
         self._thread: threading.Thread | None = None
         self._target_gone = False
 
@@ -138,6 +138,22 @@ class Timeline:
         if self._thread.is_alive() and process is not None:
             process.kill()  # also closes the agent's stdin, should it still run
             self._thread.join(timeout=STREAM_KILLED_S)
+
+    def alive(self) -> bool:
+        """The stream runs and was not asked to end: a case can begin on it."""
+        with self._process_lock:
+            process = self._process
+        return (self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+                and not self._target_gone and (process is None or process.poll() is None))
+
+    def begin_case(self) -> None:
+        """Begin a case on a stream that served earlier ones (Lab.probe_stream): their readings, errors and peak
+        reset are dropped, and the agent resets the peak RSS and says so (peak_reset) before the case's readings."""
+        with self._changed:
+            self.samples = []
+            self.errors = []
+            self._peak_reset = None
+        self._ask(b"reset\n")
 
     def target_gone(self) -> None:
         """The target stopped and took the agent along (they share a PID namespace): `docker exec -i` does not
@@ -162,12 +178,18 @@ class Timeline:
 
     def read_now(self) -> None:
         """Ask the agent for a reading now rather than at its next period (any line on its stdin does)."""
+        self._ask(b"\n")
+
+    def _ask(self, line: bytes) -> None:
         with self._process_lock:
             process = self._process
-        if process is None or process.stdin is None:
+            if process is None:  # not started yet: said as it starts (a case may begin on a brand-new stream)
+                self._pending.append(line)
+                return
+        if process.stdin is None:
             return
         with contextlib.suppress(OSError, ValueError):  # a stream that just ended: the next period will do
-            process.stdin.write(b"\n")
+            process.stdin.write(line)
             process.stdin.flush()
 
     def next_reading(self, condition: Callable[[Snapshot], bool], *, timeout: float,
@@ -213,6 +235,9 @@ class Timeline:
                 continue
             with self._process_lock:
                 self._process = process
+                pending, self._pending = self._pending, []
+            for line in pending:
+                self._ask(line)
             if self._stop.is_set():
                 _close(process.stdin)
             self._read(process)

@@ -272,17 +272,21 @@ def reset_peak() -> dict[str, Any]:
     return {"ok": bool(done) and not errors, "reset": done, "errors": errors}
 
 
+def _say_reset() -> None:
+    print(json.dumps({"reset_peak": reset_peak(), "t": time.monotonic()}), flush=True)
+
+
 def watch(interval: float, duration: float, *, until_eof: bool = False, reset: bool = False) -> None:
     """One snapshot per line every `interval` seconds. A reading that costs more (thousands of sockets) spaces the
     next one out, so the agent takes at most a third of a core. `until_eof`: stop when stdin closes, which is how
-    the host ends a stream (and how a host that died ends it too); a line on stdin asks for a reading at once.
-    `reset`: first reset the peak RSS and say so in a line of its own ({"reset_peak": ...}), so that every reading
-    of the stream comes after the reset, and a case needs no `docker exec` of its own for it."""
+    the host ends a stream (and how a host that died ends it too); a line on stdin asks for a reading at once, and
+    a line "reset" resets the peak RSS first and says so ({"reset_peak": ...}): one stream serves case after case.
+    `reset`: reset the peak before the first reading too, so that every reading of the stream comes after it."""
     deadline = time.monotonic() + duration
     state = StreamState()
     if reset:
         try:
-            print(json.dumps({"reset_peak": reset_peak(), "t": time.monotonic()}), flush=True)
+            _say_reset()
         except BrokenPipeError:
             return
     while True:
@@ -297,8 +301,15 @@ def watch(interval: float, duration: float, *, until_eof: bool = False, reset: b
             return
         if not until_eof:
             time.sleep(pause)  # a sampling period, not a wait for a condition
-        elif select.select([sys.stdin], [], [], pause)[0] and not os.read(sys.stdin.fileno(), 4096):
-            return  # EOF; a line instead asks for the next reading now
+        elif select.select([sys.stdin], [], [], pause)[0]:
+            asked = os.read(sys.stdin.fileno(), 4096)
+            if not asked:
+                return  # EOF; a line instead asks for the next reading now
+            if b"reset" in asked:
+                try:
+                    _say_reset()
+                except BrokenPipeError:
+                    return
 
 
 def health() -> int:

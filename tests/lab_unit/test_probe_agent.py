@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,81 @@ def test_a_peak_reset_that_failed_or_never_came_is_said_so() -> None:
     with Timeline(_printing(_reading(1.0, 1), then_wait=True)) as timeline:
         when, trouble = timeline.peak_reset(timeout=0.5)
         assert when is None and trouble == "the probe stream did not reset the peak within 0.5 s"
+
+
+# -- one stream, case after case (Lab.probe_stream) -------------------------------------------------------------------
+def test_a_reset_line_on_stdin_resets_the_peak_between_two_readings(
+        fake_proc: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"reset\n")
+    os.close(write_end)  # then EOF: the stream ends
+    with os.fdopen(read_end, "rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        agent.watch(0.01, 60, until_eof=True)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "reset_peak" not in lines[0]  # the stream's first reading, before anything was asked
+    assert lines[1]["reset_peak"] == {"ok": True, "reset": [1], "errors": []}
+    assert (fake_proc / "1" / "clear_refs").read_text() == "5"
+    assert len(lines) == 3 and "reset_peak" not in lines[2] and lines[2]["t"] >= lines[1]["t"]
+
+
+def _agent_on(fake_proc: Path) -> list[str]:
+    return ["env", f"PROBE_PROC={fake_proc}", sys.executable, agent.__file__, "watch", "--interval", "0.05",
+            "--duration", "60", "--until-eof"]
+
+
+def _read_after(t: float) -> Callable[[list[Snapshot]], bool]:
+    return lambda readings: any(reading.t > t for reading in readings)
+
+
+def test_one_stream_serves_case_after_case_each_with_its_own_peak_reset(fake_proc: Path) -> None:
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
+    with Timeline(_agent_on(fake_proc)) as timeline:
+        timeline.begin_case()  # at once, before its process has started: the reset is said as it starts
+        for case in range(3):
+            if case:
+                earlier = list(timeline.samples)
+                timeline.begin_case()
+            began = time.monotonic()
+            when, trouble = timeline.peak_reset(timeout=20)
+            assert trouble is None and when is not None
+            assert timeline.wait_for(_read_after(when), timeout=20)
+            if case:
+                assert when > max(r.t for r in earlier) and not any(r in earlier for r in timeline.samples)
+                assert when <= time.monotonic() and began - when < 5
+            assert timeline.alive() and timeline.errors == []
+        assert (fake_proc / "1" / "clear_refs").read_text() == "5"
+    assert not timeline.alive()
+
+
+def test_the_lab_keeps_its_probe_stream_until_the_target_is_recreated(
+        fake_proc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.instance import Lab
+    from lab.settings import LabConfig
+
+    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
+    lab = Lab(LabConfig(project="epl-unit-stream"), log=lambda _: None, build_images=False)
+    recreated: list[tuple[str, ...]] = []
+
+    class Probe:
+        def watch_command(self, interval_s: float) -> list[str]:
+            return _agent_on(fake_proc)
+
+    class Compose:
+        def run(self, *args: str, **_: object) -> None:
+            recreated.append(args)
+
+    monkeypatch.setattr(lab, "probe", Probe)
+    monkeypatch.setattr(lab, "wait_ready", lambda: None)
+    lab.compose = Compose()  # type: ignore[assignment]
+    first = lab.probe_stream(0.05)
+    assert first.wait_for(lambda readings: len(readings) >= 1, timeout=20)
+    assert lab.probe_stream(0.05) is first  # the next case begins on the same stream
+    lab.restart_target()
+    assert recreated and not first.alive()
+    second = lab.probe_stream(0.05)
+    assert second is not first and second.wait_for(lambda readings: len(readings) >= 1, timeout=20)
+    second.target_gone()  # a stream that ended (the target stopped) is not begun on again
+    assert lab.probe_stream(0.05) is not second
+    lab.end_probe_stream()

@@ -29,3 +29,49 @@ def test_the_host_port_published_for_a_container_port() -> None:
 def test_a_port_not_published_is_a_one_line_error(attrs: dict[str, Any]) -> None:
     with pytest.raises(LabError, match="epl-x-target-1:8080 is not published"):
         Lab.published_port(Container(attrs=attrs), 8080)
+
+
+def test_a_container_is_listed_once_then_inspected_by_id_until_compose_recreates_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import docker.errors
+
+    from lab import engine
+    from lab.settings import LabConfig
+
+    calls: list[str] = []
+    gone: set[str] = set()
+
+    class Listed:
+        def __init__(self, ident: str) -> None:
+            self.id = ident
+
+    class Containers:
+        generation = 0
+
+        def list(self, **_: Any) -> list[Listed]:
+            calls.append("list")
+            return [Listed(f"id{self.generation}")]
+
+        def get(self, ident: str) -> Listed:
+            calls.append(f"get {ident}")
+            if ident in gone:
+                raise docker.errors.NotFound("removed")
+            return Listed(ident)
+
+    class Client:
+        containers = Containers()
+
+    class Compose:
+        def run(self, *args: str, **_: object) -> None:
+            Client.containers.generation += 1  # compose recreates the containers: new ids
+
+    monkeypatch.setattr(engine, "client", Client)
+    lab = Lab(LabConfig(project="epl-unit-ids"), log=lambda _: None, build_images=False)
+    lab.compose = Compose()  # type: ignore[assignment]
+    monkeypatch.setattr(lab, "wait_ready", lambda: None)
+    assert lab.container("target").id == "id0" and lab.container("target").id == "id0"
+    assert calls == ["list", "get id0"]
+    lab.restart_target()
+    assert lab.container("target").id == "id1" and calls[-1] == "list"
+    gone.add("id1")  # removed behind the lab's back: looked up again
+    assert lab.container("target").id == "id1" and calls[-2:] == ["get id1", "list"]

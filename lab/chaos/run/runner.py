@@ -98,6 +98,12 @@ class CaseRunner:
             self._log("restarting the target")
             self.lab.restart_target()
 
+    def _target_running(self) -> bool:
+        try:
+            return target_state(self.lab).running
+        except Exception:  # cannot tell: as if it were not
+            return False
+
     def _target_answers(self) -> bool:
         try:
             return target_state(self.lab).running and http_get(self.lab.endpoints(refresh=True).direct_url,
@@ -133,19 +139,20 @@ class CaseRunner:
         if self._record_dir:
             self.lab.exec("clients", ["mkdir", "-p", self._record_dir], timeout=30)
         clock.lap("prepare")
-        # One stream of readings from the baseline to the end: every wait on the target reads it.
+        # One stream of readings from the baseline to the end: every wait on the target reads it. The lab keeps it
+        # from case to case; it resets the peak RSS (VmHWM) as the case begins: the case's peak is from there on.
         try:
-            probe = self.lab.probe()
-            # The stream resets the peak RSS (VmHWM) before its first reading: the case's peak is from there on.
-            with Timeline(probe.watch_command(SAMPLE_INTERVAL_S, reset_peak=True),
-                          restart_command=probe.watch_command(SAMPLE_INTERVAL_S)) as timeline:
-                self._timeline = timeline
-                try:
-                    return self._run_observed(scenario, seed, timeline, clock)
-                finally:
-                    self._timeline = None
+            timeline = self.lab.probe_stream(SAMPLE_INTERVAL_S)
+            timeline.begin_case()
+            self._timeline = timeline
+            try:
+                return self._run_observed(scenario, seed, timeline, clock)
+            finally:
+                self._timeline = None
+                if not self._target_running():
+                    self.lab.end_probe_stream()  # its agent went with the target
         finally:
-            clock.lap("restore")  # the lab undone, the stream ended
+            clock.lap("restore")  # the lab undone
 
     def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, clock: PhaseClock) -> CaseHistory:
         endpoints = self.lab.endpoints(refresh=True)
@@ -200,7 +207,7 @@ class CaseRunner:
             if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
                 history.target_after = target_state(self.lab)
                 if not history.target_after.running:
-                    timeline.target_gone()
+                    self.lab.end_probe_stream()  # its agent went with the target
             else:
                 self._settle(scenario, history, timeline)
                 clock.lap("settle")
