@@ -118,7 +118,8 @@ def _close_event(op: Op) -> str | None:
 
 def summarize_connection(history: ConnectionHistory) -> ConnectionResult:
     ops = history.ops
-    start = next((op.t for op in ops if op.kind == "connect"), None)
+    connect = next((op for op in ops if op.kind == "connect"), None)
+    start = connect.t if connect is not None else None
     sent = sum(len(op.data or b"") for op in ops if op.kind == "send")
     received = [op for op in ops if op.kind == "recv"]
     stream = b"".join(op.data or b"" for op in received)
@@ -157,7 +158,14 @@ def summarize_connection(history: ConnectionHistory) -> ConnectionResult:
         elapsed_s=round(max(0.0, closed_at - origin), 6),
         first_byte_s=None if first_byte is None else round(first_byte - origin, 6),
         protocol_error=protocol_error,
+        connect_s=_connect_seconds(connect),
     )
+
+
+def _connect_seconds(connect: Op | None) -> float:
+    """How long connect() took (0: it did not complete, or the history predates the field)."""
+    value = connect.args.get("connect_s") if connect is not None else None
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def summarize_run(history: RunHistory) -> RunResult:
@@ -180,7 +188,7 @@ def summarize(history: RunHistory) -> dict[str, Any]:
     return summarize_run(history).to_json()
 
 
-TIMING_FIELDS = frozenset({"duration_s", "elapsed_s", "first_byte_s"})
+TIMING_FIELDS = frozenset({"duration_s", "elapsed_s", "first_byte_s", "connect_s"})
 
 
 def without_timings(result: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,9 @@ class ConnectionResult:
     elapsed_s: float
     first_byte_s: float | None
     protocol_error: str | None  # bytes that are not a valid HTTP response
+    # How long connect() took (within elapsed_s): a SYN lost and sent again waits 1 s, then 2 s more. A server's
+    # deadline cannot start before the connection is established.
+    connect_s: float = 0.0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str = "connection") -> ConnectionResult:
@@ -100,13 +103,15 @@ class ConnectionResult:
                    closed_by=closed_by,
                    elapsed_s=float(_field(data, "elapsed_s", (int, float), where=where)),
                    first_byte_s=None if first_byte is None else float(first_byte),
-                   protocol_error=_field(data, "protocol_error", str, optional=True, where=where))
+                   protocol_error=_field(data, "protocol_error", str, optional=True, where=where),
+                   connect_s=(float(_field(data, "connect_s", (int, float), where=where))
+                              if "connect_s" in data else 0.0))  # results saved before it was recorded
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "responses": [r.to_json() for r in self.responses],
                 "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received, "error": self.error,
                 "closed_by": self.closed_by, "elapsed_s": self.elapsed_s, "first_byte_s": self.first_byte_s,
-                "protocol_error": self.protocol_error}
+                "protocol_error": self.protocol_error, "connect_s": self.connect_s}
 
     @property
     def closed_by_server(self) -> bool:

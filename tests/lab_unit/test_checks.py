@@ -212,6 +212,31 @@ def test_no_timeout_wants_the_server_to_cut_the_client_off_in_time(closed_by: st
     assert ("no_timeout" in failed(scenario, history)) is caught
 
 
+def test_no_timeout_starts_the_server_s_clock_once_the_connection_is_established() -> None:
+    """slowloris_through_loss, careful-server (header 3 s, bound 5.5 s): both SYNs of a connection lost, connect()
+    took 3 s, and the server cut it 3.1 s later. Its deadline held; the network's 3 s are not the server's."""
+    run = client("slowloris", expect=Expect(responses=0, statuses=None, cut_off_s=5.5))
+    scenario = Scenario("some_case", "test", (run,))
+    lost_syns = replace(connection(closed_by="server_fin", elapsed_s=6.1), connect_s=3.0)
+    assert "no_timeout" not in failed(scenario, healthy(clients=[outcome(run, lost_syns)]))
+    late = replace(lost_syns, connect_s=0.2)  # a server that took 5.9 s of its own
+    message = failed(scenario, healthy(clients=[outcome(run, late)]))["no_timeout"]
+    assert "cut off after 6.1 s of which connecting took 0.2 s" in message
+
+
+def test_a_connection_s_connect_time_is_recorded_and_read_back() -> None:
+    from clients.history import ConnectionHistory, Op, summarize_connection
+    from clients.results import ConnectionResult
+
+    history = ConnectionHistory(index=0, ops=[Op(10.0, "connect", args={"connect_s": 1.0}),
+                                              Op(16.1, "recv", data=b"")])  # the server's FIN
+    summary = summarize_connection(history)
+    assert (summary.connect_s, summary.elapsed_s) == (1.0, 6.1)
+    assert ConnectionResult.from_json(summary.to_json()) == summary
+    saved_before = {key: value for key, value in summary.to_json().items() if key != "connect_s"}
+    assert ConnectionResult.from_json(saved_before).connect_s == 0.0
+
+
 def test_no_timeout_says_what_an_undeclared_deadline_costs() -> None:
     run = client("slowloris", expect=Expect(responses=0, statuses=None, cut_off_s=32.5, deadline="header",
                                             undeclared=True))

@@ -424,11 +424,16 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
                     f"({outcome.run.behaviour} #{connection.index} still connected after {connection.elapsed_s:.1f} s, "
                     f"the client's whole bounded run; the profile declares no [deadlines] {expect.deadline}_s, "
                     f"the lab's ceiling is {limit - GRACE_S:g} s)")
-            elif not by_server or connection.elapsed_s > limit:
+            # The server's clock starts once the connection is established: lost SYNs (1 s, then 2 s more, through
+            # packet loss) are the network's.
+            elif not by_server or connection.elapsed_s - connection.connect_s > limit:
+                connect = (f" of which connecting took {connection.connect_s:.1f} s"
+                           if connection.connect_s >= 0.1 else "")
                 problems.append(
                     f"{outcome.run.behaviour} #{connection.index} was "
-                    f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s "
-                    f"(closed by {connection.closed_by}; expected the server to close it within {limit:g} s)")
+                    f"{'cut off' if by_server else 'still connected'} after {connection.elapsed_s:.1f} s{connect} "
+                    f"(closed by {connection.closed_by}; expected the server to close it within {limit:g} s "
+                    "of the connection's establishment)")
     unreported = [text for index, text in _unreported_runs(scenario, history)
                   if history.clients[index].run.expect.cut_off_s is not None]
     if problems:
