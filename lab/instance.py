@@ -105,8 +105,7 @@ class Lab:
 
     def ensure_running(self, service: str) -> None:
         """Start a lab container that a fault stopped or killed, and wait until it is running."""
-        container = self.container(service)
-        container.reload()
+        container = self.container(service)  # freshly inspected
         if container.status != "running":
             if service in (settings.TARGET_SERVICE, "probe"):
                 self.end_probe_stream()  # its agent went with the target's PID namespace

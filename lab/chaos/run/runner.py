@@ -58,9 +58,7 @@ def fleet_seed(seed: int, index: int, replica: int, runs: int) -> int:
 
 
 def target_state(lab: Lab) -> TargetState:
-    container = lab.container(TARGET_SERVICE)
-    container.reload()
-    state = container.attrs["State"]
+    state = lab.container(TARGET_SERVICE).attrs["State"]  # freshly inspected (Lab.container)
     return TargetState(running=bool(state["Running"]), started_at=str(state["StartedAt"]),
                        exit_code=None if state["Running"] else int(state["ExitCode"]),
                        oom_killed=bool(state.get("OOMKilled")))
@@ -155,7 +153,7 @@ class CaseRunner:
             clock.lap("restore")  # the lab undone
 
     def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, clock: PhaseClock) -> CaseHistory:
-        endpoints = self.lab.endpoints(refresh=True)
+        endpoints = self.lab.endpoints()  # refreshed by prepare(): the target's answer, or its restart
         reset_at, peak_reset_error = timeline.peak_reset(timeout=PEAK_RESET_WAIT_S)
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(since=reset_at),
