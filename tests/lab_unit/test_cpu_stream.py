@@ -226,3 +226,23 @@ def test_a_spin_that_outlives_the_case_is_read_on_until_it_can_be_judged() -> No
 def test_a_quiet_end_of_case_is_not_read_on() -> None:
     stream = readings([0.5] * 8 + [0.0] * 2, bytes_per_s=[100_000.0] * 8 + [0.0] * 2)
     assert cpu_stream.watch_after_case_until(history_of(stream), stream, 2.0, STEP) is None
+
+
+def test_a_respawned_worker_s_start_up_is_not_over_the_budget_but_a_spin_beside_it_still_fails() -> None:
+    """gunicorn slowloris_through_loss (board, seed 4247): the master killed its 5 sync workers at their timeout
+    and forked 5 more; their start-up (378 % of a core for 0.17 s, summed) put the case at 126 % of its budget.
+    That is crash's finding, not a spin. A stretch with no traffic is still judged."""
+    # Start ticks are 1/100 s after boot, on the readings' clock: the case runs from t=100 s.
+    master, worker, respawned = (1, 100), (7, 150), (9, 10_100)  # the last started 1 s into the case
+
+    def with_procs(stream: list[Snapshot]) -> list[Snapshot]:
+        return [replace(r, t=r.t + 100, procs=(master, worker) if r.t < 1.0 else (master, respawned))
+                for r in stream]
+
+    busy = with_procs([replace(r, net_bytes=-1, io_bytes=-1) for r in readings([1.0] * 40)])
+    result, message = verdict(history_of(busy, started=100.0))
+    assert result == "pass" and "whole-case budget not judged" in message and "was replaced" in message, message
+    same_processes = [replace(r, procs=(master, worker)) for r in busy]
+    assert verdict(history_of(same_processes, started=100.0))[0] == "fail"  # no replacement: over its budget
+    spinning = with_procs(readings([0.0] * 8 + [1.0] * 8 + [0.0] * 8))  # a second at a whole core, no traffic
+    assert verdict(history_of(spinning, started=100.0))[0] == "fail"

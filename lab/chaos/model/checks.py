@@ -165,7 +165,14 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
                      f"{spin.describe()}{more} ({cpu_stream.Stretch.rule_text(spin.rule)}), during "
                      f"{_what_ran(scenario)} (expected an event loop with nothing to do to sleep in epoll_wait); "
                      f"whole case: {budget.describe()}{also}")
-    if budget.over:
+    replaced = restarts.replacements(history)
+    if budget.over and replaced:
+        # A respawned worker's start-up (an interpreter, its imports) is work the budget per request does not
+        # count; the stretches with no traffic are still judged above, and the replacement is crash's finding.
+        notes.append(f"whole-case budget not judged: {budget.describe()}, but a process was replaced "
+                     f"({replaced[0].describe()}) and its start-up is not the case's work (see crash)")
+        also = f"; {'; '.join(notes)}"
+    elif budget.over:
         busiest = max(judged.intervals, key=lambda interval: interval.share)
         return _fail("cpu_spin", history,
                      f"target used more CPU than the case's work explains: {budget.describe()}, during "
