@@ -106,10 +106,10 @@ class Timeline:
     `docker exec` per reading, so readings are taken on time even when a `docker exec` takes seconds on a loaded
     machine. A reading carries the time it was taken: waits judge it by that time, not by when it arrived."""
 
-    def __init__(self, command: list[str], *, restart_command: list[str] | None = None) -> None:
-        self._command = command  # streams one snapshot per line until its stdin closes (Probe.watch_command)
-        # A stream that ended mid-case is started again with this one: a peak reset then would lose the case's peak.
-        self._restart_command = restart_command or command
+    def __init__(self, command: list[str]) -> None:
+        # Streams one snapshot per line until its stdin closes (Probe.watch_command); started again should it end
+        # mid-case, which resets nothing: only a case's "reset" line does (begin_case).
+        self._command = command
         self.samples: list[Snapshot] = []
         self.errors: list[str] = []
         self._peak_reset: tuple[float, str | None] | None = None  # the stream's own reset: (its time, its trouble)
@@ -162,7 +162,7 @@ class Timeline:
 
     def peak_reset(self, *, timeout: float) -> tuple[float | None, str | None]:
         """When the stream reset the target's peak RSS (its clock) and None; or None and why it did not, once the
-        stream said so or `timeout` passed. Only a stream started with `--reset-peak` says so."""
+        stream said so or `timeout` passed (after begin_case)."""
         with self._changed:
             self._changed.wait_for(lambda: self._peak_reset is not None, timeout=timeout)
             if self._peak_reset is None:
@@ -223,12 +223,10 @@ class Timeline:
         return (last[0] if last else None), False
 
     def _run(self) -> None:
-        command = self._command
         while not self._stop.is_set():
             try:
-                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE)
-                command = self._restart_command
             except OSError as error:
                 self.errors.append(f"probe stream: {error}")
                 self._stop.wait(STREAM_RESTART_S)

@@ -272,23 +272,13 @@ def reset_peak() -> dict[str, Any]:
     return {"ok": bool(done) and not errors, "reset": done, "errors": errors}
 
 
-def _say_reset() -> None:
-    print(json.dumps({"reset_peak": reset_peak(), "t": time.monotonic()}), flush=True)
-
-
-def watch(interval: float, duration: float, *, until_eof: bool = False, reset: bool = False) -> None:
+def watch(interval: float, duration: float, *, until_eof: bool = False) -> None:
     """One snapshot per line every `interval` seconds. A reading that costs more (thousands of sockets) spaces the
     next one out, so the agent takes at most a third of a core. `until_eof`: stop when stdin closes, which is how
     the host ends a stream (and how a host that died ends it too); a line on stdin asks for a reading at once, and
-    a line "reset" resets the peak RSS first and says so ({"reset_peak": ...}): one stream serves case after case.
-    `reset`: reset the peak before the first reading too, so that every reading of the stream comes after it."""
+    a line "reset" resets the peak RSS first and says so ({"reset_peak": ...}): one stream serves case after case."""
     deadline = time.monotonic() + duration
     state = StreamState()
-    if reset:
-        try:
-            _say_reset()
-        except BrokenPipeError:
-            return
     while True:
         taken = time.monotonic()
         try:
@@ -307,7 +297,7 @@ def watch(interval: float, duration: float, *, until_eof: bool = False, reset: b
                 return  # EOF; a line instead asks for the next reading now
             if b"reset" in asked:
                 try:
-                    _say_reset()
+                    print(json.dumps({"reset_peak": reset_peak(), "t": time.monotonic()}), flush=True)
                 except BrokenPipeError:
                     return
 
@@ -323,8 +313,7 @@ def health() -> int:
 
 
 def main(argv: list[str]) -> int:
-    usage = ("usage: agent.py snapshot | watch --interval S --duration S [--until-eof] [--reset-peak] | health"
-             " | pids | clocks"
+    usage = ("usage: agent.py snapshot | watch --interval S --duration S [--until-eof] | health | pids | clocks"
              " | reset-peak")
     if argv[:1] == ["pids"]:  # the target's processes, for `strace -p`
         print(" ".join(str(pid) for pid in target_pids()))
@@ -341,8 +330,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["health"]:
         return health()
     if argv[:1] == ["watch"]:
-        until_eof, reset = "--until-eof" in argv, "--reset-peak" in argv
-        rest = [arg for arg in argv[1:] if arg not in ("--until-eof", "--reset-peak")]
+        until_eof = "--until-eof" in argv
+        rest = [arg for arg in argv[1:] if arg != "--until-eof"]
         options = dict(zip(rest[0::2], rest[1::2], strict=False))
         try:
             interval = float(options.get("--interval", "0.2"))
@@ -353,7 +342,7 @@ def main(argv: list[str]) -> int:
         if not (0.01 <= interval <= 60 and 0 < duration <= 3600):
             print("probe: --interval must be 0.01..60 s and --duration 0..3600 s", file=sys.stderr)
             return 2
-        watch(interval, duration, until_eof=until_eof, reset=reset)
+        watch(interval, duration, until_eof=until_eof)
         return 0
     print(usage, file=sys.stderr)
     return 2

@@ -229,17 +229,7 @@ def test_live_a_reaped_child_is_counted() -> None:
     assert after - before >= 0.1 * per_second
 
 
-# -- the peak reset that opens a case's stream ----------------------------------------------------------------------
-def test_a_stream_asked_to_reset_the_peak_says_so_before_its_first_reading(
-        fake_proc: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
-    agent.watch(0.01, 0.015, reset=True)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert lines[0]["reset_peak"] == {"ok": True, "reset": [1], "errors": []}
-    assert (fake_proc / "1" / "clear_refs").read_text() == "5"
-    assert len(lines) >= 2 and all("reset_peak" not in line and line["t"] >= lines[0]["t"] for line in lines[1:])
-
-
+# -- the peak reset that opens a case ------------------------------------------------------------------------------
 def test_a_stream_not_asked_to_reset_the_peak_leaves_it(fake_proc: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _fake_process(fake_proc, 1, ticks=1, threads={1: (TICK_NS, 0)})
     agent.watch(0.01, 0.015)
@@ -257,12 +247,23 @@ def _reading(t: float, fds: int) -> dict[str, object]:
             "rss_bytes": 1, "start_ticks": 1}
 
 
-def test_the_timeline_keeps_the_streams_peak_reset_and_restarts_a_stream_without_one() -> None:
-    # The first stream resets, reads once and ends (a target restarting mid-case); the stream started again
-    # must not reset: the peak so far belongs to the case.
-    first = _printing({"reset_peak": {"ok": True, "reset": [1], "errors": []}, "t": 5.0}, _reading(5.1, 1))
-    again = _printing(_reading(6.0, 2), then_wait=True)
-    with Timeline(first, restart_command=again) as timeline:
+RESET_LINE = {"reset_peak": {"ok": True, "reset": [1], "errors": []}, "t": 5.0}
+
+
+def test_the_timeline_keeps_the_case_s_peak_reset_and_readings_when_its_stream_starts_again(tmp_path: Path) -> None:
+    # The first agent resets, reads once and ends (a target restarting mid-case); the one started again reads on
+    # and does not reset: only a case's "reset" line does, so the peak so far belongs to the case.
+    marker = tmp_path / "started"
+    script = ("import json, pathlib, sys\n"
+              f"marker = pathlib.Path({str(marker)!r})\n"
+              "if not marker.exists():\n"
+              "    marker.touch()\n"
+              f"    print(json.dumps({RESET_LINE!r}), flush=True)\n"
+              f"    print(json.dumps({_reading(5.1, 1)!r}), flush=True)\n"
+              "else:\n"
+              f"    print(json.dumps({_reading(6.0, 2)!r}), flush=True)\n"
+              "    sys.stdin.read()\n")
+    with Timeline([sys.executable, "-c", script]) as timeline:
         assert timeline.peak_reset(timeout=20) == (5.0, None)
         assert timeline.wait_for(lambda readings: [r.fds for r in readings] == [1, 2], timeout=20)
         # Readings taken since the reset count, even one that had arrived before the wait began.

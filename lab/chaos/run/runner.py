@@ -203,9 +203,7 @@ class CaseRunner:
             clients_done = self._clock.monotonic()
             self._event(history, "clients done, toxics removed")
             if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
-                history.target_after = target_state(self.lab)
-                if not history.target_after.running:
-                    self.lab.end_probe_stream()  # its agent went with the target
+                history.target_after = target_state(self.lab)  # a stopped target's stream ends in run()
             else:
                 self._settle(scenario, history, timeline)
                 clock.lap("settle")
