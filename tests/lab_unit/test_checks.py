@@ -187,6 +187,20 @@ def test_slow_canary_on_failures_or_latency() -> None:
     assert none.missing and "recorded no request" in none.message  # no data: an error, never a pass
 
 
+def test_a_p50_of_a_handful_of_requests_is_not_judged_but_their_max_still_is() -> None:
+    """careful-server close_after_partial_response in `make test`: 5 canary requests over 0.2 s, 3 of them
+    delayed by one hiccup of the loaded host (one sent 100 ms late): a p50 of 64 ms that says nothing."""
+    scenario = replace(SCENARIO, canary=True)
+    handful = [CanarySample(0, 0.003), CanarySample(1, 0.02), CanarySample(2, 0.064), CanarySample(3, 0.1),
+               CanarySample(4, 0.127)]
+    verdict = {v.check: v for v in judge(scenario, healthy(canary=handful))}["slow_canary"]
+    assert verdict.ok and "p50 not judged under 10 requests" in verdict.message
+    slow_handful = [*handful[:4], CanarySample(4, 1.2)]
+    assert "max 1200 ms" in failed(scenario, healthy(canary=slow_handful))["slow_canary"]
+    ten = [CanarySample(t, 0.064) for t in range(10)]
+    assert "p50 64 ms" in failed(scenario, healthy(canary=ten))["slow_canary"]
+
+
 def test_slow_canary_bounds_are_tight() -> None:
     scenario = replace(SCENARIO, canary=True)
     sluggish = [CanarySample(t, 0.06) for t in range(20)]  # 60 ms each: a loop that lags
