@@ -64,7 +64,8 @@ def engines() -> Iterator[tuple[str, Engine]]:
         yield first, second
 
 
-def scorecard(hosts: tuple[str, ...], run_id: str) -> tuple[dict[str, Any], float]:
+def scorecard(hosts: tuple[str, ...], run_id: str) -> tuple[dict[str, Any], list[str], float]:
+    """The scorecard's JSON, the lines it said while playing, and how long it took."""
     env = {**os.environ, "LAB_DOCKER_HOSTS": ",".join(hosts), "LAB_RUN_ID": run_id}
     env.pop("PYTEST_XDIST_WORKER", None)  # the scorecard's own workers decide their engines
     command = [sys.executable, "-m", "lab", "scorecard", "--cases", ",".join(CASES), "--trigger", "level",
@@ -74,11 +75,23 @@ def scorecard(hosts: tuple[str, ...], run_id: str) -> tuple[dict[str, Any], floa
                           timeout=SCORECARD_TIMEOUT_S, check=False)
     elapsed = time.monotonic() - began
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout), elapsed
+    return json.loads(done.stdout), done.stderr.splitlines(), elapsed
 
 
 def outcomes(card: dict[str, Any]) -> dict[tuple[str, str], tuple[str, tuple[str, ...]]]:
     return {(case["id"], case["variant"]): (case["outcome"], tuple(case["failed_checks"])) for case in card["cases"]}
+
+
+def differences(spread: dict[str, Any], single: dict[str, Any]) -> str:
+    """Each case judged otherwise by the two scorecards, with both runs' messages and engines."""
+    by_case = {(case["id"], case["variant"]): case for case in single["cases"]}
+    lines = []
+    for case in spread["cases"]:
+        other = by_case.get((case["id"], case["variant"]))
+        if other is None or (case["outcome"], case["failed_checks"]) != (other["outcome"], other["failed_checks"]):
+            lines.append(f"{case['id']} ({case['variant']}): two engines {case['outcome']} on {case['engine']} "
+                         f"{case['messages']}; one engine {other and other['outcome']} {other and other['messages']}")
+    return "\n".join(lines)
 
 
 def labelled(host: str, run_id: str) -> list[str]:
@@ -111,23 +124,26 @@ def copy_images_to(first: str, second: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_scorecard_spread_over_two_engines_matches_one_engine(engines: tuple[str, Engine],
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """The second engine starts cold: no image on it, the scorecard's worker there copies them itself."""
+    """The second engine starts cold: no image on it, the scorecard copies them there before its first case."""
     first, second = engines
     spread_run, single_run = f"two{secrets.token_hex(2)}", f"one{secrets.token_hex(2)}"
     with engine.using(second.host):
         assert engine.image_id(settings.SERVER_IMAGE) is None, "the second engine must start without images"
 
-    spread, spread_s = scorecard((first, second.host), spread_run)
+    spread, said, spread_s = scorecard((first, second.host), spread_run)
+    copied = [index for index, line in enumerate(said) if f"to {second.host}" in line and "copying" in line]
+    played = [index for index, line in enumerate(said) if line.startswith("case ")]
+    assert copied and played and copied[-1] < played[0], "\n".join(said)  # no case beside a copy's load
     assert {case["outcome"] for case in spread["cases"]} <= {"pass", "fail"}, spread["cases"]
     assert {case["engine"] for case in spread["cases"]} == {result_name(first), second.host}
     assert labelled(endpoint(first), spread_run) == [] and labelled(second.host, spread_run) == []
     copy_s = copy_images_to(first, second.host, monkeypatch)  # already current: nothing left to copy
 
-    single, single_s = scorecard((first,), single_run)
+    single, _, single_s = scorecard((first,), single_run)
     assert {case["engine"] for case in single["cases"]} == {result_name(first)}
     assert labelled(endpoint(first), single_run) == []
 
-    assert outcomes(spread) == outcomes(single)
+    assert outcomes(spread) == outcomes(single), differences(spread, single)
     assert set(outcomes(single)) == {(case, "level") for case in CASES}
     print(f"scorecard of {len(CASES)} cases, 2 workers: one engine {single_s:.1f} s, two engines {spread_s:.1f} s "
           f"from a cold second engine (a second copy found nothing stale in {copy_s:.1f} s)")

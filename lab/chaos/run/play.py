@@ -10,7 +10,7 @@ import functools
 import shutil
 import time
 
-from lab import engine
+from lab import engine, images
 from lab.chaos.model import catalog
 from lab.chaos.model.adapt import Skip, adapt
 from lab.chaos.model.checks import Verdict, judge, outcome
@@ -21,6 +21,7 @@ from lab.chaos.run import targets
 from lab.chaos.run.report import CaseResult, result_of, save_timeline
 from lab.chaos.run.scheduler import Job, Result, Worker
 from lab.chaos.run.session import LabSession, Variant
+from lab.compose import echo
 from lab.profiles import Profile
 from lab.run_config import RunConfig
 from lab.settings import LabConfig, unique_project
@@ -54,6 +55,22 @@ def open_session(config: RunConfig, worker: str | None, *, prefix: str = "epl-ch
     base = base_lab(config, project=unique_project(prefix, config.run_id, worker), docker_host=host)
     return LabSession(base, log=lambda _: None, capture=config.capture, capture_failures_only=True,
                       profile=profile, reports_dir=config.reports_dir)
+
+
+def prepare_engines(config: RunConfig, workers: int) -> None:
+    """Labs spread over several engines: make each worker's engine current before any case starts, as its first
+    lab would. A copy there (`docker save | docker load`) beside cases already running on the other engines
+    loads the host, and moves their latency verdicts."""
+    if len(engine.configured_hosts()) < 2:
+        return
+    profile = target_profile(config)
+    lab = base_lab(config)
+    also = () if lab.bundled_target else (str(lab.target_image),)
+    for host in dict.fromkeys(engine.for_worker(f"gw{index}") for index in range(workers)):
+        with engine.using(host):
+            if profile is not None:
+                targets.build_image(profile)
+            images.ensure_images(echo, also=also)
 
 
 def run_in_worker(worker: Worker, job: Job) -> Result:

@@ -241,16 +241,18 @@ def execute(jobs: Sequence[Job], config: RunConfig, workers: int, on_result: Cal
     """Play `jobs` in `workers` processes (one lab each, made lazily by the runner), jobs of one variant
     together; `on_result` sees each result in this process as it finishes. A worker that dies or overruns its
     job's budget makes that job an `error` and is replaced; an interrupt stops every worker, labs taken down."""
-    if run_one is None:
-        from lab.chaos.run.play import run_in_worker
-
-        run_one = run_in_worker
     engine.set_hosts(config.docker_hosts)
     pending = deque(sorted(jobs, key=lambda job: job.group))
     if not pending:
         return []
+    workers = max(1, min(workers, len(pending)))
+    if run_one is None:
+        from lab.chaos.run.play import prepare_engines, run_in_worker
+
+        prepare_engines(config, workers)
+        run_one = run_in_worker
     context = multiprocessing.get_context("spawn")  # no fork of a process holding Docker clients and threads
-    slots = [_start(context, index, config, run_one) for index in range(max(1, min(workers, len(pending))))]
+    slots = [_start(context, index, config, run_one) for index in range(workers)]
     results: list[Result] = []
 
     def finish(slot: _Slot, result: Result) -> None:

@@ -17,11 +17,12 @@ from lab.chaos.model.checks import Verdict, outcome
 from lab.chaos.model.scenario import Scenario
 from lab.chaos.model.zoo import ZOO
 from lab.chaos.run import report
-from lab.chaos.run.play import base_lab, failure_text, open_session, run_job, target_profile
+from lab.chaos.run.play import base_lab, failure_text, open_session, prepare_engines, run_job, target_profile
 from lab.chaos.run.scheduler import Job, plan
 from lab.chaos.run.session import LabSession, Variant
 from lab.chaos.views import coverage
 from lab.chaos.views.progress import coverage_lines, progress_line, summary_lines
+from lab.errors import LabError
 from lab.run_config import RunConfig
 
 __all__ = ["coverage_lines", "failure_text", "progress_line"]  # the plugin's names tests import
@@ -64,6 +65,15 @@ def pytest_configure_node(node: Any) -> None:
     run = node.config.stash[RUN_KEY]
     node.workerinput["lab_seed"] = run.seed
     node.workerinput["lab_reports_dir"] = str(run.reports_dir)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list[Any]) -> None:
+    """xdist over several engines: each worker's engine made current before any worker plays a case."""
+    try:
+        prepare_engines(config.stash[RUN_KEY], len(specs))
+    except LabError as error:
+        raise pytest.UsageError(f"epoll-lab: {error}") from None
 
 
 def run_config() -> RunConfig:
