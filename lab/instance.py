@@ -98,7 +98,8 @@ class Lab:
         return self.wait_ready()
 
     def restart_target(self) -> Endpoints:
-        """A fresh target process (and its probe, which shares its namespaces), ready again."""
+        """A fresh target process (and its probe, which shares its PID namespace), ready again; the network
+        namespace stays with its holder."""
         self.end_probe_stream()
         self._compose("up", "-d", "--force-recreate", "--no-deps", settings.TARGET_SERVICE, "probe")
         return self.wait_ready()
@@ -135,7 +136,7 @@ class Lab:
     def endpoints(self, *, refresh: bool = False) -> Endpoints:
         if self._endpoints is None or refresh:
             toxiproxy = self.container("toxiproxy")
-            direct = self.published_port(self.container(settings.TARGET_SERVICE), self.config.target_port)
+            direct = self.published_port(self.container(settings.NETNS_SERVICE), self.config.target_port)
             proxied = self.published_port(toxiproxy, settings.PROXY_LISTEN_PORT)
             api = self.published_port(toxiproxy, settings.TOXIPROXY_API_PORT)
             self._endpoints = Endpoints(

@@ -29,6 +29,7 @@ LABEL_RUN = "io.epoll-lab.run"
 
 DEFAULT_PROJECT = "epoll-lab"
 TARGET_SERVICE = "target"
+NETNS_SERVICE = "netns"  # holds the target's network namespace and publishes its port
 PROXY_NAME = "target"
 PROXY_LISTEN_PORT = 18080
 TOXIPROXY_API_PORT = 8474

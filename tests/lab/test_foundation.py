@@ -153,3 +153,68 @@ def test_bad_project_name_is_a_usage_error() -> None:
     done = run_lab_cli("up", "--project", "Bad Name!")
     assert done.returncode == 2
     assert "bad project name" in done.stderr and "Traceback" not in done.stderr
+
+
+# Beside the target's server, in its container: accepts one connection on HELPER_PORT, writes until the kernel
+# holds all it can (the client reads nothing yet), says how much, and waits to be killed with the container.
+HELPER_PORT = 9099
+WRITTEN = "/tmp/written"
+HELPER = f"""
+import socket, time
+listener = socket.create_server(("0.0.0.0", {HELPER_PORT}))
+connection, _ = listener.accept()
+connection.setblocking(False)
+total, chunk = 0, bytes(range(256)) * 256
+while True:
+    try:
+        total += connection.send(chunk)
+    except BlockingIOError:
+        time.sleep(0.3)
+        try:
+            total += connection.send(chunk)
+            continue
+        except BlockingIOError:
+            break
+with open("{WRITTEN}.part", "w") as out:
+    out.write(str(total))
+import os; os.rename("{WRITTEN}.part", "{WRITTEN}")
+time.sleep(3600)
+"""
+
+
+def written_by_helper(lab: Lab) -> int | None:
+    done = lab.exec("target", ["cat", WRITTEN], timeout=10)
+    return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def test_what_the_target_wrote_before_it_stopped_still_arrives(lab: Lab) -> None:
+    """The target's network namespace outlives its processes (as a Kubernetes pod's does): bytes a server wrote
+    into the kernel and then exited are still sent, so a server that writes and exits is not judged to lose them."""
+    subprocess.run(["docker", "exec", "-d", lab.container("target").name, "python3", "-c", HELPER], check=True,
+                   timeout=30)
+    networks = lab.container("netns").attrs["NetworkSettings"]["Networks"]
+    address = networks[f"{lab.config.project}_edge"]["IPAddress"]
+    reader = wait_until(lambda: _connected(address), timeout=15, what=f"the helper to listen on {HELPER_PORT}")
+    try:
+        written = wait_until(lambda: written_by_helper(lab), timeout=15, what="the helper to fill the kernel")
+        lab.container("target").stop(timeout=10)  # the server, then the helper with its PID namespace
+        reader.settimeout(20)
+        received = bytearray()
+        while chunk := reader.recv(1 << 16):
+            received += chunk
+        assert len(received) == written, f"{len(received)} of the {written} bytes written before the stop arrived"
+        assert received[:512] == bytes(range(256)) * 2
+    finally:
+        reader.close()
+        lab.restart_target()  # for the session's other tests
+
+
+def _connected(address: str) -> socket.socket | None:
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    try:
+        reader.connect((address, HELPER_PORT))
+    except OSError:
+        reader.close()
+        return None
+    return reader

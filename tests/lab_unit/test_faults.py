@@ -93,19 +93,20 @@ class FakeConfig:
 
 
 class FakeLab:
-    """Records what faults do; `probe_replies` answers the probe's scripts in order (stdout, stderr, exit)."""
+    """Records what faults do; `replies` answers the scripts run in the target's network namespace, in order
+    (stdout, stderr, exit)."""
 
-    def __init__(self, probe_replies: list[tuple[str, str, int]] | None = None) -> None:
+    def __init__(self, replies: list[tuple[str, str, int]] | None = None) -> None:
         self.calls: list[str] = []
         self.config = FakeConfig()
         self.containers = {name: FakeContainer(name, self.calls, id=name) for name in ("clients", "target")}
-        self.probe = FakeProbe()
+        self.probe, self.netns = FakeProbe(), FakeProbe()
         self.lab_network = FakeNetwork(self.calls, [self.containers["clients"]])
         self.scripts: list[str] = []
-        self._replies = list(probe_replies or [])
+        self._replies = list(replies or [])
 
     def container(self, service: str) -> Any:
-        return self.probe if service == "probe" else self.containers[service]
+        return {"probe": self.probe, "netns": self.netns}.get(service) or self.containers[service]
 
     def toxiproxy(self) -> FakeToxiproxy:
         return FakeToxiproxy(self.calls)
@@ -115,9 +116,9 @@ class FakeLab:
         return self.lab_network
 
     def exec(self, service: str, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]:
-        assert service == "probe" and args[:2] == ["sh", "-c"]
+        assert service == "netns" and args[:2] == ["sh", "-c"]
         self.scripts.append(args[2])
-        self.calls.append("probe script")
+        self.calls.append("namespace script")
         stdout, stderr, code = self._replies.pop(0) if self._replies else ("", "", 0)
         return subprocess.CompletedProcess(args, code, stdout.encode(), stderr.encode())
 
@@ -256,7 +257,7 @@ def test_netem_arguments() -> None:
     assert Netem(loss_percent=5, duplicate_percent=1).netem_args() == "loss 5% duplicate 1%"
 
 
-def test_a_failing_probe_script_is_a_one_line_lab_error() -> None:
+def test_a_failing_namespace_script_is_a_one_line_lab_error() -> None:
     with pytest.raises(LabError, match=r"exit 1.*iptables: No chain"):
         PacketLoss().apply(FakeLab([("", "iptables: No chain", 1)]), FakeHistory())
 
@@ -286,11 +287,11 @@ def test_a_fault_before_the_clients_is_lifted_once_they_are_done() -> None:
     lab = FakeLab()
     plan, log = schedule(PacketLoss(probability=0.05), lab)
     plan.before_clients()
-    assert log == ["fault packet_loss 5%(before the clients, until the clients are done)", "probe script"]
+    assert log == ["fault packet_loss 5%(before the clients, until the clients are done)", "namespace script"]
     plan.while_clients()
     assert len(log) == 2  # held while the clients run
     plan.after_clients()
-    assert log[2:] == ["probe script", "fault packet_loss lifted"] and lab.scripts[-1] == remove_script()
+    assert log[2:] == ["namespace script", "fault packet_loss lifted"] and lab.scripts[-1] == remove_script()
 
 
 def test_a_fault_until_the_clients_are_done_waits_for_its_connections_first() -> None:
@@ -345,9 +346,17 @@ def test_lifting_packet_rules_tells_how_many_packets_they_dropped() -> None:
     assert dropped_packets("") == {}
 
 
-def test_packet_rules_have_nothing_to_lift_when_the_probe_went_down_with_the_target() -> None:
+def test_packet_rules_are_lifted_even_when_the_target_and_its_probe_went_down() -> None:
     lab = FakeLab()
-    lab.probe.status = "exited"
+    lab.probe.status = lab.containers["target"].status = "exited"
+    PacketLoss().lift(lab)
+    Blackhole().lift(lab)
+    assert lab.scripts == [remove_script(), remove_script()]  # the namespace and its rules outlive the target
+
+
+def test_packet_rules_have_nothing_to_lift_once_the_namespace_s_holder_is_gone() -> None:
+    lab = FakeLab()
+    lab.netns.status = "exited"
     for fault in (PacketLoss(), Blackhole(), Netem(delay_ms=10)):
         assert fault.lift(lab) is None
     assert lab.scripts == []

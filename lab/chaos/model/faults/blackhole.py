@@ -9,10 +9,10 @@ from lab.chaos.model.faults.base import Fault, FaultHistory, FaultLab
 from lab.chaos.model.faults.packet_rules import (
     drops_text,
     install_script,
-    lift_in_probe,
+    lift_in_namespace,
     list_peers,
     remove_script,
-    run_in_probe,
+    run_in_namespace,
 )
 from lab.errors import LabError
 
@@ -38,8 +38,8 @@ class Blackhole(Fault):
             raise LabError("blackhole: the target holds no ESTABLISHED connection on its lab port")
         address, peer_port = peers[0]
         ingress, egress = self.rules(address, peer_port, int(lab.config.target_port))
-        run_in_probe(lab, install_script(ingress, egress), f"blackhole of {address}:{peer_port}")
+        run_in_namespace(lab, install_script(ingress, egress), f"blackhole of {address}:{peer_port}")
 
     def lift(self, lab: FaultLab) -> str | None:
-        listing = lift_in_probe(lab, remove_script(), "removing the packet rules")
+        listing = lift_in_namespace(lab, remove_script(), "removing the packet rules")
         return None if listing is None else drops_text(listing)

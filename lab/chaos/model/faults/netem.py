@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.chaos.model.faults.base import Fault, FaultHistory, FaultLab
-from lab.chaos.model.faults.packet_rules import NETEM_REMOVE, lift_in_probe, netem_script, run_in_probe
+from lab.chaos.model.faults.packet_rules import NETEM_REMOVE, lift_in_namespace, netem_script, run_in_namespace
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Netem(Fault):
         return f" {self.netem_args()}"
 
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
-        run_in_probe(lab, netem_script(self.netem_args()), f"netem {self.netem_args()}")
+        run_in_namespace(lab, netem_script(self.netem_args()), f"netem {self.netem_args()}")
 
     def lift(self, lab: FaultLab) -> str | None:
-        lift_in_probe(lab, NETEM_REMOVE, "removing netem")
+        lift_in_namespace(lab, NETEM_REMOVE, "removing netem")
         return None

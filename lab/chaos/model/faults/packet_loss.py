@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from lab.chaos.model.faults.base import Fault, FaultHistory, FaultLab
-from lab.chaos.model.faults.packet_rules import drops_text, install_script, lift_in_probe, remove_script, run_in_probe
+from lab.chaos.model.faults.packet_rules import (
+    drops_text,
+    install_script,
+    lift_in_namespace,
+    remove_script,
+    run_in_namespace,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,8 @@ class PacketLoss(Fault):
 
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
         ingress, egress = self.rules(int(lab.config.target_port))
-        run_in_probe(lab, install_script(ingress, egress), f"packet loss {self.probability:.0%}")
+        run_in_namespace(lab, install_script(ingress, egress), f"packet loss {self.probability:.0%}")
 
     def lift(self, lab: FaultLab) -> str | None:
-        listing = lift_in_probe(lab, remove_script(), "removing the packet rules")
+        listing = lift_in_namespace(lab, remove_script(), "removing the packet rules")
         return None if listing is None else drops_text(listing)

@@ -1,4 +1,5 @@
-"""iptables and tc run in the probe, which shares the target's network namespace (NET_ADMIN from the compose file).
+"""iptables and tc run in the `netns` container, which holds the target's network namespace (NET_ADMIN from the
+compose file): rules are lifted there even when the target, and the probe with it, went down mid-case.
 
 Every rule goes into two chains of the lab's own, jumped to from INPUT and OUTPUT; lifting flushes and deletes
 them, so no rule survives a case whatever added it. The scripts are plain text, built by pure functions.
@@ -10,8 +11,8 @@ import shlex
 
 from lab.chaos.model.faults.base import FaultLab, FaultUnavailable
 from lab.errors import LabError
+from lab.settings import NETNS_SERVICE
 
-PROBE = "probe"
 CHAIN_IN, CHAIN_OUT = "EPOLL_LAB_IN", "EPOLL_LAB_OUT"
 EXEC_TIMEOUT_S = 20.0
 NO_NETEM = "Specified qdisc kind is unknown"
@@ -69,24 +70,27 @@ NETEM_REMOVE = ("for dev in $(ls /sys/class/net); do [ \"$dev\" = lo ] && contin
                 "tc qdisc del dev \"$dev\" root 2>/dev/null || true; done")
 
 
-def run_in_probe(lab: FaultLab, script: str, what: str) -> str:
-    """Run a shell script in the probe; its stdout, or a LabError (FaultUnavailable when the kernel lacks netem)."""
-    done = lab.exec(PROBE, ["sh", "-c", script], timeout=EXEC_TIMEOUT_S)
+def run_in_namespace(lab: FaultLab, script: str, what: str) -> str:
+    """Run a shell script in the target's network namespace; its stdout, or a LabError (FaultUnavailable when the
+    kernel lacks netem)."""
+    done = lab.exec(NETNS_SERVICE, ["sh", "-c", script], timeout=EXEC_TIMEOUT_S)
     stderr = bytes(done.stderr).decode(errors="replace").strip()
     if done.returncode != 0:
         if NO_NETEM in stderr:
             raise FaultUnavailable(f"{what}: the kernel has no sch_netem ({NO_NETEM})")
-        raise LabError(f"{what} failed in the probe (exit {done.returncode}): {stderr or 'no message'}")
+        raise LabError(f"{what} failed in the target's network namespace (exit {done.returncode}): "
+                       f"{stderr or 'no message'}")
     return bytes(done.stdout).decode(errors="replace")
 
 
-def lift_in_probe(lab: FaultLab, script: str, what: str) -> str | None:
-    """Run a lifting script; nothing to lift when the probe is down: the target's network namespace went with it."""
-    probe = lab.container(PROBE)
-    probe.reload()
-    if probe.status != "running":
+def lift_in_namespace(lab: FaultLab, script: str, what: str) -> str | None:
+    """Run a lifting script, the target up or not; nothing to lift when the namespace's holder is gone (the lab is
+    coming down), since its rules went with it."""
+    holder = lab.container(NETNS_SERVICE)
+    holder.reload()
+    if holder.status != "running":
         return None
-    return run_in_probe(lab, script, what)
+    return run_in_namespace(lab, script, what)
 
 
 def established_peers(ss_output: str, port: int) -> list[tuple[str, int]]:
@@ -106,6 +110,6 @@ def established_peers(ss_output: str, port: int) -> list[tuple[str, int]]:
 
 def list_peers(lab: FaultLab) -> list[tuple[str, int]]:
     port = int(lab.config.target_port)
-    out = run_in_probe(lab, f"ss -Htn state established {shlex.quote(f'( sport = :{port} )')}",
+    out = run_in_namespace(lab, f"ss -Htn state established {shlex.quote(f'( sport = :{port} )')}",
                        "listing the target's connections")
     return established_peers(out, port)
