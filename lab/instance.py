@@ -110,6 +110,7 @@ class Lab:
         if container.status != "running":
             if service in (settings.TARGET_SERVICE, "probe"):
                 self.end_probe_stream()  # its agent went with the target's PID namespace
+            self._endpoints = None  # a container started again publishes its ports anew
             if container.status == "paused":
                 container.unpause()
             else:
@@ -160,8 +161,9 @@ class Lab:
         raise LabError(f"{container.name}:{port} is not published (is the container running?)")
 
     def _compose(self, *args: str, timeout: float = COMPOSE_TIMEOUT_S) -> None:
-        """`docker compose …` on this lab: the containers it may recreate are looked up again."""
+        """`docker compose …` on this lab: the containers it may recreate, and their ports, are looked up again."""
         self._container_ids.clear()
+        self._endpoints = None
         self.compose.run(*args, timeout=timeout)
 
     def container(self, service: str, replica: int = 1) -> Any:

@@ -75,3 +75,49 @@ def test_a_container_is_listed_once_then_inspected_by_id_until_compose_recreates
     assert lab.container("target").id == "id1" and calls[-1] == "list"
     gone.add("id1")  # removed behind the lab's back: looked up again
     assert lab.container("target").id == "id1" and calls[-2:] == ["get id1", "list"]
+
+
+def test_endpoints_are_read_once_and_again_after_compose_or_a_container_started_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The target's port is its namespace holder's: a case's target restart leaves it; compose or a container
+    started again (a fault stopped it) may publish new ports."""
+    from lab.settings import LabConfig
+
+    reads: list[str] = []
+    ports = {"netns": 31000, "toxiproxy": 32000}
+
+    @dataclass
+    class Published:
+        service: str
+        status: str = "running"
+
+        @property
+        def attrs(self) -> dict[str, Any]:
+            reads.append(self.service)
+            port = ports[self.service]
+            return {"NetworkSettings": {"Ports": {key: [{"HostPort": str(port)}]
+                                                  for key in ("8080/tcp", "18080/tcp", "8474/tcp")}}}
+
+        def reload(self) -> None:
+            self.status = "running"
+
+        def start(self) -> None:
+            ports[self.service] += 1
+
+    stopped = Published("toxiproxy", status="exited")
+
+    class Compose:
+        def run(self, *args: str, **_: object) -> None:
+            ports["netns"] += 1
+
+    lab = Lab(LabConfig(project="epl-unit-ports"), log=lambda _: None, build_images=False)
+    lab.compose = Compose()  # type: ignore[assignment]
+    monkeypatch.setattr(lab, "container", lambda service, replica=1: stopped if service == "toxiproxy"
+                        and stopped.status == "exited" else Published(service))
+    monkeypatch.setattr(lab, "wait_ready", lambda: None)
+    first = lab.endpoints()
+    assert lab.endpoints() is first and reads == ["netns", "toxiproxy", "toxiproxy"]  # looked at once
+    lab.ensure_running("toxiproxy")  # stopped by a fault: started again, on a new port
+    assert lab.endpoints().toxiproxy_url == "http://127.0.0.1:32001"
+    lab.restart_target()  # compose
+    assert lab.endpoints().direct_url == "http://127.0.0.1:31001"

@@ -104,7 +104,7 @@ class CaseRunner:
 
     def _target_answers(self) -> bool:
         try:
-            return target_state(self.lab).running and http_get(self.lab.endpoints(refresh=True).direct_url,
+            return target_state(self.lab).running and http_get(self.lab.endpoints().direct_url,
                                                                timeout=3).status > 0
         except Exception:  # anything wrong with the target means restart it
             return False
@@ -153,7 +153,7 @@ class CaseRunner:
             clock.lap("restore")  # the lab undone
 
     def _run_observed(self, scenario: Scenario, seed: int, timeline: Timeline, clock: PhaseClock) -> CaseHistory:
-        endpoints = self.lab.endpoints()  # refreshed by prepare(): the target's answer, or its restart
+        endpoints = self.lab.endpoints()  # read again after whatever recreated or started a container
         reset_at, peak_reset_error = timeline.peak_reset(timeout=PEAK_RESET_WAIT_S)
         history = CaseHistory(case_id=scenario.id, seed=seed, target=self.describe_target(),
                               repro=self._repro(scenario, seed), baseline=self._quiet_baseline(since=reset_at),
