@@ -80,6 +80,19 @@ def test_stop_target_wants_exit_zero_within_the_deadline() -> None:
     assert "exit code 137" in failed(scenario, healthy(stop_elapsed_s=2.0, **killed))["crash"]
 
 
+def test_a_target_the_case_stops_at_once_leaves_its_cpu_unjudged_not_missing() -> None:
+    """nginx and aiohttp wrote the response and exited 0.1 s after the stop: two readings, nothing lost."""
+    stopped = dict(target_after=TargetState(running=False, started_at="T0", exit_code=0), settled=None,
+                   idle_cpu=None, samples=[snap(0.25)], stop_elapsed_s=0.1)
+    stopping = replace(SCENARIO, fault=StopTarget(deadline_s=10))
+    verdict = next(v for v in judge(stopping, healthy(**stopped)) if v.check == "cpu_spin")
+    assert not verdict.applicable and not verdict.missing and "only 2 readings" in verdict.message
+    crashed = next(v for v in judge(SCENARIO, healthy(**stopped)) if v.check == "cpu_spin")
+    assert crashed.missing  # a target that exits of its own accord: the readings are missing, not unneeded
+    stopping_later = healthy(**{**stopped, "samples": [snap(0.25), snap(0.5), snap(0.75)]})
+    assert next(v for v in judge(stopping, stopping_later) if v.check == "cpu_spin").applicable
+
+
 def test_wrong_response_for_a_bad_status_or_a_bad_body() -> None:
     run = client("well_behaved", requests=1)
     scenario = Scenario("some_case", "test", (run,))

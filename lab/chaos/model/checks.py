@@ -150,6 +150,11 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
     stopped = (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
     problem = cpu_stream.stream_problem(history, readings, ends_with_case=not stopped,
                                         max_gap_s=scenario.limits.max_reading_gap_s)
+    if problem is not None and scenario.fault is not None and scenario.fault.stops_target \
+            and len(readings) < cpu_stream.MIN_INTERVALS + 1:
+        # The case's own stop ended the target (a server that writes and exits at once goes in ~0.1 s): no data is
+        # missing, there was too little time to judge. A gap, or a crash, is still missing data.
+        return _na("cpu_spin", f"the case stopped the target before the stream could judge it: {problem}")
     if problem is not None:
         return missing("cpu_spin", f"the target's CPU cannot be judged: {problem}")
     judged = cpu_stream.judge_stream(history, readings)
