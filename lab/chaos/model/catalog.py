@@ -275,7 +275,7 @@ CATALOG: tuple[Scenario, ...] = (
              (client("slow_reader", response_bytes=MiB, rcvbuf_bytes=65536, read_bytes=16384, read_interval_ms=40,
                      max_duration_s=20),),
              fault=StopTarget(deadline_s=10)),
-    # -- packet faults (iptables and netem in the target's network namespace, from the probe) ---------
+    # -- packet faults (iptables and netem in the target's network namespace, from its holder) ------
     Scenario("large_response_through_loss", "a 4 MiB response through 5 % packet loss each way arrives byte-exact",
              (client("well_behaved", requests=1, path=f"/bytes/{4 * MiB}", max_duration_s=30),),
              fault=PacketLoss(probability=0.05)),
