@@ -214,6 +214,22 @@ def test_a_p50_of_a_handful_of_requests_is_not_judged_but_their_max_still_is() -
     assert "p50 64 ms" in failed(scenario, healthy(canary=ten))["slow_canary"]
 
 
+def test_one_hiccup_at_the_start_of_a_short_case_does_not_set_its_p50_but_a_slow_loop_still_does() -> None:
+    """The engines test's one-engine scorecard, connect_and_close (level): 12 canary requests over 0.3 s, the first
+    answered 196 ms after it was due, 8 held by that one silence: p50 59 ms. The silence bound judges it."""
+    scenario = replace(SCENARIO, canary=True)
+    due = [i * 0.025 for i in range(12)]
+    hiccup = [CanarySample(t, max(0.196 - t, 0.004) if t < 0.196 else 0.004) for t in due]
+    verdict = {v.check: v for v in judge(scenario, healthy(canary=hiccup))}["slow_canary"]
+    assert verdict.ok, verdict.message
+    assert "longest without an answer 196 ms" in verdict.message and "without the 8 the longest" in verdict.message
+    lagging = [CanarySample(t, 0.06) for t in due]  # every answer 60 ms late: no one silence explains it
+    assert "p50 60 ms" in failed(scenario, healthy(canary=lagging))["slow_canary"]
+    twice = [CanarySample(t, 0.15) for t in due[:4]] + [CanarySample(t, 0.004) for t in due[4:8]] + \
+        [CanarySample(t, 0.15) for t in due[8:]]  # two slow stretches: only the longest silence is set aside
+    assert "p50 77 ms, p99 150 ms (both without the 4" in failed(scenario, healthy(canary=twice))["slow_canary"]
+
+
 def test_slow_canary_bounds_are_tight() -> None:
     scenario = replace(SCENARIO, canary=True)
     sluggish = [CanarySample(t, 0.06) for t in range(20)]  # 60 ms each: a loop that lags

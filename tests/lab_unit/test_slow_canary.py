@@ -132,12 +132,14 @@ def test_one_hiccup_under_the_silence_bound_does_not_also_set_the_p99() -> None:
     assert percentile(all_latencies, 0.99) > 0.25
     ok, message = judged(samples)
     assert ok, message
-    assert "p99 2 ms (without the " in message and "longest without an answer 452 ms from 7.4 s" in message
+    assert "p99 2 ms (both without the " in message and "longest without an answer 452 ms from 7.4 s" in message
     # The same stall twice is not one hiccup: the second one's requests still count in the p99.
     ok, message = judged(open_loop(10, blocked([(2.4, 2.85), (7.4, 7.85)])))
     assert not ok and "expected p99 ≤ 250 ms" in message, message
 
 
-def test_a_silence_shorter_than_a_stall_sets_nothing_aside() -> None:
+def test_a_silence_shorter_than_a_stall_is_set_aside_too() -> None:
+    """Below the stall length one hiccup still sets a short case's median (see test_checks): any one silence within
+    the bound is that bound's to judge."""
     ok, message = judged(open_loop(10, blocked([(7.4, 7.55)])))  # 0.15 s: answers just paused
-    assert ok and "without the" not in message, message
+    assert ok and "p50 2 ms, p99 2 ms (both without the 4 the longest silence held)" in message, message

@@ -251,7 +251,8 @@ class Limits:
     # CANARY_P99_MIN_REQUESTS on: below ~100 requests the p99 is the slowest one, which a single scheduler hiccup
     # of a loaded machine sets (the suite at load 14 saw 250-380 ms, once, in short cases of a correct server).
     # The requests held by the longest silence, when it is within canary_silence_s, are that bound's to judge
-    # and left out of the p99: one 0.42 s hiccup set a ~400-request case's p99 to 267 ms in CI (edge).
+    # and left out of the p99 and the p50: one 0.42 s hiccup set a ~400-request case's p99 to 267 ms in CI
+    # (edge), and one of 195 ms the p50 of a 12-request case to 59 ms.
     canary_p99_s: float = 0.25
     # The longest stretch in which a request was due and none was answered. The scheduler's worst seen for a
     # correct server is 532 ms (2,000 connections arriving at once; those cases say so in their own limits), and
