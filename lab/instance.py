@@ -68,7 +68,7 @@ class Lab:
     def up(self) -> Endpoints:
         engine.client()  # a clear error first if there is no engine
         if self._build_images:
-            images.ensure_images(self._log, also=() if self.config.bundled_target else (str(self.config.target_image),))
+            images.ensure_images(self._log, also=self.config.foreign_images)
         self._log(f"starting lab {self.config.project}")
         self._compose("up", "-d", "--remove-orphans", "--quiet-pull")
         return self.wait_ready()

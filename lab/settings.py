@@ -120,6 +120,11 @@ class LabConfig:
     def bundled_target(self) -> bool:
         return self.target_image in (None, SERVER_IMAGE)
 
+    @property
+    def foreign_images(self) -> tuple[str, ...]:
+        """The target's image when it is not the lab's own: carried to other engines beside the lab's images."""
+        return () if self.bundled_target else (str(self.target_image),)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> LabConfig:
         """Defaults from LAB_TARGET_IMAGE, LAB_TARGET_PORT, LAB_TRIGGER, LAB_BUG in `env`, the environment an

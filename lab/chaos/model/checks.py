@@ -62,7 +62,7 @@ def _fail(check: str, history: CaseHistory, text: str) -> Verdict:
 def target_stopped(scenario: Scenario, history: CaseHistory) -> bool:
     """The case stopped the target, or it exited: nothing is left to settle or read (crash judges it)."""
     after = history.target_after
-    return (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
+    return scenario.stops_target or (after is not None and not after.running)
 
 
 def _settled_or_not(check: str, scenario: Scenario, history: CaseHistory) -> Verdict | None:
@@ -145,13 +145,10 @@ def cpu_spin(scenario: Scenario, history: CaseHistory) -> Verdict:
     """CPU over the whole case, every interval of the probe's stream (lab.chaos.model.cpu_stream): no sustained CPU or
     wakeups while no client traffic flows, and the whole case within a budget per request and per MiB moved."""
     readings = cpu_stream.stream(history)
-    after = history.target_after
     # A target that stops (a StopTarget case, or a crash: see crash) takes the probe's stream with it.
-    stopped = (scenario.fault is not None and scenario.fault.stops_target) or (after is not None and not after.running)
-    problem = cpu_stream.stream_problem(history, readings, ends_with_case=not stopped,
+    problem = cpu_stream.stream_problem(history, readings, ends_with_case=not target_stopped(scenario, history),
                                         max_gap_s=scenario.limits.max_reading_gap_s)
-    if problem is not None and scenario.fault is not None and scenario.fault.stops_target \
-            and len(readings) < cpu_stream.MIN_INTERVALS + 1:
+    if problem is not None and scenario.stops_target and len(readings) < cpu_stream.MIN_INTERVALS + 1:
         # The case's own stop ended the target (a server that writes and exits at once goes in ~0.1 s): no data is
         # missing, there was too little time to judge. A gap, or a crash, is still missing data.
         return _na("cpu_spin", f"the case stopped the target before the stream could judge it: {problem}")

@@ -322,6 +322,11 @@ class Scenario:
         """Replicas of the clients service the case needs (its largest client fleet)."""
         return max((run.fleet for run in self.clients), default=1)
 
+    @property
+    def stops_target(self) -> bool:
+        """The case's own fault stops the target (the stream of readings ends with it)."""
+        return self.fault is not None and self.fault.stops_target
+
     def describe(self) -> str:
         parts = [client.describe() + f" [{client.route}]" for client in self.clients]
         parts += [toxic.describe() for toxic in self.toxics]

@@ -64,13 +64,12 @@ def prepare_engines(config: RunConfig, workers: int) -> None:
     if len(engine.configured_hosts()) < 2:
         return
     profile = target_profile(config)
-    lab = base_lab(config)
-    also = () if lab.bundled_target else (str(lab.target_image),)
+    foreign = base_lab(config).foreign_images
     for host in dict.fromkeys(engine.for_worker(f"gw{index}") for index in range(workers)):
         with engine.using(host):
             if profile is not None:
                 targets.build_image(profile)
-            images.ensure_images(echo, also=also)
+            images.ensure_images(echo, also=foreign)
 
 
 def run_in_worker(worker: Worker, job: Job) -> Result:

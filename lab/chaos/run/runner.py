@@ -202,7 +202,7 @@ class CaseRunner:
             clock.lap("clients")
             clients_done = self._clock.monotonic()
             self._event(history, "clients done, toxics removed")
-            if (scenario.fault is not None and scenario.fault.stops_target) or not target_state(self.lab).running:
+            if scenario.stops_target or not target_state(self.lab).running:
                 history.target_after = target_state(self.lab)  # a stopped target's stream ends in run()
             else:
                 self._settle(scenario, history, timeline)
