@@ -256,8 +256,9 @@ def test_no_timeout_wants_the_server_to_cut_the_client_off_in_time(closed_by: st
 
 
 def test_no_timeout_starts_the_server_s_clock_once_the_connection_is_established() -> None:
-    """slowloris_through_loss, careful-server (header 3 s, bound 5.5 s): both SYNs of a connection lost, connect()
-    took 3 s, and the server cut it 3.1 s later. Its deadline held; the network's 3 s are not the server's."""
+    """A server with a 3 s header deadline (bound 5.5 s): both SYNs of a connection dropped (a full listen queue),
+    connect() took 3 s, and the server cut it 3.1 s later. Its deadline held; the network's 3 s are not the
+    server's."""
     run = client("slowloris", expect=Expect(responses=0, statuses=None, cut_off_s=5.5))
     scenario = Scenario("some_case", "test", (run,))
     lost_syns = replace(connection(closed_by="server_fin", elapsed_s=6.1), connect_s=3.0)

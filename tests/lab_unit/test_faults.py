@@ -193,12 +193,13 @@ def test_stop_target_records_how_long_the_stop_took() -> None:
     assert history.stop_elapsed_s is not None and history.stop_elapsed_s >= 0
 
 
-def test_packet_loss_drops_both_directions_of_the_lab_port_in_the_labs_own_chains() -> None:
+def test_packet_loss_drops_both_directions_of_the_lab_port_but_not_the_handshake_in_the_labs_own_chains() -> None:
     lab = FakeLab()
     PacketLoss(probability=0.05).apply(lab, FakeHistory())
     script = lab.scripts[0]
-    assert f"-A {CHAIN_IN} -p tcp --dport 8080 -m statistic --mode random --probability 0.05 -j DROP" in script
-    assert f"-A {CHAIN_OUT} -p tcp --sport 8080 -m statistic --mode random --probability 0.05 -j DROP" in script
+    drop = "--tcp-flags SYN NONE -m statistic --mode random --probability 0.05 -j DROP"
+    assert f"-A {CHAIN_IN} -p tcp --dport 8080 {drop}" in script
+    assert f"-A {CHAIN_OUT} -p tcp --sport 8080 {drop}" in script
     assert script.index(remove_script()) < script.index(f"-N {CHAIN_IN}")  # a leftover chain is replaced
     PacketLoss().lift(lab)
     assert lab.scripts[1] == remove_script()

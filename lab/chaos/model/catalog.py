@@ -372,8 +372,8 @@ NO_CANARY = {
     # a correct server cannot answer it
     "target_stopped": "the target is stopped mid-case",
     "fd_exhaustion": "the target sits at its 64-fd limit: new connections, the canary's too, wait or are refused",
-    "large_response_through_loss": "the 5 % loss is on the target's port, the canary's packets too (a lost SYN "
-                                   "waits 1 s)",
+    "large_response_through_loss": "the 5 % loss is on the target's port, the canary's packets too (a lost "
+                                   "segment waits 200 ms or more)",
     "slowloris_through_loss": "the same 5 % loss",
     "netem_delay_reorder": "netem delays every packet the target sends, the canary's too, by 50 ± 20 ms",
     # the case counts the target's ESTABLISHED sockets, and a canary connection would stand in for a client's

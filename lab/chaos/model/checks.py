@@ -444,8 +444,8 @@ def no_timeout(scenario: Scenario, history: CaseHistory) -> Verdict:
                     f"({outcome.run.behaviour} #{connection.index} still connected after {connection.elapsed_s:.1f} s, "
                     f"the client's whole bounded run; the profile declares no [deadlines] {expect.deadline}_s, "
                     f"the lab's ceiling is {limit - GRACE_S:g} s)")
-            # The server's clock starts once the connection is established: lost SYNs (1 s, then 2 s more, through
-            # packet loss) are the network's.
+            # The server's clock starts once the connection is established: lost SYNs (1 s, then 2 s more, from a
+            # full listen queue) are the network's.
             elif not by_server or connection.elapsed_s - connection.connect_s > limit:
                 connect = (f" of which connecting took {connection.connect_s:.1f} s"
                            if connection.connect_s >= 0.1 else "")

@@ -1,4 +1,9 @@
-"""Random packet loss on the target's lab port, both ways (iptables `statistic --mode random`)."""
+"""Random packet loss on the target's lab port, both ways (iptables `statistic --mode random`).
+
+The handshake is spared. A lost SYN or SYN-ACK is the kernel's alone (no server sees a connection before
+accept), yet it costs a connection far more than the loss: connect() waits 1 s per lost SYN, and a handshake
+with a retransmission leaves both ends' retransmission timeout at 3 s (RFC 6298 5.7). A request lost after that
+arrives 3 s late, after any header deadline under 3 s, and a correct server rightly answers 408."""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from lab.chaos.model.faults.packet_rules import (
 
 @dataclass(frozen=True)
 class PacketLoss(Fault):
-    """Each TCP segment to or from the lab port is dropped with `probability` (0..1); TCP must retransmit."""
+    """Each TCP segment to or from the lab port but the handshake's (SYN, SYN-ACK) is dropped with `probability`
+    (0..1); TCP must retransmit."""
 
     kind: ClassVar[str] = "packet_loss"
     probability: float = 0.05  # share of segments dropped, each direction
@@ -32,7 +38,7 @@ class PacketLoss(Fault):
         return f" {self.probability:.0%}"
 
     def rules(self, port: int) -> tuple[list[str], list[str]]:
-        drop = f"-m statistic --mode random --probability {self.probability} -j DROP"
+        drop = f"--tcp-flags SYN NONE -m statistic --mode random --probability {self.probability} -j DROP"
         return [f"-p tcp --dport {port} {drop}"], [f"-p tcp --sport {port} {drop}"]
 
     def apply(self, lab: FaultLab, history: FaultHistory) -> None:
