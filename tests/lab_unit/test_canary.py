@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -164,3 +165,22 @@ def test_slots_never_sent_when_the_case_ends_are_neither_answered_nor_waited_for
     sent_and_failed = [s for s in canary.samples if s.latency_s is None]
     assert ended - canary.samples[-1].t < canary_module.FINISH_S / 2, "the end waited for slots never sent"
     assert sent_and_failed and all("timed out" in str(s.error) for s in sent_and_failed), canary.samples
+
+
+def test_the_canary_meters_its_own_process_s_stalls() -> None:
+    """A thread that holds the GIL stops the canary's process as a busy host does: its meter records the stall
+    (which slow_canary takes out of the canary's clock), and the answers it held up are the ones it delayed."""
+    with serving(HELLO) as url, Canary(url, expect_body=HELLO) as canary:
+        time.sleep(0.3)  # the canary's threads sample meanwhile
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(5.0)  # no other thread takes the GIL from a busy one sooner
+        try:
+            held_until = time.monotonic() + 0.4
+            while time.monotonic() < held_until:
+                pass  # holds the GIL: neither the canary nor the server runs
+        finally:
+            sys.setswitchinterval(switch)
+        time.sleep(0.3)
+    longest = max(canary.stalls, key=lambda stall: stall.seconds, default=None)
+    assert longest is not None and 0.35 <= longest.seconds <= 0.6, canary.stalls
+    assert held_until - 0.45 <= longest.start <= held_until - 0.35

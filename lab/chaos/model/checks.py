@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from lab.chaos.model import cpu_stream, memory, restarts
 from lab.chaos.model.history import CaseHistory
-from lab.chaos.model.latency import longest_silence, percentile, unanswered_seconds
+from lab.chaos.model.latency import (
+    canary_time,
+    longest_silence,
+    on_canary_clock,
+    percentile,
+    stalled_seconds,
+    unanswered_seconds,
+)
 from lab.chaos.model.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Limits, Scenario, StopTarget
 from lab.chaos.model.stream_gaps import case_time, longest_gap, probe_errors, stream_trouble
 
@@ -356,6 +363,9 @@ CANARY_P99_MIN_REQUESTS = 200
 # (careful-server close_after_partial_response in `make test`: 5 requests over 0.2 s, p50 64 ms, one sent 100 ms
 # late by the canary itself): judged from this many on; the max, silence and unanswered bounds judge the rest.
 CANARY_P50_MIN_REQUESTS = 10
+# The canary's own process stalled for more than this share of its run (lab.chaos.run.canary's meter): what it
+# measured is the host's, not the server's, and is not judged.
+CANARY_STALLED_MAX_SHARE = 0.5
 
 
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -381,6 +391,13 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
         return _fail("slow_canary", history,
                      f"{len(failed)} of {len(samples)} canary requests failed during {_what_ran(scenario)} "
                      f"(first: {first.error}{' on a kept-alive connection' if first.keep_alive else ''})")
+    # The canary's own stalls (a busy host, a held GIL) delayed what it sent and read: not the server's time.
+    began, ended = min(s.t for s in samples), max(s.answered or s.t for s in samples)
+    stalled = stalled_seconds(history.canary_stalls, began, ended)
+    if stalled > CANARY_STALLED_MAX_SHARE * (ended - began):
+        return missing("slow_canary", f"the canary's own process stalled {stalled:.2f} s of the {ended - began:.2f} s "
+                                      "it ran (a busy host): what it measured is the host's, not the server's")
+    samples = on_canary_clock(samples, history.canary_stalls)
     latencies = [s.latency_s for s in samples if s.latency_s is not None]
     silence = longest_silence(samples)
     # One hiccup within the silence bound is that bound's to judge: open loop, a single stall of S delays every
@@ -399,13 +416,15 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
     span = max(s.answered or s.t for s in samples) - min(s.t for s in samples)
     unanswered_bound = max(limits.canary_unanswered_s, limits.canary_unanswered_share * span)
     kept = sum(1 for s in samples if s.keep_alive)
-    when = f" from {silence.start - history.started:.1f} s" if history.started is not None else ""
+    when = (f" from {silence.start - canary_time(history.started, history.canary_stalls):.1f} s"
+            if history.started is not None else "")
+    own = f", the canary's own stalls of {stalled * 1000:.0f} ms left out" if stalled else ""
     set_aside = f" (both without the {len(latencies) - len(steady)} the longest silence held)" \
         if len(steady) < len(latencies) else ""
     text = (f"canary p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms{set_aside}, max {worst * 1000:.0f} ms, "
             f"longest without an answer {silence.seconds * 1000:.0f} ms{when}, unanswered {unanswered:.1f} s in "
             f"{stalls} stalls of {limits.canary_stall_s * 1000:.0f} ms or more over {span:.1f} s, over "
-            f"{len(latencies)} requests ({kept} on kept-alive connections; timed from when each was due)")
+            f"{len(latencies)} requests ({kept} on kept-alive connections; timed from when each was due{own})")
     p99_judged = len(steady) >= CANARY_P99_MIN_REQUESTS
     p50_judged = len(latencies) >= CANARY_P50_MIN_REQUESTS and bool(steady)
     if not p50_judged:

@@ -87,6 +87,22 @@ class CanarySample:
 
 
 @dataclass(frozen=True)
+class CanaryStall:
+    """A time the canary's own process did not run (a busy host, a held GIL), as jHiccup measures it: its meter
+    thread asked to sleep a few milliseconds and woke `seconds` later than asked. Not the server's time."""
+
+    start: float  # monotonic time the meter should have woken
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": self.start, "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CanaryStall:
+        return cls(float(data["start"]), float(data["seconds"]))
+
+
+@dataclass(frozen=True)
 class CpuWindow:
     """CPU the target used between two snapshots."""
 
@@ -136,6 +152,7 @@ class CaseHistory:
     samples: list[Snapshot] = field(default_factory=list)
     clients: list[ClientOutcome] = field(default_factory=list)
     canary: list[CanarySample] = field(default_factory=list)
+    canary_stalls: list[CanaryStall] = field(default_factory=list)  # the canary's own, from its meter thread
     events: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, what the runner did)
     settled: Snapshot | None = None  # the reading the settle checks judge (lab.chaos.model.settle)
     settle_elapsed_s: float = 0.0  # when that reading was taken, after the settle wait began
@@ -171,6 +188,7 @@ class CaseHistory:
             "samples": [sample.to_json() for sample in self.samples],
             "clients": [client.to_json() for client in self.clients],
             "canary": [sample.to_json() for sample in self.canary],
+            "canary_stalls": [stall.to_json() for stall in self.canary_stalls],
             "events": [{"t": t, "event": text} for t, text in self.events],
             "settled": self.settled.to_json() if self.settled else None,
             "settle_elapsed_s": self.settle_elapsed_s,
@@ -204,6 +222,7 @@ class CaseHistory:
             baseline=Snapshot.from_json(data["baseline"]), target_before=before,
             samples=[Snapshot.from_json(sample) for sample in data.get("samples", [])], clients=clients,
             canary=[CanarySample.from_json(sample) for sample in data.get("canary", [])],
+            canary_stalls=[CanaryStall.from_json(stall) for stall in data.get("canary_stalls", [])],
             events=[(float(event["t"]), str(event["event"])) for event in data.get("events", [])],
             settled=None if settled is None else Snapshot.from_json(settled),
             settle_elapsed_s=float(data.get("settle_elapsed_s", 0.0)),

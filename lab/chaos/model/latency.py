@@ -1,4 +1,5 @@
-"""Open-loop latency figures of the canary's samples: percentiles and the longest time without an answer.
+"""Open-loop latency figures of the canary's samples: percentiles and the longest time without an answer, on the
+canary's own clock (its stalls taken out).
 
 Pure functions of the samples (lab.chaos.model.history.CanarySample), for the slow_canary check.
 """
@@ -8,9 +9,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from lab.chaos.model.history import CanarySample
+from lab.chaos.model.history import CanarySample, CanaryStall
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -67,3 +68,23 @@ def silences(samples: Sequence[CanarySample]) -> list[Silence]:
             found.append(Silence(answer - start, start))
         previous = answer
     return found
+
+
+def canary_time(moment: float, stalls: Sequence[CanaryStall]) -> float:
+    """`moment` on the canary's own clock, which stops while the canary's process did not run."""
+    return moment - sum(min(max(moment - stall.start, 0.0), stall.seconds) for stall in stalls)
+
+
+def on_canary_clock(samples: Sequence[CanarySample], stalls: Sequence[CanaryStall]) -> list[CanarySample]:
+    """The samples on the canary's own clock: a request due or in flight across a stall of the canary is that much
+    earlier answered, and a silence the stall made that much shorter. A server's stall outside the canary's stays
+    whole."""
+    return [replace(sample, t=canary_time(sample.t, stalls),
+                    latency_s=None if (answered := sample.answered) is None
+                    else canary_time(answered, stalls) - canary_time(sample.t, stalls))
+            for sample in samples]
+
+
+def stalled_seconds(stalls: Sequence[CanaryStall], start: float, end: float) -> float:
+    """How much of [start, end] the canary's process was stalled."""
+    return sum(max(0.0, min(end, stall.start + stall.seconds) - max(start, stall.start)) for stall in stalls)

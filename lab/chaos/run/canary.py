@@ -12,6 +12,11 @@ request is due at the slot; each later one on its connection is due when the one
 waited for it, not again by the requests queued behind it on the same connection. Each answer must be a 200,
 and where the lab knows the body (the bundled server's `hello, epoll\\n`), that body byte for byte.
 
+Its own stalls are measured, as jHiccup does: a meter thread sleeps METER_TICK_S at a time and records each
+wake-up STALL_MIN_S or more late. The canary lives in the lab's process on a shared host: while that process does
+not run (a busy host, a held GIL), no request goes out and no answer is read, and that time is not the server's
+(slow_canary takes it out).
+
 Cost, as the closed loop's: ~40 requests a second, each connection open only while its requests are answered
 (a case's held-CPU window and fault triggers count the target's ESTABLISHED sockets), at most MAX_IN_FLIGHT
 connections at once.
@@ -27,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from urllib.parse import urlsplit
 
-from lab.chaos.model.history import CanarySample
+from lab.chaos.model.history import CanarySample, CanaryStall
 
 INTERVAL_S = 0.05
 REQUEST_TIMEOUT_S = 3.0
@@ -41,6 +46,10 @@ CLOSED_WITHOUT_ANSWER = ("RemoteDisconnected", "ConnectionResetError", "BrokenPi
 # Once the case ends, requests in flight get this long to be answered (each step of one is bounded by the
 # socket timeout); the rest are recorded as unanswered.
 FINISH_S = (REQUEST_TIMEOUT_S + 1) * KEEP_ALIVE_REQUESTS
+METER_TICK_S = 0.005
+# Woken this much later than asked: the process did not run. Above the GIL's switch interval (5 ms) a few
+# times over, so that threads taking turns are not a stall.
+STALL_MIN_S = 0.02
 
 
 class Canary:
@@ -54,30 +63,38 @@ class Canary:
         self.expect_body = expect_body
         self.interval_s = interval_s
         self.samples: list[CanarySample] = []
+        self.stalls: list[CanaryStall] = []
         self._owed: dict[int, tuple[float, bool]] = {}  # request id -> (due, keep_alive): due, not yet recorded
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._done = threading.Event()  # every answer in, or given up on: the meter stops
         self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="canary")
         self._futures: list[tuple[Future[None], list[int]]] = []  # each slot's sequence and its request ids
         self._scheduler = threading.Thread(target=self._schedule, name="canary-schedule", daemon=True)
+        self._meter = threading.Thread(target=self._measure_stalls, name="canary-meter", daemon=True)
 
     def __enter__(self) -> Canary:
+        self._meter.start()
         self._scheduler.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._scheduler.join(timeout=FINISH_S)
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        # A slot still queued (behind a full pool, or due just before the end) was cancelled, never sent: it is
-        # neither answered nor owed. (`wait` would also never see it done: only a worker marks it so.)
-        with self._lock:
-            for future, ids in self._futures:
-                if future.cancelled():
-                    for request in ids:
-                        self._owed.pop(request, None)
-        wait_for_futures([future for future, _ in self._futures if not future.cancelled()], timeout=FINISH_S)
+        try:
+            self._stop.set()
+            self._scheduler.join(timeout=FINISH_S)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            # A slot still queued (behind a full pool, or due just before the end) was cancelled, never sent: it is
+            # neither answered nor owed. (`wait` would also never see it done: only a worker marks it so.)
+            with self._lock:
+                for future, ids in self._futures:
+                    if future.cancelled():
+                        for request in ids:
+                            self._owed.pop(request, None)
+            wait_for_futures([future for future, _ in self._futures if not future.cancelled()], timeout=FINISH_S)
+        finally:
+            self._done.set()  # the meter measured while the answers in flight were read, too
+            self._meter.join(timeout=1.0)
         stopped = time.monotonic()
         with self._lock:
             for due, keep_alive in self._owed.values():
@@ -85,6 +102,15 @@ class Canary:
                                                             f"{stopped - due:.2f} s after it was due", keep_alive))
             self._owed.clear()
             self.samples.sort(key=lambda sample: sample.t)
+
+    def _measure_stalls(self) -> None:
+        """Sleep a tick at a time until the last answer is in; each wake-up STALL_MIN_S or more late is a stall."""
+        asked = time.monotonic() + METER_TICK_S
+        while not self._done.wait(METER_TICK_S):
+            woke = time.monotonic()
+            if woke - asked >= STALL_MIN_S:
+                self.stalls.append(CanaryStall(asked, woke - asked))
+            asked = woke + METER_TICK_S
 
     def _schedule(self) -> None:
         """A slot every interval from the start; slots missed while this thread was late go out at once."""

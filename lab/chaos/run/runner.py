@@ -198,6 +198,7 @@ class CaseRunner:
                         self._after_round(scenario, history, timeline, number)
             if canary is not None:
                 history.canary = canary.samples
+                history.canary_stalls = canary.stalls
             toxiproxy.reset()
             clock.lap("clients")
             clients_done = self._clock.monotonic()
