@@ -16,7 +16,7 @@ from lab.chaos.model.checks import slow_canary
 from lab.chaos.model.history import CanarySample, CanaryStall, CaseHistory
 from lab.chaos.model.latency import canary_time, longest_silence, on_canary_clock, percentile, stalled_seconds
 from lab.chaos.run.canary import INTERVAL_S, KEEP_ALIVE_REQUESTS
-from tests.lab_unit.histories import SCENARIO, healthy
+from tests.lab_unit.histories import SCENARIO, healthy, snap
 
 CANARY = replace(SCENARIO, canary=True)
 SERVICE_S = 0.002  # a correct server's answer to GET / here
@@ -160,6 +160,19 @@ def test_a_stall_of_the_canary_s_own_process_is_not_the_server_s() -> None:
     # A server's stall beside the canary's is still the server's, whole, and dated on the canary's clock.
     ok, message = judged(open_loop(3, blocked([(0.0, 0.8), (1.5, 2.4)])), [CanaryStall(0.0, 0.77)])
     assert not ok and "longest without an answer 902 ms from 0.7 s" in message, message
+
+
+def test_a_canary_stall_while_the_target_burned_a_core_stays_the_server_s() -> None:
+    """A target that hogs the host stalls the canary too: across such a stall, or one the probe's readings do not
+    cover, nothing is taken out (cpu_spin judges the burning)."""
+    seen = open_loop(2, blocked([(0.0, 0.8)]))
+    stall = [CanaryStall(0.0, 0.77)]
+    busy = healthy(canary=seen, canary_stalls=stall, started=0.0, samples=[snap(1.0, cpu=110), snap(2.0, cpu=120)])
+    verdict = slow_canary(CANARY, busy)  # baseline to 1.0 s: 1.0 s of CPU, a whole core
+    assert not verdict.ok and "longest without an answer 802 ms from 0.0 s" in verdict.message, verdict
+    assert "own stalls" not in verdict.message
+    unread = healthy(canary=seen, canary_stalls=stall, started=0.0, baseline=snap(0.5))
+    assert not slow_canary(CANARY, unread).ok  # no reading before the stall: the target's CPU across it unknown
 
 
 def test_a_canary_stalled_most_of_its_run_measured_the_host_and_is_not_judged() -> None:

@@ -366,6 +366,9 @@ CANARY_P50_MIN_REQUESTS = 10
 # The canary's own process stalled for more than this share of its run (lab.chaos.run.canary's meter): what it
 # measured is the host's, not the server's, and is not judged.
 CANARY_STALLED_MAX_SHARE = 0.5
+# A stall of the canary's process is the host's only while the target was not the one keeping the host busy: a
+# target using this much of a core or more across it (the probe's readings around it), or unread, keeps it.
+CANARY_STALL_TARGET_CORES = 0.5
 
 
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -391,13 +394,18 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
         return _fail("slow_canary", history,
                      f"{len(failed)} of {len(samples)} canary requests failed during {_what_ran(scenario)} "
                      f"(first: {first.error}{' on a kept-alive connection' if first.keep_alive else ''})")
-    # The canary's own stalls (a busy host, a held GIL) delayed what it sent and read: not the server's time.
+    # The canary's own stalls (a busy host, a held GIL) delayed what it sent and read: not the server's time,
+    # unless the target was busy across them (a target that hogs the host could otherwise hide its stalls).
+    readings = cpu_stream.stream(history)
+    own_stalls = [stall for stall in history.canary_stalls
+                  if (cores := cpu_stream.cpu_share_between(readings, stall.start, stall.start + stall.seconds))
+                  is not None and cores < CANARY_STALL_TARGET_CORES]
     began, ended = min(s.t for s in samples), max(s.answered or s.t for s in samples)
-    stalled = stalled_seconds(history.canary_stalls, began, ended)
+    stalled = stalled_seconds(own_stalls, began, ended)
     if stalled > CANARY_STALLED_MAX_SHARE * (ended - began):
         return missing("slow_canary", f"the canary's own process stalled {stalled:.2f} s of the {ended - began:.2f} s "
                                       "it ran (a busy host): what it measured is the host's, not the server's")
-    samples = on_canary_clock(samples, history.canary_stalls)
+    samples = on_canary_clock(samples, own_stalls)
     latencies = [s.latency_s for s in samples if s.latency_s is not None]
     silence = longest_silence(samples)
     # One hiccup within the silence bound is that bound's to judge: open loop, a single stall of S delays every
@@ -416,7 +424,7 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
     span = max(s.answered or s.t for s in samples) - min(s.t for s in samples)
     unanswered_bound = max(limits.canary_unanswered_s, limits.canary_unanswered_share * span)
     kept = sum(1 for s in samples if s.keep_alive)
-    when = (f" from {silence.start - canary_time(history.started, history.canary_stalls):.1f} s"
+    when = (f" from {silence.start - canary_time(history.started, own_stalls):.1f} s"
             if history.started is not None else "")
     own = f", the canary's own stalls of {stalled * 1000:.0f} ms left out" if stalled else ""
     set_aside = f" (both without the {len(latencies) - len(steady)} the longest silence held)" \

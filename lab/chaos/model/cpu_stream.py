@@ -216,6 +216,16 @@ def stream(history: CaseHistory) -> list[Snapshot]:
     return [by_time[t] for t in sorted(by_time)]
 
 
+def cpu_share_between(readings: Sequence[Snapshot], start: float, end: float) -> float | None:
+    """The target's CPU, in cores, between the readings that bracket [start, end] (probe clock); None when the
+    stream does not cover it."""
+    before = next((reading for reading in reversed(readings) if reading.t <= start), None)
+    after = next((reading for reading in readings if reading.t >= end), None)
+    if before is None or after is None or after.t <= before.t:
+        return None
+    return max(0.0, after.cpu_seconds - before.cpu_seconds) / (after.t - before.t)
+
+
 def stream_problem(history: CaseHistory, readings: Sequence[Snapshot], *, ends_with_case: bool,
                    max_gap_s: float = MAX_GAP_S) -> str | None:
     """Why the stream cannot be judged (too short, a gap, ended before the case did); None when it can.
