@@ -72,7 +72,7 @@ def silences(samples: Sequence[CanarySample]) -> list[Silence]:
 
 def canary_time(moment: float, stalls: Sequence[CanaryStall]) -> float:
     """`moment` on the canary's own clock, which stops while the canary's process did not run."""
-    return moment - sum(min(max(moment - stall.start, 0.0), stall.seconds) for stall in stalls)
+    return moment - stalled_seconds(stalls, -math.inf, moment)
 
 
 def on_canary_clock(samples: Sequence[CanarySample], stalls: Sequence[CanaryStall]) -> list[CanarySample]:
