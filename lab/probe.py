@@ -43,6 +43,9 @@ class Snapshot:
     # traffic shows here: io_bytes (rchar + wchar) misses recv and send on sockets.
     net_bytes: int = -1
     rx_queued: int = -1  # bytes received, unread, in the receive queues of connected sockets; -1: not read
+    # The longest one of the target's threads waited, runnable, for a CPU since the stream's reading before this
+    # one (ns, schedstat): a busy host's time, not the server's. -1: not read, or the stream's first reading.
+    run_wait_ns: int = -1
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -52,7 +55,8 @@ class Snapshot:
                    start_ticks=int(data["start_ticks"]), rss_peak_bytes=int(data.get("rss_peak_bytes", 0)),
                    io_bytes=int(data.get("io_bytes", -1)), wakeups=int(data.get("wakeups", -1)),
                    procs=tuple((int(pid), int(start)) for pid, start in data.get("procs", ())),
-                   net_bytes=int(data.get("net_bytes", -1)), rx_queued=int(data.get("rx_queued", -1)))
+                   net_bytes=int(data.get("net_bytes", -1)), rx_queued=int(data.get("rx_queued", -1)),
+                   run_wait_ns=int(data.get("run_wait_ns", -1)))
 
     def to_json(self) -> dict[str, Any]:
         return {"t": self.t, "pids": list(self.pids), "fds": self.fds, "fd_kinds": self.fd_kinds,
@@ -60,7 +64,7 @@ class Snapshot:
                 "rss_bytes": self.rss_bytes, "start_ticks": self.start_ticks,
                 "rss_peak_bytes": self.rss_peak_bytes, "io_bytes": self.io_bytes, "wakeups": self.wakeups,
                 "procs": [list(proc) for proc in self.procs], "net_bytes": self.net_bytes,
-                "rx_queued": self.rx_queued}
+                "rx_queued": self.rx_queued, "run_wait_ns": self.run_wait_ns}
 
     def sockets(self, state: str) -> int:
         return self.tcp.get(state, 0)

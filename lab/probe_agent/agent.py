@@ -123,6 +123,7 @@ class ProcessReading:
     peak_kib: int
     io_bytes: int  # rchar + wchar; -1 when /proc/PID/io could not be read
     wakeups: dict[int, int]  # voluntary context switches per live thread
+    run_waits: dict[int, int]  # ns each live thread waited, runnable, for a CPU (schedstat); empty without it
 
 
 @dataclass
@@ -133,6 +134,8 @@ class StreamState:
     cpu: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, start ticks) -> the most CPU seen
     dead_nanos: dict[tuple[int, int], int] = field(default_factory=dict)  # CPU of exited threads
     wakeups: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)  # -> thread -> last count
+    run_waits: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)  # the same, ns waited
+    longest_wait: int = -1  # ns one thread waited for a CPU between the last two readings; -1: no reading before
 
 
 def read_process(pid: int, state: StreamState) -> ProcessReading | None:
@@ -149,10 +152,13 @@ def read_process(pid: int, state: StreamState) -> ProcessReading | None:
     children_ticks = int(fields[CUTIME]) + int(fields[CSTIME])
     live_nanos = 0
     wakeups: dict[int, int] = {}
+    run_waits: dict[int, int] = {}
     for tid in tids:
         try:
             if HAS_SCHEDSTAT:
-                live_nanos += int(read_text(f"{PROC}/{pid}/task/{tid}/schedstat").split()[0])
+                on_cpu, waited = read_text(f"{PROC}/{pid}/task/{tid}/schedstat").split()[:2]
+                live_nanos += int(on_cpu)
+                run_waits[int(tid)] = int(waited)
             wakeups[int(tid)] = status_value(read_text(f"{PROC}/{pid}/task/{tid}/status"),
                                              "voluntary_ctxt_switches:")
         except (OSError, ValueError, IndexError):
@@ -167,7 +173,8 @@ def read_process(pid: int, state: StreamState) -> ProcessReading | None:
         cpu = process_ticks + children_ticks
     cpu = state.cpu[key] = max(state.cpu.get(key, 0), cpu)
     return ProcessReading(start_ticks=key[1], cpu=cpu, rss_kib=status_value(status, "VmRSS:"),
-                          peak_kib=status_value(status, "VmHWM:"), io_bytes=io_bytes(pid), wakeups=wakeups)
+                          peak_kib=status_value(status, "VmHWM:"), io_bytes=io_bytes(pid), wakeups=wakeups,
+                          run_waits=run_waits)
 
 
 def status_value(status: str, name: str) -> int:
@@ -206,12 +213,19 @@ def net_bytes() -> int:
 
 def read_processes(pids: list[int], state: StreamState) -> dict[int, ProcessReading]:
     readings = {pid: reading for pid in pids if (reading := read_process(pid, state)) is not None}
-    for pid, reading in readings.items():  # a thread's wakeups stay counted after it exits
-        seen = state.wakeups.setdefault((pid, reading.start_ticks), {})
-        for tid, count in reading.wakeups.items():
-            seen[tid] = max(seen.get(tid, 0), count)
+    first = not state.wakeups  # filled below: empty at a stream's first reading
+    longest_wait = 0
+    for pid, reading in readings.items():  # a thread's wakeups and waits stay counted after it exits
+        waited = state.run_waits.get((pid, reading.start_ticks), {})
+        # A thread not seen before began after the last reading (but at a stream's first): all its wait is new.
+        longest_wait = max([longest_wait, *(count - waited.get(tid, 0) for tid, count in reading.run_waits.items())])
+        for kept, counts in ((state.wakeups, reading.wakeups), (state.run_waits, reading.run_waits)):
+            seen = kept.setdefault((pid, reading.start_ticks), {})
+            for tid, count in counts.items():
+                seen[tid] = max(seen.get(tid, 0), count)
+    state.longest_wait = -1 if first or not HAS_SCHEDSTAT else longest_wait
     alive = {(pid, reading.start_ticks) for pid, reading in readings.items()}
-    for table in (state.cpu, state.dead_nanos, state.wakeups):
+    for table in (state.cpu, state.dead_nanos, state.wakeups, state.run_waits):
         for key in [key for key in table if key not in alive]:
             del table[key]  # a process gone: the sum drops, as its parent's reaped-children ticks take it up
     return readings
@@ -251,6 +265,9 @@ def snapshot(state: StreamState | None = None) -> dict[str, Any]:
         "rss_peak_bytes": sum(reading.peak_kib for reading in processes.values()) * 1024,
         "io_bytes": -1 if not io or -1 in io else sum(io),
         "wakeups": sum(sum(state.wakeups.get((pid, r.start_ticks), {}).values()) for pid, r in processes.items()),
+        # the longest one of the target's threads waited, runnable, for a CPU since the stream's last reading: a
+        # busy host's time, not the server's (-1: no reading before, or no schedstat)
+        "run_wait_ns": state.longest_wait,
         "procs": [[pid, reading.start_ticks] for pid, reading in sorted(processes.items())],
         "net_bytes": net_bytes(),
         "rx_queued": rx_queued,

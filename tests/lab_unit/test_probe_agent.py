@@ -128,7 +128,7 @@ def _stat(pid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0, st
 
 def _fake_process(root: Path, pid: int, *, ticks: int, children_ticks: int = 0,
                   threads: dict[int, tuple[int, int]], io: str | None = "rchar: 300\nwchar: 200\n",
-                  start: int = 500) -> None:
+                  start: int = 500, waits: dict[int, int] | None = None) -> None:
     """A process in the fake /proc: its ticks (exited threads included), and per live thread (ns, wakeups)."""
     base = root / str(pid)
     (base / "task").mkdir(parents=True)
@@ -140,7 +140,7 @@ def _fake_process(root: Path, pid: int, *, ticks: int, children_ticks: int = 0,
     for tid, (nanos, wakeups) in threads.items():
         task = base / "task" / str(tid)
         task.mkdir()
-        (task / "schedstat").write_text(f"{nanos} 0 1\n")
+        (task / "schedstat").write_text(f"{nanos} {(waits or {}).get(tid, 0)} 1\n")
         (task / "status").write_text(f"Name:\tx\nvoluntary_ctxt_switches:\t{wakeups}\nnonvoluntary_ctxt_switches:\t9\n")
 
 
@@ -177,6 +177,18 @@ def test_a_thread_that_exits_keeps_its_cpu_and_its_wakeups_and_reaped_children_c
     assert second["net_bytes"] == 2683 + 1403 + 1236  # loopback aside
     assert second["tcp"] == {"LISTEN": 1, "ESTABLISHED": 1}
     assert second["rx_queued"] == 0x400  # unread input of connected sockets (not the listener's accept queue)
+
+
+def test_the_longest_wait_of_one_thread_for_a_cpu_between_readings_is_reported(fake_proc: Path) -> None:
+    state = agent.StreamState()
+    _fake_process(fake_proc, 1, ticks=3, threads={1: (TICK_NS, 0), 2: (TICK_NS, 0)}, waits={1: 500, 2: 900})
+    assert agent.snapshot(state)["run_wait_ns"] == -1  # a stream's first reading: waited since when?
+    shutil.rmtree(fake_proc / "1")
+    # Thread 1 waited 300 ns more, thread 2 700; thread 3 is new since the last reading: all its 400 are.
+    _fake_process(fake_proc, 1, ticks=3, threads={1: (TICK_NS, 0), 2: (TICK_NS, 0), 3: (TICK_NS, 0)},
+                  waits={1: 800, 2: 1600, 3: 400})
+    assert agent.snapshot(state)["run_wait_ns"] == 700  # one thread's, not their sum
+    assert agent.snapshot()["run_wait_ns"] == -1  # a one-off reading
 
 
 def test_a_process_cpu_never_goes_back_between_readings_of_a_stream(fake_proc: Path) -> None:

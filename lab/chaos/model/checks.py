@@ -8,17 +8,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from lab.chaos.model import cpu_stream, memory, restarts
 from lab.chaos.model.history import CaseHistory
-from lab.chaos.model.latency import (
-    canary_time,
-    longest_silence,
-    on_canary_clock,
-    percentile,
-    stalled_seconds,
-    unanswered_seconds,
-)
+from lab.chaos.model.latency import CanaryClock, HostTime, longest_silence, percentile, unanswered_seconds
 from lab.chaos.model.scenario import ERROR_STATUSES, GRACE_S, WITHOUT_DEADLINE, Limits, Scenario, StopTarget
 from lab.chaos.model.stream_gaps import case_time, longest_gap, probe_errors, stream_trouble
 
@@ -363,9 +357,26 @@ CANARY_P99_MIN_REQUESTS = 200
 # (careful-server close_after_partial_response in `make test`: 5 requests over 0.2 s, p50 64 ms, one sent 100 ms
 # late by the canary itself): judged from this many on; the max, silence and unanswered bounds judge the rest.
 CANARY_P50_MIN_REQUESTS = 10
-# A stall of the canary's process is the host's only while the target was not the one keeping the host busy: a
-# target using this much of a core or more across it (the probe's readings around it), or unread, keeps it.
-CANARY_STALL_TARGET_CORES = 0.5
+# The host's time (a stall of the canary's own process, the target's threads waiting for a CPU) is the host's only
+# while the target was not the one keeping it busy: a target using this much of a core or more across it (the
+# probe's readings around it), or unread, keeps it.
+HOST_TIME_TARGET_CORES = 0.5
+
+
+def host_time(history: CaseHistory) -> list[HostTime]:
+    """What of the case was the host's: the canary's own stalls (its meter), and in each interval of the probe's
+    readings the longest one of the target's threads waited, runnable, for a CPU; either only where the target used
+    under HOST_TIME_TARGET_CORES across it (a target that hogs the host could otherwise hide its own stalls)."""
+    readings = cpu_stream.stream(history)
+    spans = [HostTime(stall.start, stall.seconds) for stall in history.canary_stalls
+             if (cores := cpu_stream.cpu_share_between(readings, stall.start, stall.start + stall.seconds)) is not None
+             and cores < HOST_TIME_TARGET_CORES]
+    for before, after in pairwise(readings):
+        seconds = after.t - before.t
+        if after.run_wait_ns > 0 and seconds > 0 and \
+                (after.cpu_seconds - before.cpu_seconds) / seconds < HOST_TIME_TARGET_CORES:
+            spans.append(HostTime(before.t, seconds, min(1.0, after.run_wait_ns / 1e9 / seconds)))
+    return spans
 
 
 def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
@@ -391,15 +402,10 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
         return _fail("slow_canary", history,
                      f"{len(failed)} of {len(samples)} canary requests failed during {_what_ran(scenario)} "
                      f"(first: {first.error}{' on a kept-alive connection' if first.keep_alive else ''})")
-    # The canary's own stalls (a busy host, a held GIL) delayed what it sent and read: not the server's time,
-    # unless the target was busy across them (a target that hogs the host could otherwise hide its stalls).
-    readings = cpu_stream.stream(history)
-    own_stalls = [stall for stall in history.canary_stalls
-                  if (cores := cpu_stream.cpu_share_between(readings, stall.start, stall.start + stall.seconds))
-                  is not None and cores < CANARY_STALL_TARGET_CORES]
-    began, ended = min(s.t for s in samples), max(s.answered or s.t for s in samples)
-    stalled = stalled_seconds(own_stalls, began, ended)
-    samples = on_canary_clock(samples, own_stalls)
+    # A busy host delays the canary without the server: judged on the canary's own clock, without it.
+    clock = CanaryClock(host_time(history))
+    host_s = clock.host_between(min(s.t for s in samples), max(s.answered or s.t for s in samples))
+    samples = clock.samples(samples)
     latencies = [s.latency_s for s in samples if s.latency_s is not None]
     silence = longest_silence(samples)
     # One hiccup within the silence bound is that bound's to judge: open loop, a single stall of S delays every
@@ -418,9 +424,8 @@ def slow_canary(scenario: Scenario, history: CaseHistory) -> Verdict:
     span = max(s.answered or s.t for s in samples) - min(s.t for s in samples)
     unanswered_bound = max(limits.canary_unanswered_s, limits.canary_unanswered_share * span)
     kept = sum(1 for s in samples if s.keep_alive)
-    when = (f" from {silence.start - canary_time(history.started, own_stalls):.1f} s"
-            if history.started is not None else "")
-    own = f", the canary's own stalls of {stalled * 1000:.0f} ms left out" if stalled else ""
+    when = f" from {silence.start - clock(history.started):.1f} s" if history.started is not None else ""
+    own = f", the host's {host_s * 1000:.0f} ms left out" if host_s >= 0.0005 else ""
     set_aside = f" (both without the {len(latencies) - len(steady)} the longest silence held)" \
         if len(steady) < len(latencies) else ""
     text = (f"canary p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms{set_aside}, max {worst * 1000:.0f} ms, "

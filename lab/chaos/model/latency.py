@@ -1,17 +1,19 @@
 """Open-loop latency figures of the canary's samples: percentiles and the longest time without an answer, on the
-canary's own clock (its stalls taken out).
+canary's own clock (the host's time taken out).
 
 Pure functions of the samples (lab.chaos.model.history.CanarySample), for the slow_canary check.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
-from lab.chaos.model.history import CanarySample, CanaryStall
+from lab.chaos.model.history import CanarySample
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -70,21 +72,45 @@ def silences(samples: Sequence[CanarySample]) -> list[Silence]:
     return found
 
 
-def canary_time(moment: float, stalls: Sequence[CanaryStall]) -> float:
-    """`moment` on the canary's own clock, which stops while the canary's process did not run."""
-    return moment - stalled_seconds(stalls, -math.inf, moment)
+@dataclass(frozen=True)
+class HostTime:
+    """A span of which `share` was the host's time, not the server's: a stall of the canary's own process (all of
+    it), or a reading interval in which one of the target's threads waited, runnable, for a CPU that long."""
+
+    start: float
+    seconds: float
+    share: float = 1.0
 
 
-def on_canary_clock(samples: Sequence[CanarySample], stalls: Sequence[CanaryStall]) -> list[CanarySample]:
-    """The samples on the canary's own clock: a request due or in flight across a stall of the canary is that much
-    earlier answered, and a silence the stall made that much shorter. A server's stall outside the canary's stays
-    whole."""
-    return [replace(sample, t=canary_time(sample.t, stalls),
-                    latency_s=None if (answered := sample.answered) is None
-                    else canary_time(answered, stalls) - canary_time(sample.t, stalls))
-            for sample in samples]
+class CanaryClock:
+    """The canary's own clock: time less the host's share of it (at most all of it at any moment)."""
 
+    def __init__(self, spans: Sequence[HostTime]) -> None:
+        self._cuts = sorted({moment for span in spans for moment in (span.start, span.start + span.seconds)})
+        self._rates = [min(1.0, sum(span.share for span in spans
+                                    if span.start <= begin and end <= span.start + span.seconds))
+                       for begin, end in pairwise(self._cuts)]
+        self._host = [0.0]  # the host's seconds up to each cut
+        for rate, (begin, end) in zip(self._rates, pairwise(self._cuts), strict=True):
+            self._host.append(self._host[-1] + rate * (end - begin))
 
-def stalled_seconds(stalls: Sequence[CanaryStall], start: float, end: float) -> float:
-    """How much of [start, end] the canary's process was stalled."""
-    return sum(max(0.0, min(end, stall.start + stall.seconds) - max(start, stall.start)) for stall in stalls)
+    def host_until(self, moment: float) -> float:
+        if not self._cuts or moment <= self._cuts[0]:
+            return 0.0
+        if moment >= self._cuts[-1]:
+            return self._host[-1]
+        cut = bisect.bisect_right(self._cuts, moment) - 1
+        return self._host[cut] + self._rates[cut] * (moment - self._cuts[cut])
+
+    def host_between(self, start: float, end: float) -> float:
+        return self.host_until(end) - self.host_until(start)
+
+    def __call__(self, moment: float) -> float:
+        return moment - self.host_until(moment)
+
+    def samples(self, samples: Sequence[CanarySample]) -> list[CanarySample]:
+        """The samples on this clock: a request due or in flight across the host's time is that much earlier
+        answered, and a silence within it that much shorter. A server's stall outside it stays whole."""
+        return [replace(sample, t=self(sample.t),
+                        latency_s=None if (answered := sample.answered) is None else self(answered) - self(sample.t))
+                for sample in samples]
