@@ -199,9 +199,8 @@ def test_the_canary_clock_stops_during_the_host_s_time() -> None:
 def test_a_target_that_waited_for_a_cpu_is_judged_without_that_wait() -> None:
     """`make test` on e4f1cf2, client_disconnected (edge), bundled server: answers came in bursts, 0.2-0.3 s apart
     (unanswered 1.1 s in 4 stalls), while the target used 1 % of a core and the probe's readings, also from a
-    container, had a gap of 1.25 s: the containers waited for a CPU (on cgroup v1 all of Docker's containers
-    weigh as much as one of the host's tasks). The probe reads how long the target's threads waited, runnable,
-    for a CPU: that is the host's time, not the server's."""
+    container, had a gap of 1.25 s, as when the containers wait for a CPU. The probe now reads how long the
+    target's threads waited, runnable, for a CPU: that is the host's time, not the server's."""
     stalls = [(2.9, 3.2), (3.21, 3.51), (3.55, 3.85), (3.9, 4.15)]
     seen = open_loop(4.2, blocked(stalls))
     ok, message = judged(seen)
