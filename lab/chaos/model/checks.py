@@ -372,9 +372,9 @@ def host_time(history: CaseHistory) -> list[HostTime]:
              if (cores := cpu_stream.cpu_share_between(readings, stall.start, stall.start + stall.seconds)) is not None
              and cores < HOST_TIME_TARGET_CORES]
     for before, after in pairwise(readings):
-        seconds = after.t - before.t
-        if after.run_wait_ns > 0 and seconds > 0 and \
-                (after.cpu_seconds - before.cpu_seconds) / seconds < HOST_TIME_TARGET_CORES:
+        cores = cpu_stream.cpu_share_between(readings, before.t, after.t)
+        if after.run_wait_ns > 0 and cores is not None and cores < HOST_TIME_TARGET_CORES:
+            seconds = after.t - before.t
             spans.append(HostTime(before.t, seconds, min(1.0, after.run_wait_ns / 1e9 / seconds)))
     return spans
 
