@@ -23,6 +23,16 @@ def snap(t: float = 0.0, *, fds: int = 8, established: int = 0, close_wait: int 
                     io_bytes=0, wakeups=wakeups, procs=((1, 5),), net_bytes=net)
 
 
+def held(seconds: float, share: float, *, t: float = 3.0, established: int = 0) -> dict[str, Any]:
+    """A held CPU window as the probe's stream sees it, with its readings every 0.25 s (a spin must span three):
+    keyword arguments for `healthy`."""
+    steps = round(seconds / 0.25)
+    inside = [snap(t + step * seconds / steps, cpu=10 + round(share * step * seconds / steps * 100),
+                   established=established) for step in range(1, steps)]
+    return {"held_cpu": window(seconds, share, t=t, established=established),
+            "samples": [snap(1.0), snap(2.0), *inside]}
+
+
 def window(seconds: float, share: float, *, t: float = 3.0, established: int = 0) -> CpuWindow:
     """A CPU window of `share` of one core over `seconds` (clock ticks of 10 ms), from the healthy stream's CPU."""
     return CpuWindow(snap(t, cpu=10, established=established),

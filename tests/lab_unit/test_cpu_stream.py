@@ -110,6 +110,21 @@ def test_a_100ms_garbage_collection_is_a_burst_not_a_spin() -> None:
     assert verdict(history_of(slow, idle_cpu=CpuWindow(slow[-4], slow[-2])))[0] == "pass"
 
 
+def test_one_late_reading_s_interval_of_wakeups_is_a_burst_not_a_spin() -> None:
+    """`make test` on 5223d44, rust-unlike idle_connections_2000: the tail of 2,000 connections' work (745
+    wakeups: threads answering and going idle) fell in one interval that a late reading stretched to 0.81 s, and
+    920 wakeups/s over 0.81 s read as a spin. One interval cannot show that anything in it lasted; a loop that
+    polls every 1 ms for as long still fails, over the three readings that show it."""
+    burst = [*readings([0.0] * 4, wakeups_per_s=150), reading(1.81, 0.06, 0, 150 + 745)]
+    burst += [reading(1.81 + step * STEP, 0.06, 0, 895 + 50 * step) for step in range(1, 5)]
+    assert verdict(history_of(burst))[0] == "pass"
+    poll = [*readings([0.05] * 4, wakeups_per_s=150),
+            *(reading(1.0 + step * 0.27, 0.05 + 0.0135 * step, 0, round(150 + 270 * step)) for step in range(1, 4))]
+    poll += [reading(1.81 + step * STEP, 0.1, 0, 960 + 50 * step) for step in range(1, 5)]
+    result, message = verdict(history_of(poll))
+    assert result == "fail" and "wakeups/s" in message, message
+
+
 def test_a_timer_that_fires_every_second_passes() -> None:
     # A heartbeat each second doing 30 ms of work: 12 % of the interval it lands in, 6 % of the old idle window.
     shares = [0.12 if i % 4 == 1 else 0.0 for i in range(40)]

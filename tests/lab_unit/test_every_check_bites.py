@@ -18,6 +18,7 @@ from tests.lab_unit.histories import (
     connection,
     failed,
     healthy,
+    held,
     outcome,
     passed,
     response,
@@ -41,7 +42,7 @@ TRIPS: dict[str, tuple[Scenario, Callable[[], CaseHistory]]] = {
     "close_wait": (SCENARIO, lambda: healthy(settled=snap(3.0, fds=8, close_wait=2))),
     "stale_connection": (SCENARIO, lambda: healthy(settled=snap(3.0, established=2))),
     "cpu_spin": (_case(IDLE_FLOOD, held_cpu=HeldCpu(2000)),
-                 lambda: healthy(clients=[answered(IDLE_FLOOD)], held_cpu=window(1.0, 0.9, established=2000))),
+                 lambda: healthy(clients=[answered(IDLE_FLOOD)], **held(1.0, 0.9, established=2000))),
     "memory_growth": (_case(IDLE_FLOOD),
                       lambda: healthy(clients=[answered(IDLE_FLOOD)],
                                       samples=[snap(1.0, established=2000, rss_mib=14 + 2000 * 32 / 1024)])),
@@ -79,7 +80,7 @@ def test_the_check_trips_on_its_history_and_passes_the_healthy_one(check: str) -
 # -- CPU while connections are held -----------------------------------------------------------------
 def test_cpu_while_idle_connections_are_held_must_be_near_zero() -> None:
     scenario = _case(IDLE_FLOOD, held_cpu=HeldCpu(2000))
-    spinning = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=window(1.0, 0.30, established=2000))
+    spinning = healthy(clients=[answered(IDLE_FLOOD)], **held(1.0, 0.30, established=2000))
     message = failed(scenario, spinning)["cpu_spin"]
     assert "with no client traffic at 3.00-4.00 s (1.00 s with no client traffic): 30% of a core" in message
     assert "30.0% of a core over 1.0 s while 2000 connections were held" in message
@@ -145,7 +146,7 @@ def test_canary_requests_in_a_held_window_are_allowed_their_work() -> None:
     history = healthy(clients=[answered(IDLE_FLOOD)], held_cpu=busy, canary=canary)
     assert "cpu_spin" in passed(scenario, history)  # 5% + 40 × 2 ms / 1 s = 13%
     # Over the bound for a second is a burst unless it burns 0.2 s beyond it (lab.chaos.model.cpu_stream): 50% does.
-    assert "cpu_spin" in failed(scenario, replace(history, held_cpu=window(1.0, 0.5, t=3.0, established=2000)))
+    assert "cpu_spin" in failed(scenario, replace(history, **held(1.0, 0.5, t=3.0, established=2000)))
 
 
 def test_a_history_with_typed_results_is_still_plain_json() -> None:

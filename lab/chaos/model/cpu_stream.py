@@ -48,6 +48,9 @@ WAKEUPS_PER_CANARY = 10  # accept, read, write, close, each a wake of the loop, 
 # How long quiet time must stay over a bound to be a spin. With readings 0.25 s apart, a loop that spins for 1 s
 # covers at least three whole intervals (0.75 s); a burst of 0.25 s or less touches at most two.
 SUSTAINED_S = 0.75
+# And across this many intervals: one interval, however long (readings come late on a busy host), cannot show
+# that anything in it lasted; a burst of up to one interval's length touches at most two.
+SUSTAINED_INTERVALS = 3
 # CPU over the share bound a sustained stretch must also burn. A housekeeping burst is at most ~100 ms (CPython's
 # full collection of a 100 MB heap of small objects); it lasts 0.75 s only across readings spaced out (a costly
 # reading), and then less the bound's 37 ms it stays under 0.1 s. A loop spinning for a second burns 0.75 s or
@@ -146,7 +149,7 @@ class Stretch:
 
     @property
     def spin(self) -> bool:
-        if self.seconds < SUSTAINED_S:
+        if self.seconds < SUSTAINED_S or len(self.intervals) < SUSTAINED_INTERVALS:
             return False
         return self.rule == "wakeups" or self.excess_cpu_s >= BURST_CPU_S
 
